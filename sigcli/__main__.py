@@ -1,0 +1,3 @@
+from sigcli.cli.app import main
+
+main()

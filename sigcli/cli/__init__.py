@@ -1,0 +1,1 @@
+"""The `sig` command line: one thin module per subcommand over the library."""

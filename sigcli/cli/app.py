@@ -1,0 +1,89 @@
+"""Root of the `sig` command: assembles the subcommands and turns errors into one line.
+
+Every user mistake raised by the library is a :class:`sigcli.errors.SigcliError`; here it
+becomes ``error: <what is wrong> (<how to fix it>)`` on stderr and exit code 2. ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from sigcli import __version__
+from sigcli.cli import console
+from sigcli.errors import SigcliError
+
+# Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
+COMMANDS: list[tuple[str, str]] = [
+]
+
+_state = {"debug": False}
+
+
+class _Group(TyperGroup):
+    """Catch library errors of any subcommand in one place."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, _ in COMMANDS if name in self.commands]
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SigcliError as exc:
+            if _state["debug"]:
+                raise
+            fail(str(exc))
+        except KeyboardInterrupt:
+            console.err.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with code 2."""
+    console.err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="sig",
+    help="Offline handwritten signature verification: preprocess datasets, train SigNet, "
+         "distill, and evaluate with writer-dependent and writer-independent classifiers.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import numpy
+        import torch
+
+        console.out.print(f"sig {__version__} (torch {torch.__version__}, numpy {numpy.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the versions of sig, torch and numpy.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    console.setup_logging(debug)
+
+
+for _name, _module in COMMANDS:
+    _cli = importlib.import_module(f"sigcli.cli.{_module}")
+    app.command(_name, help=_cli.__doc__)(_cli.main)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Signature sets, dataset plugins and the synthetic signature generator."""

@@ -1,0 +1,90 @@
+"""The dataset-loader contract: what a plugin in group ``sigcli.datasets`` provides.
+
+A loader knows one raw dataset's on-disk layout. It lists users (sorted by number) and the
+files of each user's genuine, skilled and simple signatures; reading and preprocessing are
+done by sig itself, so a plugin is a few dozen lines. Register it in your package's
+``pyproject.toml``::
+
+    [project.entry-points."sigcli.datasets"]
+    mydata = "mypackage.loader:MyLoader"
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import numpy as np
+
+from sigcli.errors import DatasetLayoutError
+
+ENTRY_POINT_GROUP = "sigcli.datasets"
+
+
+class DatasetLoader(ABC):
+    """One raw dataset layout. Subclasses set the class attributes and the three listings."""
+
+    #: Short name, the entry point's name (``sig preprocess --dataset NAME``).
+    name: ClassVar[str]
+    #: Canvas (height, width) the signatures are centred in (PROTOCOLS §2).
+    canvas_size: ClassVar[tuple[int, int]]
+    #: Expected numbers per user, used for checks and summaries.
+    genuine_per_user: ClassVar[int]
+    skilled_per_user: ClassVar[int]
+    simple_per_user: ClassVar[int] = 0
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DatasetLayoutError(f"{self.name}: {self.path} is not a folder",
+                                     f"point --path at the root of the {self.name} dataset")
+
+    @abstractmethod
+    def users(self) -> list[int]:
+        """Original user ids, sorted by number. Raise DatasetLayoutError if none match."""
+
+    @abstractmethod
+    def genuine_files(self, user: int) -> list[Path]:
+        """Genuine signature files of ``user``, in a stable order."""
+
+    @abstractmethod
+    def skilled_files(self, user: int) -> list[Path]:
+        """Skilled forgeries of ``user``."""
+
+    def simple_files(self, user: int) -> list[Path]:
+        """Simple forgeries of ``user`` (only some datasets have them)."""
+        return []
+
+    @classmethod
+    @abstractmethod
+    def describe(cls) -> str:
+        """How to obtain the data and what the folder must look like."""
+
+    # Iteration helpers: images as uint8 grey (ink dark on light paper) with their filenames.
+    def iter_genuine(self, user: int) -> Iterator[tuple[np.ndarray, str]]:
+        return _iter_images(self.genuine_files(user))
+
+    def iter_skilled(self, user: int) -> Iterator[tuple[np.ndarray, str]]:
+        return _iter_images(self.skilled_files(user))
+
+    def iter_simple(self, user: int) -> Iterator[tuple[np.ndarray, str]]:
+        return _iter_images(self.simple_files(user))
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as uint8 grey exactly as the reference loaders do (PROTOCOLS §2).
+
+    scikit-image's ``as_gray`` (luminance 0.2125/0.7154/0.0721 for colour) then
+    ``img_as_ubyte``; PIL's own grey conversion would give other bytes.
+    """
+    from skimage import img_as_ubyte
+    from skimage.io import imread
+
+    return img_as_ubyte(imread(os.fspath(path), as_gray=True))
+
+
+def _iter_images(files: list[Path]) -> Iterator[tuple[np.ndarray, str]]:
+    for file in files:
+        yield read_gray(file), file.name

@@ -1,0 +1,274 @@
+"""Preprocessed signature sets: the `.npz` file and the memory-mapped folder of PROTOCOLS §1.
+
+A :class:`SignatureSet` holds ``x`` (N×1×H×W, ink bright on 0), ``y`` (user index 0..U-1),
+``yforg`` (0 genuine, 1 skilled, 2 simple), ``user_mapping`` (index → original user id, or
+``None`` when unavailable) and ``filenames``. Loading never unpickles unless asked to: a
+reference file whose mapping is a pickled dict still loads, without its mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from sigcli.errors import InputError
+from sigcli.fileio import atomic_path, remove
+
+log = logging.getLogger(__name__)
+
+KEYS = ("x", "y", "yforg", "user_mapping", "filenames")
+REQUIRED_KEYS = ("x", "y", "yforg")
+FORGERY_KINDS = {0: "genuine", 1: "skilled", 2: "simple"}
+
+
+@dataclass
+class SignatureSet:
+    x: np.ndarray
+    y: np.ndarray
+    yforg: np.ndarray
+    user_mapping: np.ndarray | None = None
+    filenames: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        if self.x.ndim != 4 or self.x.shape[1] != 1:
+            raise InputError(f"signature images must be N×1×H×W, got shape {self.x.shape}")
+        for name in ("y", "yforg", "filenames"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise InputError(f"'{name}' has {len(value)} entries but 'x' has {n} images")
+
+    # ------------------------------------------------------------------ properties
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.x.shape[2]), int(self.x.shape[3])
+
+    @property
+    def users(self) -> np.ndarray:
+        """Sorted distinct user indices present in the set."""
+        return np.unique(self.y)
+
+    def counts(self) -> dict[str, int]:
+        return {kind: int(np.count_nonzero(self.yforg == code)) for code, kind in FORGERY_KINDS.items()}
+
+    def summary(self) -> str:
+        """One line: users, genuine, skilled, simple, image size."""
+        c = self.counts()
+        h, w = self.image_size
+        return (f"{len(self.users)} users, {c['genuine']} genuine, {c['skilled']} skilled, "
+                f"{c['simple']} simple, {h}×{w} {self.x.dtype}")
+
+    # ------------------------------------------------------------------ subsets
+    def subset(self, index: np.ndarray | slice) -> "SignatureSet":
+        """Rows ``index`` of every array. A slice keeps a memory-mapped ``x`` lazy."""
+        return SignatureSet(
+            x=self.x[index], y=self.y[index], yforg=self.yforg[index],
+            user_mapping=self.user_mapping,
+            filenames=None if self.filenames is None else self.filenames[index],
+        )
+
+    def select_users(self, first: int, last: int) -> "SignatureSet":
+        """Signatures of users with index in ``[first, last)`` (PROTOCOLS §1)."""
+        if last <= first:
+            raise InputError(f"empty user range [{first}, {last})", "give FIRST < LAST")
+        return self.subset(_as_slice_if_contiguous(np.flatnonzero((self.y >= first) & (self.y < last))))
+
+    def genuine_only(self) -> "SignatureSet":
+        """Drop every forgery (skilled and simple)."""
+        return self.subset(_as_slice_if_contiguous(np.flatnonzero(self.yforg == 0)))
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def load(cls, path: str | os.PathLike, allow_pickle: bool = False) -> "SignatureSet":
+        """Load a `.npz` file or a folder of `.npy` files (``x`` memory-mapped).
+
+        ``allow_pickle`` lets a pickled ``user_mapping`` be read; only pass it for files you
+        trust, since unpickling can run code.
+        """
+        path = Path(path)
+        if path.is_dir():
+            return cls._load_folder(path, allow_pickle)
+        if not path.exists():
+            raise InputError(f"no signature set at {path}", "give a .npz file or a folder made by 'sig preprocess'")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path} is not a signature set (.npz): {exc}") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise InputError(f"{path} is a single array, not a signature set (.npz with x, y, yforg)")
+        with archive:
+            missing = [k for k in REQUIRED_KEYS if k not in archive.files]
+            if missing:
+                raise InputError(f"{path} lacks the key(s) {', '.join(missing)} of a signature set",
+                                 f"it has {', '.join(archive.files) or 'no arrays'}")
+            arrays = {k: _read_member(path, k, lambda: archive[k]) for k in KEYS if k in archive.files}
+            if allow_pickle:
+                for key in ("user_mapping", "filenames"):
+                    if key in archive.files and arrays.get(key) is None:
+                        arrays[key] = np.load(path, allow_pickle=True)[key]
+        return cls._from_arrays(arrays, path)
+
+    @classmethod
+    def _load_folder(cls, folder: Path, allow_pickle: bool) -> "SignatureSet":
+        missing = [k for k in REQUIRED_KEYS if not (folder / f"{k}.npy").exists()]
+        if missing:
+            raise InputError(f"{folder} is not a signature-set folder: no {', '.join(k + '.npy' for k in missing)}")
+        arrays = {}
+        for key in KEYS:
+            file = folder / f"{key}.npy"
+            if file.exists():
+                mmap = "r" if key == "x" else None
+                arrays[key] = _read_member(folder, key, lambda: np.load(file, mmap_mode=mmap, allow_pickle=False))
+                if arrays[key] is None and allow_pickle:
+                    arrays[key] = np.load(file, allow_pickle=True)
+        return cls._from_arrays(arrays, folder)
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict, source: Path) -> "SignatureSet":
+        mapping = arrays.get("user_mapping")
+        if mapping is not None:
+            mapping = _mapping_to_array(mapping)
+        try:
+            return cls(x=arrays["x"], y=np.asarray(arrays["y"]).astype(np.int64, copy=False),
+                       yforg=np.asarray(arrays["yforg"]).astype(np.int64, copy=False),
+                       user_mapping=mapping, filenames=arrays.get("filenames"))
+        except InputError as exc:
+            raise InputError(f"{source}: {exc.message}") from None
+
+    def save(self, path: str | os.PathLike, folder: bool | None = None) -> Path:
+        """Write atomically as `.npz`, or as a folder when ``folder`` or ``path`` ends in '/'."""
+        as_folder = str(path).endswith(("/", os.sep)) if folder is None else folder
+        path = Path(path)
+        if as_folder:
+            with atomic_path(path, suffix="") as tmp:
+                tmp.mkdir()
+                for key, value in self._arrays().items():
+                    np.save(tmp / f"{key}.npy", value, allow_pickle=False)
+        else:
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, **self._arrays())
+        return path
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"x": np.asarray(self.x), "y": self.y, "yforg": self.yforg}
+        if self.user_mapping is not None:
+            arrays["user_mapping"] = np.asarray(self.user_mapping, dtype=np.int64)
+        if self.filenames is not None:
+            arrays["filenames"] = np.asarray(self.filenames, dtype=str)
+        return arrays
+
+
+class FolderWriter:
+    """Stream signatures into the folder format with memory that does not grow with N.
+
+    ``x.npy`` is allocated memory-mapped for ``capacity`` images; :meth:`finish` shrinks it
+    to what was written (by rewriting the header and truncating) and renames the folder into
+    place. Leaving the ``with`` block on an exception removes everything.
+    """
+
+    def __init__(self, path: str | os.PathLike, capacity: int, image_size: tuple[int, int], dtype=np.uint8):
+        self.path = Path(path)
+        self.capacity = capacity
+        self.image_size = image_size
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self._y: list[int] = []
+        self._yforg: list[int] = []
+        self._filenames: list[str] = []
+
+    def __enter__(self) -> "FolderWriter":
+        self._atomic = atomic_path(self.path, suffix="")
+        self._tmp = self._atomic.__enter__()
+        self._tmp.mkdir()
+        self._x = np.lib.format.open_memmap(self._tmp / "x.npy", mode="w+", dtype=self.dtype,
+                                            shape=(self.capacity, 1, *self.image_size))
+        return self
+
+    def append(self, images: np.ndarray, y: int | np.ndarray, yforg: int | np.ndarray, filenames) -> None:
+        """Add images (n×H×W or n×1×H×W) with their user index, forgery kind and filenames."""
+        images = np.asarray(images).reshape(-1, 1, *self.image_size)
+        n = len(images)
+        if self.count + n > self.capacity:
+            raise ValueError(f"writer holds at most {self.capacity} images")
+        self._x[self.count:self.count + n] = images
+        self._y.extend(np.broadcast_to(y, (n,)).tolist())
+        self._yforg.extend(np.broadcast_to(yforg, (n,)).tolist())
+        self._filenames.extend(list(filenames))
+        self.count += n
+
+    def finish(self, user_mapping: np.ndarray | None) -> Path:
+        self._x.flush()
+        offset = self._x.offset
+        del self._x
+        _shrink_npy(self._tmp / "x.npy", offset, (self.count, 1, *self.image_size), self.dtype)
+        np.save(self._tmp / "y.npy", np.asarray(self._y, dtype=np.int64))
+        np.save(self._tmp / "yforg.npy", np.asarray(self._yforg, dtype=np.int64))
+        np.save(self._tmp / "filenames.npy", np.asarray(self._filenames, dtype=str))
+        if user_mapping is not None:
+            np.save(self._tmp / "user_mapping.npy", np.asarray(user_mapping, dtype=np.int64))
+        self._finished = True
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None and not getattr(self, "_finished", False):
+            exc_type, exc = RuntimeError, RuntimeError("FolderWriter left without finish()")
+        if exc_type is not None:
+            if hasattr(self, "_x"):
+                del self._x
+            remove(self._tmp)
+            return self._atomic.__exit__(exc_type, exc, tb) or False
+        return self._atomic.__exit__(None, None, None) or False
+
+
+def _shrink_npy(file: Path, offset: int, shape: tuple, dtype: np.dtype) -> None:
+    """Rewrite an .npy header for a smaller first dimension and cut the file to match."""
+    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (np.lib.format.dtype_to_descr(dtype), shape)
+    magic = np.lib.format.magic(1, 0)
+    room = offset - len(magic) - 2
+    body = header.ljust(room - 1) + "\n"
+    if len(body) != room:
+        raise ValueError("npy header does not fit")
+    with open(file, "r+b") as fh:
+        fh.write(magic + room.to_bytes(2, "little") + body.encode("latin1"))
+        fh.truncate(offset + int(np.prod(shape)) * dtype.itemsize)
+
+
+def _read_member(source: Path, key: str, read) -> np.ndarray | None:
+    """Read one array; a pickled (object) array comes back as ``None`` with one warning."""
+    try:
+        return read()
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise InputError(f"{source}: cannot read '{key}': {exc}") from None
+        log.warning("%s: '%s' is stored with pickle and was not loaded (unpickling can run code); "
+                    "pass --allow-pickle if you trust this file", source, key)
+        return None
+
+
+def _mapping_to_array(mapping: np.ndarray) -> np.ndarray:
+    """Accept our int array or a reference dict (index → user id) read with opt-in pickle."""
+    if mapping.dtype == object and mapping.ndim == 0:
+        as_dict = mapping.item()
+        return np.asarray([as_dict[i] for i in sorted(as_dict)], dtype=np.int64)
+    return np.asarray(mapping).astype(np.int64, copy=False)
+
+
+def _as_slice_if_contiguous(index: np.ndarray) -> np.ndarray | slice:
+    if len(index) and index[-1] - index[0] + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
