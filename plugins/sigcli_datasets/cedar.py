@@ -1,0 +1,66 @@
+"""CEDAR signatures: ``full_org/original_U_K.png`` genuine, ``full_forg/forgeries_U_K.png`` forged."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sigcli.data.loader import DatasetLoader, list_images
+
+_NAME = re.compile(r"(original|forgeries)_(\d+)_(\d+)\.\w+", re.IGNORECASE)
+
+
+class CedarLoader(DatasetLoader):
+    name = "cedar"
+    canvas_size = (730, 1042)
+    genuine_per_user = 24
+    skilled_per_user = 24
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        folders = {kind: self.path / kind for kind in ("full_org", "full_forg")}
+        missing = [f"{kind}/" for kind, folder in folders.items() if not folder.is_dir()]
+        if missing:
+            raise self.layout_error(f"folder {' and '.join(missing)}")
+        self._genuine = _index(folders["full_org"], "original")
+        self._skilled = _index(folders["full_forg"], "forgeries")
+        if not self._genuine:
+            raise self.layout_error("files named original_U_K.png", folders["full_org"])
+
+    def users(self) -> list[int]:
+        return list(self._genuine)
+
+    def genuine_files(self, user: int) -> list[Path]:
+        if user not in self._genuine:
+            raise self.no_user(user)
+        return self._genuine[user]
+
+    def skilled_files(self, user: int) -> list[Path]:
+        return self._skilled.get(user, [])
+
+    @classmethod
+    def describe(cls) -> str:
+        return f"""\
+CEDAR signature database: 55 users, 24 genuine and 24 skilled forgeries each.
+
+Obtain: collected by the Center of Excellence for Document Analysis and Recognition
+(CEDAR), University at Buffalo, and offered for research use on the CEDAR web site
+(signatures.rar); check the terms there. sig cannot download it.
+
+Layout (--path points at the folder holding full_org and full_forg):
+  full_org/original_1_1.png ... original_55_24.png     genuine: original_U_K
+  full_forg/forgeries_1_1.png ... forgeries_55_24.png  skilled forgeries: forgeries_U_K
+Users and K are read as numbers (original_1_10 after original_1_9); other files are
+ignored. Canvas {cls.canvas_size[0]}x{cls.canvas_size[1]}.
+"""
+
+
+def _index(folder: Path, kind: str) -> dict[int, list[Path]]:
+    """user → files named ``<kind>_U_K``, users ascending, files by K."""
+    numbered: dict[int, list[tuple[int, Path]]] = {}
+    for file in list_images(folder):
+        match = _NAME.fullmatch(file.name)
+        if match and match.group(1).lower() == kind:
+            numbered.setdefault(int(match.group(2)), []).append((int(match.group(3)), file))
+    return {user: [file for _, file in sorted(files)] for user, files in sorted(numbered.items())}

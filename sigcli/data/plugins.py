@@ -1,0 +1,118 @@
+"""Dataset plugins: loaders registered in entry-point group ``sigcli.datasets``.
+
+Built-in loaders and third-party ones are found the same way. Discovery maps each name to
+its entry point and imports only the loader that is asked for, so one broken plugin never
+stops the others. ``SIGCLI_LOAD_PLUGINS`` (comma-separated entry-point or distribution
+names; empty: none) restricts which plugins are visible, e.g. ``SIGCLI_LOAD_PLUGINS=sigcli``
+for the built-ins only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from sigcli.data.loader import ENTRY_POINT_GROUP, DatasetLoader
+from sigcli.errors import PluginError
+
+ENV_VAR = "SIGCLI_LOAD_PLUGINS"
+_REQUIRED = ("canvas_size", "genuine_per_user", "skilled_per_user")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``sig datasets`` shows about one registered loader."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str  # "ok" or "broken"
+    error: str | None = None
+    loader: type[DatasetLoader] | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready record (``loader`` replaced by its canvas and per-user counts)."""
+        record = {"name": self.name, "distribution": self.distribution, "version": self.version,
+                  "status": self.status, "error": self.error}
+        loader = self.loader
+        record.update(canvas_size=list(loader.canvas_size) if loader else None,
+                      genuine_per_user=loader.genuine_per_user if loader else None,
+                      skilled_per_user=loader.skilled_per_user if loader else None,
+                      simple_per_user=loader.simple_per_user if loader else None)
+        return record
+
+
+def available() -> dict[str, EntryPoint]:
+    """Name → entry point of every visible plugin, nothing imported. The first of a name wins."""
+    allowed = _allowed()
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in found and (allowed is None or _normalise(ep.name) in allowed
+                                     or _normalise(_distribution(ep)) in allowed):
+            found[ep.name] = ep
+    return dict(sorted(found.items()))
+
+
+def get_loader(name: str) -> type[DatasetLoader]:
+    """The loader class registered as ``name``; PluginError if unknown or broken."""
+    plugins = available()
+    if name not in plugins:
+        hint = f"available: {', '.join(plugins) or 'none'}"
+        if os.environ.get(ENV_VAR) is not None:
+            hint += f"; {ENV_VAR}={os.environ[ENV_VAR]!r} restricts which plugins load"
+        raise PluginError(f"no dataset loader named {name!r}", hint)
+    return _load(plugins[name])
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every visible plugin, each loaded to report its status; never raises."""
+    records = []
+    for name, ep in available().items():
+        base = {"name": name, "distribution": _distribution(ep), "version": ep.dist.version if ep.dist else None}
+        try:
+            records.append(PluginInfo(**base, status="ok", loader=_load(ep)))
+        except PluginError as exc:
+            records.append(PluginInfo(**base, status="broken", error=exc.message))
+    return records
+
+
+def _load(ep: EntryPoint) -> type[DatasetLoader]:
+    """Import one entry point and check it is a usable loader class."""
+    try:
+        loaded = ep.load()
+    except Exception as exc:  # a plugin may fail in any way on import; report it, never crash
+        raise PluginError(f"dataset plugin {ep.name!r} ({ep.value}) failed to load: "
+                          f"{type(exc).__name__}: {exc}", _blame(ep)) from exc
+    if not (inspect.isclass(loaded) and issubclass(loaded, DatasetLoader)):
+        raise PluginError(f"dataset plugin {ep.name!r} ({ep.value}) is not a DatasetLoader subclass "
+                          f"(got {type(loaded).__name__})", _blame(ep))
+    missing = [attr for attr in ("name", *_REQUIRED) if not hasattr(loaded, attr)]
+    if inspect.isabstract(loaded) or missing:
+        what = f"lacks {', '.join(missing)}" if missing else \
+            f"leaves abstract {', '.join(sorted(loaded.__abstractmethods__))}"
+        raise PluginError(f"dataset plugin {ep.name!r} ({ep.value}) {what}", _blame(ep))
+    return loaded
+
+
+def _allowed() -> set[str] | None:
+    value = os.environ.get(ENV_VAR)
+    if value is None:
+        return None
+    return {_normalise(part) for part in value.split(",") if part.strip()}
+
+
+def _distribution(ep: EntryPoint) -> str | None:
+    return ep.dist.name if ep.dist else None
+
+
+def _normalise(name: str | None) -> str:
+    """Distribution names compare as pip does (case, '-', '_' and '.' alike); so do plugin names."""
+    return re.sub(r"[-_.]+", "-", name or "").strip().lower()
+
+
+def _blame(ep: EntryPoint) -> str:
+    dist = _distribution(ep)
+    return f"fix or uninstall the distribution {dist!r}" if dist else "fix or remove that entry point"
