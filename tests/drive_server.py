@@ -1,0 +1,144 @@
+"""A local imitation of Google Drive's download endpoint, for the download tests.
+
+``GET /download?id=ID&export=download`` answers the way Drive does for the file registered
+under ``ID``: the file itself (with ``Range`` support), the virus-scan confirmation page whose
+form carries ``confirm`` and ``uuid`` (the file is served only when both come back), the quota
+page (HTML with status 200, as Drive sends it), or a 404 error page for unknown ids. A file
+can also drop its first transfer mid-way, or ignore ``Range`` and always send everything.
+Every request is recorded so tests can assert what the client asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+QUOTA_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>
+<body><div class="uc-main"><p class="uc-error-caption">Sorry, you can't view or download this file at this time.</p>
+<p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently. Please try
+accessing the file again later. If the file you are trying to access is particularly large or is shared
+with many people, it may take up to 24 hours to be able to view or download the file.</p></div></body></html>"""
+
+NOT_FOUND_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Page Not Found</title></head>
+<body><p>Sorry, the file you have requested does not exist.</p></body></html>"""
+
+CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
+<body><div class="uc-main"><p class="uc-warning-caption">Google Drive can't scan this file for viruses.</p>
+<p class="uc-warning-subcaption"><span class="uc-name-size"><a href="/open?id={id}">{name}</a> (1.2G)</span>
+is too large for Google to scan for viruses. Would you still like to download this file?</p>
+<form id="download-form" action="{action}" method="get">
+<input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/>
+<input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
+<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}">
+</form></div></body></html>"""
+
+
+@dataclass
+class DriveFile:
+    content: bytes
+    name: str = "file.bin"
+    confirm: bool = False            # virus-scan page until confirm=t and the page's uuid come back
+    quota: bool = False              # the quota page instead of the file
+    drop_after: int | None = None    # first transfer: full Content-Length, this many bytes, then close
+    honour_range: bool = True        # False: every reply is 200 with the whole file
+    content_type: str = "application/octet-stream"
+    uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    transfers: int = 0
+
+
+@dataclass
+class Request:
+    file_id: str
+    query: dict[str, str]
+    range: str | None
+    status: int = 0
+
+
+class FakeDrive:
+    """``with FakeDrive() as drive: drive.files["ID"] = DriveFile(b"...")`` then ``drive.url("ID")``."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, DriveFile] = {}
+        self.requests: list[Request] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}/download"
+
+    def url(self, file_id: str) -> str:
+        return f"{self.base}?{urlencode({'id': file_id, 'export': 'download'})}"
+
+    def __enter__(self) -> "FakeDrive":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            request = Request(query.get("id", ""), query, self.headers.get("Range"))
+            drive.requests.append(request)
+            file = drive.files.get(request.file_id) if parts.path == "/download" else None
+            if file is None:
+                request.status = 404
+                return self._page(404, NOT_FOUND_PAGE)
+            if file.quota:
+                request.status = 200
+                return self._page(200, QUOTA_PAGE)
+            if file.confirm and (query.get("confirm") != "t" or query.get("uuid") != file.uuid):
+                request.status = 200
+                return self._page(200, CONFIRM_PAGE.format(id=request.file_id, name=file.name, uuid=file.uuid,
+                                                           action=drive.base))
+            self._file(file, request)
+
+        def _page(self, status: int, html: str) -> None:
+            body = html.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _file(self, file: DriveFile, request: Request) -> None:
+            size = len(file.content)
+            start = 0
+            if request.range and file.honour_range:
+                start = int(request.range.removeprefix("bytes=").split("-")[0])
+            if start >= size and size:
+                request.status = 416
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = file.content[start:]
+            request.status = 206 if start else 200
+            self.send_response(request.status)
+            self.send_header("Content-Type", file.content_type)
+            self.send_header("Content-Disposition", f'attachment; filename="{file.name}"')
+            self.send_header("Content-Length", str(len(body)))
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.end_headers()
+            file.transfers += 1
+            if file.drop_after is not None and file.transfers == 1:
+                self.wfile.write(body[:file.drop_after])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+    return Handler
