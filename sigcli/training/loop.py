@@ -1,0 +1,422 @@
+"""One training loop for every objective: SigNet / SigNet-F (PROTOCOLS §3) and distillation (§4).
+
+What differs between them is an :class:`Objective` (its modules, batches, loss, validation,
+best-epoch rule and checkpoint). What they share lives here, once: SGD with the reference
+defaults, the step learning-rate schedule, gradient-value clipping, mixed precision on CUDA,
+a progress bar per epoch, ``metrics.csv``, ``model_last.pth`` / ``model_best.pth`` in the
+reference format, ``config.json``, resuming (``train_state.pth``), Ctrl-C, NaN losses, and
+data-parallel training under ``torchrun`` (DistributedDataParallel; only rank 0 writes).
+
+Files in the log folder:
+
+- ``model_last.pth`` / ``model_best.pth``: the reference 3-tuple of state dicts;
+- ``train_state.pth``: what ``--resume`` needs (modules, optimiser, epoch, best, history, RNG);
+- ``metrics.csv``: one row per epoch; ``config.json``: resolved options, versions, data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import logging
+import os
+import signal
+import time
+from collections import defaultdict
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from pydantic import BaseModel, Field
+from torch import nn
+
+from sigcli import progress
+from sigcli.errors import InputError, SigcliError
+from sigcli.fileio import atomic_path
+from sigcli.models.checkpoint import save_checkpoint
+from sigcli.options import Options, save_options
+from sigcli.progress import Reporter
+
+log = logging.getLogger(__name__)
+
+BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_state.pth", "metrics.csv", "config.json"
+# Options that may change when a run is resumed (the rest must equal the saved config).
+RESUMABLE_CHANGES = {"epochs", "device", "amp"}
+
+
+class Schedule(Options):
+    """How to optimise, whatever the objective. Defaults are the reference's (PROTOCOLS §3)."""
+
+    epochs: int = Field(20, ge=1, description="passes over the training set")
+    lr: float = Field(1e-3, gt=0, description="initial learning rate of SGD")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(True, description="Nesterov momentum")
+    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on every parameter")
+    lr_decay: float = Field(0.1, gt=0, le=1, description="factor applied to the learning rate at each decay")
+    lr_decay_times: int = Field(3, ge=0, description="decays, evenly spaced: every max(1, epochs // this) epochs")
+    grad_clip: float | None = Field(10.0, gt=0, description="gradient values clipped to ±this (None: off)")
+    seed: int = Field(42, description="seeds weights, the train/validation split, batches and crops")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    amp: bool = Field(False, description="mixed precision (float16) on CUDA; ignored on CPU")
+
+
+def learning_rate(epoch: int, schedule: Schedule) -> float:
+    """Learning rate of 0-based ``epoch``: StepLR's, step ``max(1, epochs // lr_decay_times)``.
+
+    The reference computes the step as ``epochs // lr_decay_times``, which is 0 for short runs
+    and crashes at the end of the first epoch; at least 1 keeps a 1-epoch run working.
+    """
+    lr = schedule.lr
+    if schedule.lr_decay_times:
+        for _ in range(epoch // max(1, schedule.epochs // schedule.lr_decay_times)):
+            lr *= schedule.lr_decay  # repeated products, exactly as StepLR computes them
+    return lr
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of one epoch's batches: a resumed run draws exactly what an uninterrupted one did."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]))
+
+
+# --------------------------------------------------------------------------- distribution
+@dataclass(frozen=True)
+class DistributedInfo:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 otherwise) and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes files and draws progress bars."""
+        return self.rank == 0
+
+    def shard(self, indices: np.ndarray) -> np.ndarray:
+        """This rank's equal share of ``indices``, padded by wrap-around like DistributedSampler.
+
+        Every rank must take the same number of steps, or the gradient all-reduce would hang.
+        """
+        if self.world_size == 1:
+            return indices
+        total = -(-len(indices) // self.world_size) * self.world_size
+        return np.resize(indices, total)[self.rank::self.world_size]
+
+    def split(self, indices: np.ndarray) -> np.ndarray:
+        """This rank's part of ``indices`` without padding (for sums such as validation counts)."""
+        return indices[self.rank::self.world_size]
+
+    def sum(self, values: dict[str, float]) -> dict[str, float]:
+        """``values`` summed over all ranks (unchanged on a single process)."""
+        if self.world_size == 1 or not values:
+            return values
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        totals = torch.tensor([float(v) for v in values.values()], dtype=torch.float64, device=device)
+        dist.all_reduce(totals)
+        return dict(zip(values, totals.tolist()))
+
+
+def init_distributed(device: str = "auto") -> DistributedInfo:
+    """Join the ``torchrun`` job if there is one (NCCL on GPUs, gloo on CPU) and pick the device.
+
+    Safe to call more than once: the process group is created on the first call only.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    resolved = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if resolved.type == "cuda":
+            torch.cuda.set_device(resolved)
+        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+        atexit.register(_leave_process_group)
+    return DistributedInfo(rank, world_size, local_rank, resolved)
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → this process's GPU when CUDA is available, else the CPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {spec}: no CUDA GPU is available here", "use --device cpu (or auto)")
+    return torch.device("cuda", local_rank) if spec == "cuda" else torch.device(spec)
+
+
+def _leave_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+# --------------------------------------------------------------------------- contract
+class Objective(Protocol):
+    """What differs between SigNet/SigNet-F training and distillation."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Trainable modules by role, e.g. ``{"features": ..., "classifier": ..., "forgery": ...}``.
+
+        Return the same dict object on every call, and call the modules through it in
+        :meth:`train_step` and :meth:`validate`: under DDP, :func:`fit` replaces its entries
+        in place with wrapped modules (it checks, and stops with an error otherwise).
+        """
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Any]:
+        """This epoch's training batches, drawn with ``generator`` only (this rank's shard)."""
+
+    def num_train_batches(self) -> int:
+        """Batches :meth:`train_batches` yields per epoch (the progress bar's total)."""
+
+    def train_step(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss to backpropagate and metrics (means over the batch) for the bar and metrics.csv."""
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics (summed over ranks where sharded); must include ``score``."""
+
+    def is_better(self, current: dict[str, float], best: dict[str, float] | None) -> bool:
+        """Whether ``current`` validation metrics make a new best epoch (``best`` None: first)."""
+
+    def checkpoint(self) -> tuple[dict, dict | None, dict | None]:
+        """The reference 3-tuple of state dicts (features, user head, forgery head)."""
+
+
+@dataclass
+class FitResult:
+    best_epoch: int | None
+    best_metrics: dict[str, float] | None
+    last_metrics: dict[str, float]
+    paths: dict[str, Path]
+    history: list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- the loop
+def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, resume: bool = False,
+        options: BaseModel | None = None, extra_config: dict | None = None,
+        reporter: Reporter | None = None) -> FitResult:
+    """Train ``objective`` for ``schedule.epochs`` epochs, writing the run into ``logdir``.
+
+    Epochs are numbered from 1 in files and messages. With ``resume`` the run continues
+    after the last completed epoch in ``logdir`` and ends with the weights an uninterrupted
+    run would have (on CPU with the same options). Ctrl-C stops at the next step, saves the
+    current weights as ``model_last.pth`` and re-raises :class:`KeyboardInterrupt`.
+    """
+    info = init_distributed(schedule.device)
+    logdir = Path(logdir)
+    paths = {"best": logdir / BEST, "last": logdir / LAST, "state": logdir / STATE,
+             "metrics": logdir / METRICS, "config": logdir / CONFIG}
+    reporter = progress.resolve(reporter) if info.is_main else progress.NullReporter()
+    config_options = options if options is not None else schedule
+
+    modules = objective.modules()
+    originals = dict(modules)
+    channels_last = info.device.type == "cuda"
+    for module in originals.values():
+        module.to(info.device, memory_format=torch.channels_last) if channels_last else module.to(info.device)
+    params = [p for m in originals.values() for p in m.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,
+                                weight_decay=schedule.weight_decay)
+    use_amp = schedule.amp and info.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    if resume:
+        state = _resume_state(paths, originals, optimizer, scaler, config_options)
+    else:
+        _check_fresh(logdir)
+        state = None
+    start = state["epoch"] if state else 0
+    history: list[dict[str, Any]] = state["history"] if state else []
+    best_epoch, best = (state["best_epoch"], state["best"]) if state else (None, None)
+
+    if info.world_size > 1:
+        _wrap_distributed(objective, modules, info)
+    if info.is_main:
+        extra = dict(extra_config or {}, world_size=info.world_size, device=str(info.device))
+        if not isinstance(config_options, Schedule):
+            extra["schedule"] = schedule.model_dump()
+        save_options(config_options, paths["config"], **extra)
+
+    epoch = start
+    try:
+        with _graceful_interrupt() as interrupted:
+            for epoch in range(start, schedule.epochs):
+                row, val = _run_epoch(objective, modules, schedule, epoch, optimizer, scaler, params, use_amp,
+                                      info, reporter, interrupted, history, paths)
+                improved = objective.is_better(val, best)
+                if improved:
+                    best_epoch, best = epoch + 1, val
+                row["best"] = improved
+                history.append(row)
+                if info.is_main:
+                    _save_epoch(objective, paths, improved, history, best_epoch, best, originals, optimizer,
+                                scaler, schedule.seed)
+                if interrupted():
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if info.is_main:
+            save_checkpoint(paths["last"], *objective.checkpoint())
+            log.warning("interrupted in epoch %d: %s holds the weights at that point; --resume restarts "
+                        "epoch %d from the end of epoch %d", epoch + 1, paths["last"], epoch + 1, epoch)
+        raise
+    last = {k[4:]: v for k, v in history[-1].items() if k.startswith("val_")} if history else {}
+    return FitResult(best_epoch, best, last, paths, history)
+
+
+def _run_epoch(objective: Objective, modules: dict[str, nn.Module], schedule: Schedule, epoch: int,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, params: list[nn.Parameter],
+               use_amp: bool, info: DistributedInfo, reporter: Reporter, interrupted, history: list,
+               paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Train one epoch and validate; returns the metrics.csv row and the validation metrics."""
+    started = time.perf_counter()
+    lr = learning_rate(epoch, schedule)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    for module in modules.values():
+        module.train()
+    sums: dict[str, float] = defaultdict(float)
+    steps = 0
+    autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
+    with reporter.task(f"epoch {epoch + 1}/{schedule.epochs}", objective.num_train_batches()) as task:
+        for batch in objective.train_batches(epoch, epoch_generator(schedule.seed, epoch)):
+            with autocast:
+                loss, metrics = objective.train_step(batch)
+            if not torch.isfinite(loss.detach()).all():
+                raise _nan_error(epoch, steps, history, paths)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if schedule.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_value_(params, schedule.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            steps += 1
+            for key, value in metrics.items():
+                sums[key] += float(value)
+            task.advance(1, **{k: v / steps for k, v in sums.items()})
+            if interrupted():
+                raise KeyboardInterrupt
+    totals = info.sum({**sums, "__steps": steps})
+    train = {f"train_{k}": v / max(1.0, totals["__steps"]) for k, v in totals.items() if k != "__steps"}
+    for module in modules.values():
+        module.eval()
+    with torch.no_grad():
+        val = objective.validate()
+    if "score" not in val:
+        raise TypeError(f"{type(objective).__name__}.validate() must return a 'score'")
+    row = {"epoch": epoch + 1, "lr": lr, **train, **{f"val_{k}": v for k, v in val.items()},
+           "seconds": round(time.perf_counter() - started, 3)}
+    return row, val
+
+
+def _save_epoch(objective: Objective, paths: dict[str, Path], improved: bool, history: list,
+                best_epoch: int | None, best: dict | None, originals: dict[str, nn.Module],
+                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, seed: int) -> None:
+    """Write the checkpoints, metrics.csv and the resume state of a finished epoch (atomically)."""
+    weights = objective.checkpoint()
+    save_checkpoint(paths["last"], *weights)
+    if improved:
+        save_checkpoint(paths["best"], *weights)
+    _write_metrics(paths["metrics"], history)
+    state = {"epoch": history[-1]["epoch"], "modules": {k: m.state_dict() for k, m in originals.items()},
+             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "best_epoch": best_epoch,
+             "best": best, "history": history, "seed": seed, "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    with atomic_path(paths["state"]) as tmp:
+        torch.save(state, tmp)
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _check_fresh(logdir: Path) -> None:
+    if (logdir / STATE).exists():
+        raise InputError(f"{logdir} already holds a training run",
+                         "pass --resume to continue it, or give another --logdir")
+
+
+def _resume_state(paths: dict[str, Path], modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler, options: BaseModel) -> dict:
+    """Restore modules, optimiser and RNG from ``train_state.pth``."""
+    if not paths["state"].exists():
+        raise InputError(f"--resume: no completed epoch to resume from ({paths['state']} does not exist)",
+                         "start the run again without --resume")
+    _check_same_options(paths["config"], options)
+    try:
+        state = torch.load(paths["state"], map_location="cpu", weights_only=True)
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, KeyError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot resume from {paths['state']}: {str(exc).splitlines()[0][:160]}",
+                         "start a new run in another --logdir") from None
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state
+
+
+def _check_same_options(config_path: Path, options: BaseModel) -> None:
+    """A resumed run must use the options it started with (only a few may change)."""
+    import json
+
+    if not config_path.exists():
+        return
+    saved = json.loads(config_path.read_text()).get("options", {})
+    current = json.loads(options.model_dump_json())
+    changed = [k for k in current if k not in RESUMABLE_CHANGES and k != "resume" and saved.get(k) != current[k]]
+    if changed:
+        described = ", ".join(f"--{k.replace('_', '-')} {current[k]} (was {saved.get(k)})" for k in changed)
+        raise InputError(f"--resume with other options than the run started with: {described}",
+                         "resume with the original options, or start a new run in another --logdir")
+
+
+def _wrap_distributed(objective: Objective, modules: dict[str, nn.Module], info: DistributedInfo) -> None:
+    """Wrap each trainable module in DistributedDataParallel, in the objective's own dict.
+
+    Buffers (batch-norm statistics) are not broadcast at each forward, so that validation
+    needs no collective; rank 0's statistics are the ones saved, as DDP's broadcast would make them.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [info.device] if info.device.type == "cuda" else None
+    for name, module in list(modules.items()):
+        if any(p.requires_grad for p in module.parameters()):
+            modules[name] = DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+    if objective.modules() is not modules:
+        raise TypeError(f"{type(objective).__name__}.modules() must return the same dict on every call "
+                        "(fit wraps its entries for DistributedDataParallel)")
+
+
+def _nan_error(epoch: int, step: int, history: list, paths: dict[str, Path]) -> SigcliError:
+    kept = (f"{paths['last']} holds epoch {history[-1]['epoch']}, the last good one" if history
+            else "no checkpoint was written")
+    return SigcliError(f"the loss became NaN or infinite in epoch {epoch + 1}, step {step + 1}; training stopped "
+                       f"and {kept}", "lower --lr, or check the data for empty or corrupted images")
+
+
+@contextmanager
+def _graceful_interrupt() -> Iterator[Any]:
+    """Turn the first Ctrl-C into a flag checked between steps; a second one interrupts at once."""
+    flag = {"set": False}
+
+    def handler(signum, frame):
+        flag["set"] = True
+        signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C arrives as KeyboardInterrupt as usual
+        yield lambda: False
+        return
+    try:
+        yield lambda: flag["set"]
+    finally:
+        signal.signal(signal.SIGINT, previous or signal.default_int_handler)

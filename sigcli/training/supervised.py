@@ -1,0 +1,142 @@
+"""SigNet and SigNet-F feature learning (PROTOCOLS §3): the objective and ``train_signet``.
+
+SigNet: cross-entropy over the users. SigNet-F with λ: (1 − λ)·cross-entropy over the
+batch's genuine signatures + λ·binary cross-entropy of a one-output forgery head over all
+of them. Users of the selected range are re-encoded 0..U−1 (in ascending order), the
+signatures split 90/10 at random into training and validation, the best epoch chosen by
+validation accuracy (an equal accuracy replaces the best, as in the reference).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from sigcli.data.sigset import SignatureSet
+from sigcli.errors import InputError
+from sigcli.models import create_model
+from sigcli.options import user_range
+from sigcli.progress import Reporter
+from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, num_batches, split_train_val
+from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
+
+
+class TrainOptions(Schedule):
+    """Options of ``sig train`` (the optimisation ones come from :class:`Schedule`)."""
+
+    dataset_path: Path = Field(description="preprocessed set: .npz file or memory-mapped folder")
+    logdir: Path = Field(description="folder for checkpoints, metrics.csv and config.json")
+    model: str = Field("signet", description="registered architecture")
+    users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
+    forg: bool = Field(False, description="SigNet-F: also learn to tell skilled forgeries")
+    lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F weight of the forgery loss")
+    batch_size: int = Field(32, ge=2, description="signatures per step (per process under torchrun)")
+    resume: bool = Field(False, description="continue the run in logdir")
+    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
+
+
+class SupervisedObjective:
+    """The SigNet (``forg=False``) or SigNet-F objective over ``rows`` (labels 0..classes−1)."""
+
+    def __init__(self, features: nn.Module, rows: Rows, train: np.ndarray, val: np.ndarray, num_classes: int, *,
+                 forg: bool = False, lamb: float = 0.95, batch_size: int = 32,
+                 info: DistributedInfo | None = None):
+        self.rows, self.train, self.val = rows, train, val
+        self.forg, self.lamb, self.batch_size = forg, lamb, batch_size
+        self.info = info or DistributedInfo()
+        dim = features.feature_space_size
+        self.nets: dict[str, nn.Module] = {"features": features, "classifier": nn.Linear(dim, num_classes)}
+        if forg:
+            self.nets["forgery"] = nn.Linear(dim, 1)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return self.nets
+
+    def _epoch_order(self, generator: torch.Generator) -> np.ndarray:
+        return self.info.shard(self.train[torch.randperm(len(self.train), generator=generator).numpy()])
+
+    def train_batches(self, epoch: int, generator: torch.Generator):
+        return batches(self.rows, self._epoch_order(generator), self.batch_size, self.info.device,
+                       generator=generator)
+
+    def num_train_batches(self) -> int:
+        return num_batches(len(self.info.shard(self.train)), self.batch_size, training=True)
+
+    def train_step(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        features = self.nets["features"](batch.x)
+        genuine = batch.yforg == 0
+        # SigNet sees genuine signatures only, so the mask keeps all of them there.
+        logits = self.nets["classifier"](features[genuine])
+        labels = batch.y[genuine]
+        # An all-forgery batch has no user loss, but keeps the head in the graph (DDP needs it).
+        class_loss = F.cross_entropy(logits, labels) if len(labels) else logits.sum() * 0
+        metrics = {"acc": (logits.argmax(1) == labels).sum().item() / max(1, len(labels))}
+        if not self.forg:
+            return class_loss, {"loss": class_loss.item(), **metrics}
+        forg_logits = self.nets["forgery"](features).squeeze(1)
+        forged = (batch.yforg > 0).float()
+        forg_loss = F.binary_cross_entropy_with_logits(forg_logits, forged)
+        loss = (1 - self.lamb) * class_loss + self.lamb * forg_loss
+        return loss, {"loss": loss.item(), **metrics, "class_loss": class_loss.item(),
+                      "forg_loss": forg_loss.item(), "forg_acc": ((forg_logits > 0).float() == forged).float().mean().item()}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss and accuracy over the validation genuines (and the forgery head over all), centre crops."""
+        sums = dict.fromkeys(("loss", "correct", "genuine", "forg_loss", "forg_correct", "count"), 0.0)
+        for batch in batches(self.rows, self.info.split(self.val), self.batch_size, self.info.device):
+            features = self.nets["features"](batch.x)
+            genuine = batch.yforg == 0
+            logits = self.nets["classifier"](features[genuine]).float()
+            sums["loss"] += F.cross_entropy(logits, batch.y[genuine], reduction="sum").item()
+            sums["correct"] += (logits.argmax(1) == batch.y[genuine]).sum().item()
+            sums["genuine"] += genuine.sum().item()
+            sums["count"] += len(batch.y)
+            if self.forg:
+                forg_logits = self.nets["forgery"](features).squeeze(1).float()
+                forged = (batch.yforg > 0).float()
+                sums["forg_loss"] += F.binary_cross_entropy_with_logits(forg_logits, forged, reduction="sum").item()
+                sums["forg_correct"] += ((forg_logits > 0).float() == forged).sum().item()
+        sums = self.info.sum(sums)
+        genuine = sums["genuine"] or float("nan")
+        result = {"loss": sums["loss"] / genuine, "acc": sums["correct"] / genuine}
+        if self.forg:
+            result.update(forg_loss=sums["forg_loss"] / sums["count"], forg_acc=sums["forg_correct"] / sums["count"])
+        return {**result, "score": result["acc"]}
+
+    def is_better(self, current: dict[str, float], best: dict[str, float] | None) -> bool:
+        return best is None or current["score"] >= best["score"]
+
+    def checkpoint(self) -> tuple[dict, dict, dict]:
+        forgery = self.nets["forgery"].state_dict() if self.forg else {}
+        return self.nets["features"].state_dict(), self.nets["classifier"].state_dict(), forgery
+
+
+def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> FitResult:
+    """Train SigNet (or SigNet-F with ``options.forg``) on a preprocessed set; see :func:`fit`."""
+    info = init_distributed(options.device)
+    users = user_range(options.users, "--users")
+    sigset = SignatureSet.load(options.dataset_path, allow_pickle=options.allow_pickle)
+    check_image_size(sigset.image_size)
+    rows = Rows.select(sigset, users, genuine_only=not options.forg)
+    where = f"users [{users[0]}, {users[1]})" if users else "the set"
+    if len(rows) == 0:
+        raise InputError(f"{options.dataset_path} has no signatures of {where}",
+                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}")
+    if options.forg and not np.any(rows.yforg > 0):
+        raise InputError(f"--forg needs forgeries, and {where} in {options.dataset_path} has none",
+                         "train without --forg, or on a set with skilled forgeries")
+    classes, rows.y = np.unique(rows.y, return_inverse=True)
+    train, val = split_train_val(len(rows), options.seed)
+    torch.manual_seed(options.seed)
+    objective = SupervisedObjective(create_model(options.model), rows, train, val, len(classes), forg=options.forg,
+                                    lamb=options.lamb, batch_size=options.batch_size, info=info)
+    data = {"path": str(options.dataset_path), "fingerprint": fingerprint(sigset), "users": len(classes),
+            "signatures": len(rows), "train": len(train), "validation": len(val)}
+    return fit(objective, options, options.logdir, resume=options.resume, options=options,
+               extra_config={"data": data}, reporter=reporter)
