@@ -218,10 +218,11 @@ class _Refused(Exception):
 class _Transient(Exception):
     """Worth another attempt: the connection failed, dropped mid-file, or the server hiccuped."""
 
-    def __init__(self, reason: str, connected: bool):
+    def __init__(self, reason: str, connected: bool, retry: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.connected = connected
+        self.retry = retry  # False when waiting cannot help (the host name does not resolve: offline)
 
 
 class _Progress:
@@ -260,7 +261,7 @@ def _fetch(session: requests.Session, url: str, part: Path, expected_size: int |
             return
         except _Transient as exc:
             failures = 0 if _size(part) > before else failures + 1
-            if failures > retries:
+            if failures > retries or not exc.retry:
                 raise
             wait = backoff_s * 2 ** (failures - 1) if failures else 0.0
             log.warning("%s; retrying%s", exc.reason, f" in {wait:g} s" if wait else "")
@@ -278,7 +279,9 @@ def _attempt(session: requests.Session, url: str, part: Path, expected_size: int
         try:
             response = session.get(url, headers=headers, stream=True, timeout=timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"cannot connect to {_host(url)} ({_short_reason(exc)})", connected=False) from None
+            reason = _short_reason(exc)
+            raise _Transient(f"cannot connect to {_host(url)} ({reason})", connected=False,
+                             retry=reason not in _NAME_ERRORS) from None
         except requests.RequestException as exc:
             raise _Refused(f"cannot request {url} ({_short_reason(exc)})") from None
         with response:
@@ -417,6 +420,8 @@ def _follow_page(response: requests.Response, session: requests.Session) -> str:
     if any(marker in text for marker in _QUOTA_MARKERS):
         raise _Refused("Google Drive's download quota for this file is exceeded "
                        "('Too many users have viewed or downloaded this file recently')", "quota")
+    if response.status_code >= 500 or response.status_code == 429:
+        _check_status(response)
     if response.status_code >= 400:
         raise _Refused(f"the link is dead or not public (HTTP {response.status_code}, page '{title}')", "dead")
     if page.form_action is not None:
@@ -599,6 +604,11 @@ def _describe_source(url: str) -> str:
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+_NAME_ERRORS = ("name resolution failed", "Name or service not known", "Temporary failure in name resolution",
+                "nodename nor servname provided, or not known", "No address associated with hostname",
+                "getaddrinfo failed")
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -3,8 +3,9 @@
 ``GET /download?id=ID&export=download`` answers the way Drive does for the file registered
 under ``ID``: the file itself (with ``Range`` support), the virus-scan confirmation page whose
 form carries ``confirm`` and ``uuid`` (the file is served only when both come back), the quota
-page (HTML with status 200, as Drive sends it), or a 404 error page for unknown ids. A file
-can also drop its first transfer mid-way, or ignore ``Range`` and always send everything.
+page (HTML with status 200, as Drive sends it), a 503 error page, or a 404 error page for
+unknown ids. A file can also drop its first transfers mid-way, or ignore ``Range`` and always
+send everything.
 Every request is recorded so tests can assert what the client asked for.
 """
 
@@ -25,6 +26,9 @@ with many people, it may take up to 24 hours to be able to view or download the 
 NOT_FOUND_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Page Not Found</title></head>
 <body><p>Sorry, the file you have requested does not exist.</p></body></html>"""
 
+BUSY_PAGE = """<!DOCTYPE html><html><head><title>Error 503 (Service Unavailable)</title></head>
+<body><p>The service you requested is not available yet. Please try again in 30 seconds.</p></body></html>"""
+
 CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
 <body><div class="uc-main"><p class="uc-warning-caption">Google Drive can't scan this file for viruses.</p>
 <p class="uc-warning-subcaption"><span class="uc-name-size"><a href="/open?id={id}">{name}</a> (1.2G)</span>
@@ -42,8 +46,9 @@ class DriveFile:
     name: str = "file.bin"
     confirm: bool = False            # virus-scan page until confirm=t and the page's uuid come back
     quota: bool = False              # the quota page instead of the file
-    drop_after: int | None = None    # first transfer: full Content-Length, this many bytes, then close
+    drops: tuple[int, ...] = ()      # transfer k < len(drops): full Content-Length, drops[k] bytes, close
     honour_range: bool = True        # False: every reply is 200 with the whole file
+    busy: int = 0                    # the first requests get Drive's HTML error page with HTTP 503
     content_type: str = "application/octet-stream"
     uuid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
     transfers: int = 0
@@ -71,7 +76,7 @@ class FakeDrive:
         return f"{self.base}?{urlencode({'id': file_id, 'export': 'download'})}"
 
     def __enter__(self) -> "FakeDrive":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -95,6 +100,10 @@ def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
             if file is None:
                 request.status = 404
                 return self._page(404, NOT_FOUND_PAGE)
+            if file.busy:
+                file.busy -= 1
+                request.status = 503
+                return self._page(503, BUSY_PAGE)
             if file.quota:
                 request.status = 200
                 return self._page(200, QUOTA_PAGE)
@@ -134,8 +143,8 @@ def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
             self.end_headers()
             file.transfers += 1
-            if file.drop_after is not None and file.transfers == 1:
-                self.wfile.write(body[:file.drop_after])
+            if file.transfers <= len(file.drops):
+                self.wfile.write(body[:file.drops[file.transfers - 1]])
                 self.wfile.flush()
                 self.close_connection = True
                 return
