@@ -99,22 +99,22 @@ class SignatureSet:
             return cls._load_folder(path, allow_pickle)
         if not path.exists():
             raise InputError(f"no signature set at {path}", "give a .npz file or a folder made by 'sig preprocess'")
+        _check_is_npz(path)
         try:
             archive = np.load(path, allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path} is not a signature set (.npz): {exc}") from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise InputError(f"{path} is a single array, not a signature set (.npz with x, y, yforg)")
         with archive:
             missing = [k for k in REQUIRED_KEYS if k not in archive.files]
             if missing:
                 raise InputError(f"{path} lacks the key(s) {', '.join(missing)} of a signature set",
                                  f"it has {', '.join(archive.files) or 'no arrays'}")
-            arrays = {k: _read_member(path, k, lambda: archive[k]) for k in KEYS if k in archive.files}
+            arrays = {k: _read_member(path, k, lambda: archive[k], allow_pickle) for k in KEYS if k in archive.files}
             if allow_pickle:
-                for key in ("user_mapping", "filenames"):
+                for key in KEYS:
                     if key in archive.files and arrays.get(key) is None:
-                        arrays[key] = np.load(path, allow_pickle=True)[key]
+                        with np.load(path, allow_pickle=True) as trusted:
+                            arrays[key] = trusted[key]
         return cls._from_arrays(arrays, path)
 
     @classmethod
@@ -127,7 +127,8 @@ class SignatureSet:
             file = folder / f"{key}.npy"
             if file.exists():
                 mmap = "r" if key == "x" else None
-                arrays[key] = _read_member(folder, key, lambda: np.load(file, mmap_mode=mmap, allow_pickle=False))
+                arrays[key] = _read_member(folder, key, lambda: np.load(file, mmap_mode=mmap, allow_pickle=False),
+                                           allow_pickle)
                 if arrays[key] is None and allow_pickle:
                     arrays[key] = np.load(file, allow_pickle=True)
         return cls._from_arrays(arrays, folder)
@@ -219,13 +220,17 @@ class FolderWriter:
         return self.path
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None and not getattr(self, "_finished", False):
-            exc_type, exc = RuntimeError, RuntimeError("FolderWriter left without finish()")
+        unfinished = exc_type is None and not getattr(self, "_finished", False)
+        if unfinished:
+            exc_type, exc, tb = RuntimeError, RuntimeError("FolderWriter left without finish()"), None
         if exc_type is not None:
             if hasattr(self, "_x"):
                 del self._x
             remove(self._tmp)
-            return self._atomic.__exit__(exc_type, exc, tb) or False
+            self._atomic.__exit__(exc_type, exc, tb)
+            if unfinished:  # nothing else would tell the caller that no output was written
+                raise exc
+            return False
         return self._atomic.__exit__(None, None, None) or False
 
 
@@ -242,13 +247,35 @@ def _shrink_npy(file: Path, offset: int, shape: tuple, dtype: np.dtype) -> None:
         fh.truncate(offset + int(np.prod(shape)) * dtype.itemsize)
 
 
-def _read_member(source: Path, key: str, read) -> np.ndarray | None:
-    """Read one array; a pickled (object) array comes back as ``None`` with one warning."""
+def _check_is_npz(path: Path) -> None:
+    """Tell what a file is before numpy does: for anything that is not a zip or .npy file
+    (an HTML error page, a truncated download) numpy suggests unpickling it, wrongly."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if head.startswith(b"PK"):
+        return
+    if head.startswith(b"\x93NUMPY"):
+        raise InputError(f"{path} is a single .npy array, not a signature set (.npz with x, y, yforg)",
+                         "give the .npz file, or the folder holding x.npy, y.npy and yforg.npy")
+    what = "an HTML page" if head.lstrip()[:1] == b"<" else "neither a .npz nor a .npy file"
+    raise InputError(f"{path} is not a signature set: {what} (it starts with {head[:20]!r})",
+                     "give a .npz file or a folder made by 'sig preprocess'")
+
+
+def _read_member(source: Path, key: str, read, allow_pickle: bool) -> np.ndarray | None:
+    """Read one array without unpickling. A pickled one comes back as ``None``: the caller
+    re-reads it when ``allow_pickle``; otherwise an optional array is dropped with one
+    warning and a required one is an error."""
     try:
         return read()
     except ValueError as exc:
         if "allow_pickle" not in str(exc):
             raise InputError(f"{source}: cannot read '{key}': {exc}") from None
+        if allow_pickle:
+            return None
+        if key in REQUIRED_KEYS:
+            raise InputError(f"{source}: '{key}' is stored with pickle (unpickling can run code)",
+                             "pass --allow-pickle if you trust this file") from None
         log.warning("%s: '%s' is stored with pickle and was not loaded (unpickling can run code); "
                     "pass --allow-pickle if you trust this file", source, key)
         return None
