@@ -244,7 +244,7 @@ class _Progress:
 
 
 def _new_session() -> requests.Session:
-    """A fresh session per download: Drive's warning cookies live in memory only."""
+    """A fresh session per download: whatever cookies Drive sets live in memory only."""
     session = requests.Session()
     session.headers["User-Agent"] = f"sigcli/{__version__} (+requests)"
     return session
@@ -275,7 +275,9 @@ def _attempt(session: requests.Session, url: str, part: Path, expected_size: int
     if offset:
         log.info("resuming %s at byte %d", part.name, offset)
     for _ in range(MAX_HOPS):
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        headers = {"Accept-Encoding": "identity"}  # byte offsets must count the file's own bytes
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         try:
             response = session.get(url, headers=headers, stream=True, timeout=timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -286,7 +288,7 @@ def _attempt(session: requests.Session, url: str, part: Path, expected_size: int
             raise _Refused(f"cannot request {url} ({_short_reason(exc)})") from None
         with response:
             if _is_html(response):
-                url = _follow_page(response, session)
+                url = _follow_page(response)
                 continue
             status = response.status_code
             start, total = _content_range(response)
@@ -359,7 +361,7 @@ def _content_range(response: requests.Response) -> tuple[int | None, int | None]
 # ---------------------------------------------------------------------------- Drive's pages
 _QUOTA_MARKERS = ("too many users have viewed or downloaded this file recently", "quota exceeded",
                   "download quota")
-_DEAD_MARKERS = ("does not exist", "file not found", "you need access", "not found", "has been removed",
+_DEAD_MARKERS = ("does not exist", "you need access", "not found", "has been removed",
                  "in violation of", "sign in")
 _CONFIRM_MARKERS = ("can't scan this file for viruses", "virus scan warning", "too large for google to scan")
 
@@ -403,7 +405,7 @@ def _is_html(response: requests.Response) -> bool:
     return "html" in response.headers.get("Content-Type", "").lower()
 
 
-def _follow_page(response: requests.Response, session: requests.Session) -> str:
+def _follow_page(response: requests.Response) -> str:
     """The URL a Drive page leads to (its confirmation form), or :class:`_Refused` saying which page."""
     body = b""
     try:
@@ -429,9 +431,8 @@ def _follow_page(response: requests.Response, session: requests.Session) -> str:
         return f"{action.split('?')[0]}?{urlencode(page.form_fields)}" if page.form_fields else action
     if page.confirm_links:
         return urljoin(response.url, unescape(page.confirm_links[0]))
-    warning = next((v for k, v in session.cookies.items() if k.startswith("download_warning")), None)
-    if warning or any(marker in text for marker in _CONFIRM_MARKERS):
-        return _with_query(response.url, confirm=warning or "t")
+    if any(marker in text for marker in _CONFIRM_MARKERS):
+        return _with_query(response.url, confirm="t")
     if any(marker in text for marker in _DEAD_MARKERS):
         raise _Refused(f"the link is dead or not public (page '{title}')", "dead")
     raise _Refused(f"the server sent an HTML page ('{title}') instead of the file")
@@ -492,7 +493,8 @@ def _check_checkpoint(path: Path) -> None:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure means the file is not a safe checkpoint
-        raise _Invalid(f"it does not load as a PyTorch checkpoint with weights_only=True ({_first_line(exc)})") from None
+        raise _Invalid("it does not load as a PyTorch checkpoint with weights_only=True "
+                       f"({_first_line(exc)})") from None
     parts = content if isinstance(content, (tuple, list)) else [content]
     if not parts or not all(isinstance(p, Mapping) for p in parts):
         raise _Invalid(f"it holds a {type(content).__name__}, not a state dict or a tuple of state dicts")
@@ -510,7 +512,8 @@ def _check_npz(path: Path) -> None:
         raise _Invalid(f"its member {broken} is corrupt (CRC mismatch)")
     missing = [k for k in REQUIRED_KEYS if k not in keys]
     if missing:
-        raise _Invalid(f"it lacks the key(s) {', '.join(missing)} of PROTOCOLS §1 (has {', '.join(sorted(keys)) or 'none'})")
+        raise _Invalid(f"it lacks the key(s) {', '.join(missing)} of a signature set "
+                       f"(has {', '.join(sorted(keys)) or 'none'})")
 
 
 def _check_present(artefact: Artefact, final: Path, expected: _Expected, manifest: dict[str, Any],

@@ -1,8 +1,9 @@
 """A local imitation of Google Drive's download endpoint, for the download tests.
 
 ``GET /download?id=ID&export=download`` answers the way Drive does for the file registered
-under ``ID``: the file itself (with ``Range`` support), the virus-scan confirmation page whose
-form carries ``confirm`` and ``uuid`` (the file is served only when both come back), the quota
+under ``ID``: the file itself (with ``Range`` support), the virus-scan confirmation page (today's
+form with ``confirm`` and ``uuid``, an older token link, or text only; the file is served only
+when the right answer comes back), the quota
 page (HTML with status 200, as Drive sends it), a 503 error page, or a 404 error page for
 unknown ids. A file can also drop its first transfers mid-way, or ignore ``Range`` and always
 send everything.
@@ -29,22 +30,30 @@ NOT_FOUND_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Page Not Fo
 BUSY_PAGE = """<!DOCTYPE html><html><head><title>Error 503 (Service Unavailable)</title></head>
 <body><p>The service you requested is not available yet. Please try again in 30 seconds.</p></body></html>"""
 
-CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
+WARNING_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
 <body><div class="uc-main"><p class="uc-warning-caption">Google Drive can't scan this file for viruses.</p>
 <p class="uc-warning-subcaption"><span class="uc-name-size"><a href="/open?id={id}">{name}</a> (1.2G)</span>
 is too large for Google to scan for viruses. Would you still like to download this file?</p>
-<form id="download-form" action="{action}" method="get">
+{way}</div></body></html>"""
+
+# The ways a warning page leads on: today's form (confirm and uuid), an older link with a
+# confirm token, or only the text (the client adds confirm=t).
+CONFIRM_WAYS = {
+    "form": """<form id="download-form" action="{action}" method="get">
 <input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/>
 <input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
-<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}">
-</form></div></body></html>"""
+<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}"></form>""",
+    "link": """<a id="uc-download-link" href="/download?export=download&amp;confirm={token}&amp;id={id}">
+Download anyway</a>""",
+    "text": "",
+}
 
 
 @dataclass
 class DriveFile:
     content: bytes
     name: str = "file.bin"
-    confirm: bool = False            # virus-scan page until confirm=t and the page's uuid come back
+    confirm: str | None = None       # a virus-scan page (a CONFIRM_WAYS key) until its answer comes back
     quota: bool = False              # the quota page instead of the file
     drops: tuple[int, ...] = ()      # transfer k < len(drops): full Content-Length, drops[k] bytes, close
     honour_range: bool = True        # False: every reply is 200 with the whole file
@@ -84,6 +93,12 @@ class FakeDrive:
         self._server.server_close()
 
 
+def _confirmed(file: DriveFile, query: dict[str, str]) -> bool:
+    if file.confirm == "form":
+        return query.get("confirm") == "t" and query.get("uuid") == file.uuid
+    return query.get("confirm") == (file.uuid[:8] if file.confirm == "link" else "t")
+
+
 def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -107,10 +122,11 @@ def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
             if file.quota:
                 request.status = 200
                 return self._page(200, QUOTA_PAGE)
-            if file.confirm and (query.get("confirm") != "t" or query.get("uuid") != file.uuid):
+            if file.confirm and not _confirmed(file, query):
                 request.status = 200
-                return self._page(200, CONFIRM_PAGE.format(id=request.file_id, name=file.name, uuid=file.uuid,
-                                                           action=drive.base))
+                way = CONFIRM_WAYS[file.confirm].format(id=request.file_id, uuid=file.uuid, token=file.uuid[:8],
+                                                        action=drive.base)
+                return self._page(200, WARNING_PAGE.format(id=request.file_id, name=file.name, way=way))
             self._file(file, request)
 
         def _page(self, status: int, html: str) -> None:

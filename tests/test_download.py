@@ -92,13 +92,17 @@ def test_direct_file_is_saved_verified_and_recorded(drive, cache):
     assert leftovers(cache) == []
 
 
-def test_confirmation_page_is_followed_with_confirm_and_uuid(drive, cache):
-    drive.files[PRIMARY] = DriveFile(CHECKPOINT, confirm=True)
+@pytest.mark.parametrize("way", ["form", "link", "text"])
+def test_confirmation_page_is_followed(drive, cache, way):
+    drive.files[PRIMARY] = DriveFile(CHECKPOINT, confirm=way)
     path = library.download("signet-distill")
     assert path.read_bytes() == CHECKPOINT
     first, second = drive.requests
-    assert "confirm" not in first.query
-    assert second.query["confirm"] == "t" and second.query["uuid"] == drive.files[PRIMARY].uuid
+    assert "confirm" not in first.query and first.status == 200
+    assert second.status == 200 and second.query["id"] == PRIMARY
+    expected = {"form": {"confirm": "t", "uuid": drive.files[PRIMARY].uuid},
+                "link": {"confirm": drive.files[PRIMARY].uuid[:8]}, "text": {"confirm": "t"}}[way]
+    assert {k: second.query.get(k) for k in expected} == expected
     assert leftovers(cache) == []
 
 
@@ -132,13 +136,13 @@ def test_dead_links_are_reported_with_the_manual_link(drive, cache):
 
 
 def test_dropped_connection_resumes_with_a_range_request(drive, cache):
-    drive.files["f"] = DriveFile(CHECKPOINT, drops=(200_000,))
+    drive.files["f"] = DriveFile(CHECKPOINT, confirm="form", drops=(200_000,))
     path = library.download("signet", url=drive.url("f"))
     assert path.read_bytes() == CHECKPOINT
-    first, second = drive.requests
-    assert first.range is None and first.status == 200
-    resumed_at = int(second.range.removeprefix("bytes=").rstrip("-"))
-    assert 0 < resumed_at <= 200_000 and second.status == 206
+    page, dropped, page_again, resumed = drive.requests  # the confirmation is asked again on resume
+    assert dropped.range is None and dropped.status == 200 and "uuid" in dropped.query
+    resumed_at = int(resumed.range.removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= 200_000 and resumed.status == 206 and "uuid" in resumed.query
     assert leftovers(cache) == []
 
 
@@ -250,7 +254,7 @@ def test_list_json_shows_cached_state_size_and_path(drive, cache):
 
 
 def test_cli_downloads_into_dest_and_reports_the_path(drive, tmp_path, cache):
-    drive.files["f"] = DriveFile(CHECKPOINT, confirm=True)
+    drive.files["f"] = DriveFile(CHECKPOINT, confirm="form")
     dest = tmp_path / "models"
     result = sig("signet", "--url", drive.url("f"), "--dest", str(dest))
     assert result.exit_code == 0, result.output

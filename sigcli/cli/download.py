@@ -18,6 +18,7 @@ from typing import Annotated, Any, Iterator
 
 import typer
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
 from rich.table import Table
@@ -45,8 +46,8 @@ class DownloadReporter:
 
 
 def main(
-    names: Annotated[list[str] | None, typer.Argument(metavar="NAME", help="Artefacts to fetch (see --list).",
-                                                             show_default=False)] = None,
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="NAME", help="Artefacts to fetch (see --list).", show_default=False)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Fetch every artefact.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="Show each artefact: cached?, size, path.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="With --list: print JSON instead of a table.")] = False,
@@ -80,22 +81,24 @@ def main(
             failures.append(exc)
             continue
         state = "already there, verified" if present else "downloaded, verified"
-        console.out.print(f"{name}: {path} ({decimal(path.stat().st_size)}, {state})", highlight=False,
-                          soft_wrap=True)
+        console.out.print(f"{name}: {path} ({decimal(path.stat().st_size)}, {state})", markup=False,
+                          highlight=False, soft_wrap=True)
     for exc in failures[:-1]:
-        console.err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        console.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if failures:
         raise failures[-1]  # the root prints it and exits with code 2
 
 
 def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        console.out.print(json.dumps(rows, indent=2, ensure_ascii=False), highlight=False, soft_wrap=True)
+        console.out.print(json.dumps(rows, indent=2, ensure_ascii=False), markup=False, highlight=False,
+                          soft_wrap=True)
         return
     table = Table("name", "description", "cached", "size")
     table.add_column("path", overflow="fold")
     for row in rows:
         size = decimal(row["size"]) if row["size"] is not None else "unknown"
-        table.add_row(row["name"], row["description"], "yes" if row["cached"] else "no", size, row["path"])
+        table.add_row(row["name"], escape(row["description"]), "yes" if row["cached"] else "no", size,
+                      escape(row["path"]))
     console.out.print(table)
-    console.err.print(f"[dim]cache: {library.cache_dir()} (set SIGCLI_HOME to move it)[/dim]")
+    console.err.print(f"[dim]cache: {escape(str(library.cache_dir()))} (set SIGCLI_HOME to move it)[/dim]")
