@@ -41,7 +41,7 @@ def _failing_app() -> typer.Typer:
 
     @app.command()
     def boom() -> None:
-        raise InputError("the thing is broken", "pass --fixed")
+        raise InputError("the thing [a] is broken", "pass --fixed")
 
     return app
 
@@ -50,7 +50,7 @@ def test_library_error_is_one_line_and_exit_2():
     result = runner.invoke(_failing_app(), ["boom"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines == ["error: the thing is broken (pass --fixed)"]
+    assert lines == ["error: the thing [a] is broken (pass --fixed)"]
     assert "Traceback" not in result.output
 
 
