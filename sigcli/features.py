@@ -1,8 +1,10 @@
-"""Feature files: what `sig extract` writes and `sig wd` / `sig wi` read with ``--features``.
+"""Features: extraction (`sig extract`, and wd / wi / verify) and the feature file format.
 
-A feature file is an `.npz` with ``features`` (N×D float32), ``y``, ``yforg`` and, when
-known, ``user_mapping`` and ``filenames`` of the signature set they came from, plus a
-``source`` string (checkpoint fingerprint) for the results' provenance.
+:func:`extract_features` runs a feature extractor over every signature of a set (centre
+crop, eval and inference mode), streaming batches from a memory-mapped set. A feature
+file is an `.npz` with ``features`` (N×D float32), ``y``, ``yforg`` and, when known,
+``user_mapping`` and ``filenames`` of the signature set they came from, plus a ``source``
+string (checkpoint fingerprint) for the results' provenance.
 """
 
 from __future__ import annotations
@@ -13,9 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
 
+from sigcli import progress
+from sigcli.data.sigset import SignatureSet
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint
+from sigcli.options import Options, user_range
+from sigcli.progress import Reporter
+from sigcli.training.data import Rows, batches, check_image_size
+from sigcli.training.loop import resolve_device
+
+# Signatures per forward pass: large enough that the network, not the Python loop, is the cost.
+EXTRACT_BATCH_SIZE = 128
 
 
 @dataclass
@@ -74,3 +89,66 @@ class FeatureSet:
             raise InputError(f"no feature file at {path}", "make one with 'sig extract'") from None
         except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
             raise InputError(f"{path} is not a feature file (.npz): {exc}") from None
+
+
+class ExtractOptions(Options):
+    """Options of ``sig extract``."""
+
+    model_path: Path = Field(description="checkpoint (.pth) of a feature extractor")
+    data_path: Path = Field(description="preprocessed set: .npz file or memory-mapped folder")
+    save_path: Path = Field(description="feature file to write (.npz)")
+    users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
+    model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
+    batch_size: int = Field(EXTRACT_BATCH_SIZE, ge=1, description="signatures per forward pass")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
+    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
+
+
+def extract_features(model: nn.Module, signatures: SignatureSet | Rows, batch_size: int = EXTRACT_BATCH_SIZE,
+                     device: str | torch.device = "cpu", reporter: Reporter | None = None) -> np.ndarray:
+    """Features (N×D float32) of every signature, in order: centre crop, eval and inference mode.
+
+    ``signatures`` is a set or a selection of its rows; a memory-mapped ``x`` is streamed a
+    batch at a time (a background thread reads the next batch while the network runs).
+    """
+    rows = signatures if isinstance(signatures, Rows) else Rows(signatures.x, np.arange(len(signatures)),
+                                                                 signatures.y, signatures.yforg)
+    device = torch.device(device)
+    model = model.to(device).eval()
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    result: np.ndarray | None = None
+    with torch.inference_mode(), progress.resolve(reporter).task("extract features", len(rows)) as task:
+        for batch in batches(rows, np.arange(len(rows)), batch_size, device):
+            features = model(batch.x).float().cpu().numpy()
+            if result is None:
+                result = np.empty((len(rows), features.shape[1]), dtype=np.float32)
+            result[batch.index] = features
+            task.advance(len(batch.index))
+    return result if result is not None else np.empty((0, getattr(model, "feature_space_size", 0)), np.float32)
+
+
+def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tuple[int, int] | None = None,
+                        batch_size: int = EXTRACT_BATCH_SIZE, device: str | torch.device = "auto",
+                        reporter: Reporter | None = None) -> FeatureSet:
+    """A :class:`FeatureSet` of the set's users in ``[first, last)`` (all when ``None``)."""
+    check_image_size(sigset.image_size)
+    rows = Rows.select(sigset, users)
+    if len(rows) == 0:
+        raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})",
+                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}")
+    device = resolve_device(device) if isinstance(device, str) else device
+    features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
+    filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
+    return FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+
+
+def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
+    """``sig extract``: load the checkpoint and the set, extract, save atomically."""
+    users = user_range(options.users, "--users")
+    checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
+    sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
+    features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
+    features.save(options.save_path)
+    return features

@@ -34,7 +34,7 @@ def default(model: type[BaseModel], field: str) -> Any:
     return model.model_fields[field].default
 
 
-def build(model: type[M], **values: Any) -> M:
+def build(model: type[M], /, **values: Any) -> M:
     """Validate options; a pydantic error becomes one :class:`InputError` line."""
     try:
         return model(**values)

@@ -21,6 +21,8 @@ from sigcli.errors import SigcliError
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
     ("download", "download"),
+    ("train", "train"),
+    ("extract", "extract"),
 ]
 
 _state = {"debug": False}

@@ -146,6 +146,11 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank) if spec == "cuda" else torch.device(spec)
 
 
+def is_main_process() -> bool:
+    """True outside ``torchrun`` and on its rank 0: the process that writes and renders."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
 def _leave_process_group() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
