@@ -13,6 +13,12 @@ from sigcli.errors import InputError
 H, W = 6, 8
 
 
+@pytest.fixture(autouse=True)
+def _sigcli_warnings_reach_caplog(monkeypatch):
+    """A `sig` run (CliRunner) routes logger 'sigcli' to its own handler only; caplog needs it."""
+    monkeypatch.setattr(logging.getLogger("sigcli"), "propagate", True)
+
+
 def _set(users=3, genuine=2, skilled=2, simple=0, seed=0) -> SignatureSet:
     """Users in order, each genuine then skilled then simple, like `sig preprocess` writes."""
     rng = np.random.default_rng(seed)

@@ -20,6 +20,7 @@ from sigcli.errors import SigcliError
 
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
+    ("preprocess", "preprocess"),
     ("download", "download"),
     ("train", "train"),
     ("extract", "extract"),
