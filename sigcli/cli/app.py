@@ -24,6 +24,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("download", "download"),
     ("train", "train"),
     ("extract", "extract"),
+    ("wd", "wd"),
+    ("wi", "wi"),
+    ("report", "report"),
 ]
 
 _state = {"debug": False}
