@@ -1,0 +1,205 @@
+"""Writer-independent evaluation (PROTOCOLS §6): one SVM in the dissimilarity space.
+
+The SVM learns from pairs of development users' signatures, ``|f(a) - f(b)|`` (same user:
+genuine pair; different users: forgery pair), and then verifies any writer: a query is
+scored against each of the writer's references and the decision values are fused (max,
+min, mean or median).
+
+Scoring is vectorised: all query × reference pairs of a user are built at once and
+scored by one kernel expansion against the support vectors (BLAS), equal to the
+reference's per-query ``decision_function`` loop to ~1e-12. The trained classifier
+(scaler + SVM) can be saved with skops for ``sig verify``; loading admits only the
+scikit-learn types it consists of, so a model file cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from sigcli import progress
+from sigcli.errors import InputError
+from sigcli.features import FeatureSet
+from sigcli.fileio import atomic_path
+from sigcli.progress import Reporter
+from sigcli.protocols import EvaluationOptions, require_counts, splits, users_of
+from sigcli.protocols.svm import KernelSVM, from_pipeline, reference_pipeline
+from sigcli.protocols.wd import fold_results
+
+FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
+MODEL_FORMAT = "sigcli-wi-model"
+# The only types a WI model file may contain beyond builtins and numpy arrays.
+TRUSTED_TYPES = ["sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
+                 "sklearn.svm._classes.SVC"]
+
+
+class WIOptions(EvaluationOptions):
+    gen_for_ref: int = Field(12, ge=1)     # genuine references per exploitation user
+    fusion: Literal["max", "min", "mean", "median"] = "max"   # how a query's scores against the references combine
+
+
+@dataclass
+class WIFold:
+    """Every random choice of one fold (rows of the feature set)."""
+
+    references: list[np.ndarray]     # per exploitation user
+    tests: list[splits.TestDraw]     # per exploitation user
+    pair_a: np.ndarray               # training pairs (development users)
+    pair_b: np.ndarray
+    labels: np.ndarray               # +1 same writer, -1 different writers
+
+
+@dataclass
+class WIRun:
+    folds: list[dict]                                   # results of PROTOCOLS §7, one dict per fold
+    classifier: Pipeline = field(repr=False)            # the first fold's scaler + SVM
+
+
+@dataclass
+class WIModel:
+    """A trained writer-independent classifier, as ``sig wi --save-model`` keeps it."""
+
+    classifier: Pipeline
+    fusion: str
+    feature_dim: int
+    info: dict
+
+    def score(self, queries: np.ndarray, references: np.ndarray, fusion: str | None = None) -> np.ndarray:
+        """Fused score of each query against one writer's references (higher: more genuine)."""
+        for name, x in (("query", queries), ("reference", references)):
+            if np.ndim(x) != 2 or np.shape(x)[1] != self.feature_dim:
+                raise InputError(f"{name} features have shape {np.shape(x)}, the model expects "
+                                 f"N×{self.feature_dim}", "extract them with the model the WI classifier was trained on")
+        return score_queries(from_pipeline(self.classifier), queries, references, fusion or self.fusion)
+
+
+def check_wi(features: FeatureSet, options: WIOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Exploitation and development users, after checking they can run the protocol."""
+    o = options
+    exp_users = users_of(features, o.exp_users, "exploitation")
+    dev_users = users_of(features, o.dev_users, "development")
+    require_counts(features, exp_users, 0, o.gen_for_ref + o.gen_for_test,
+                   f"--gen-for-ref {o.gen_for_ref} + --gen-for-test {o.gen_for_test}")
+    require_counts(features, exp_users, 1, o.gen_for_test, f"sampled tests (--gen-for-test {o.gen_for_test})")
+    if len(exp_users) <= o.gen_for_test:
+        raise InputError(f"sampled tests draw --gen-for-test {o.gen_for_test} other exploitation users as "
+                         f"random forgeries, but there are only {len(exp_users)} exploitation users",
+                         f"use at least {o.gen_for_test + 1} users")
+    if o.gen_for_train < 2:
+        raise InputError("--gen-for-train 1 makes no genuine pairs", "give at least 2")
+    require_counts(features, dev_users, 0, o.gen_for_train, f"--gen-for-train {o.gen_for_train}")
+    if len(dev_users) <= o.gen_for_train // 2:
+        raise InputError(f"each development user is paired with --gen-for-train // 2 = {o.gen_for_train // 2} "
+                         f"other users, but there are only {len(dev_users)} development users")
+    return exp_users, dev_users
+
+
+def draw_fold(features: FeatureSet, exp_users: np.ndarray, dev_users: np.ndarray, options: WIOptions,
+              rng: np.random.RandomState) -> WIFold:
+    """All draws of one fold, in the reference's order (PROTOCOLS §6 steps 1, 2, 3, 5)."""
+    y, yforg = features.y, features.yforg
+    shuffled = splits.shuffled_genuines(y, yforg, exp_users, rng)
+    references, test_genuines = splits.head_tail(shuffled, options.gen_for_ref, options.gen_for_test)
+    skilled = [splits.skilled_rows(y, yforg, user) for user in exp_users]
+    kept = np.stack([rows[:options.gen_for_train] for rows in splits.shuffled_genuines(y, yforg, dev_users, rng)])
+    pair_a, pair_b, labels = splits.wi_training_pairs(kept, rng)
+    tests = splits.sampled_tests(test_genuines, skilled, options.gen_for_test, rng)
+    return WIFold(references, tests, pair_a, pair_b, labels)
+
+
+def dissimilarities(features: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``|f(a) - f(b)|`` in float64, as the reference builds its training pairs."""
+    out = features[a].astype(np.float64)
+    out -= features[b]
+    return np.abs(out, out=out)
+
+
+def fit_wi(features: FeatureSet, fold: WIFold, options: WIOptions) -> Pipeline:
+    """The reference's classifier (scaler + unweighted SVM) on the fold's training pairs."""
+    pairs = dissimilarities(features.features, fold.pair_a, fold.pair_b)
+    return reference_pipeline(options.svm_type, options.svm_c, options.svm_gamma).fit(pairs, fold.labels)
+
+
+def score_queries(svm: KernelSVM, queries: np.ndarray, references: np.ndarray, fusion: str) -> np.ndarray:
+    """Fused decision values of ``queries`` (q×D) against one writer's ``references`` (r×D).
+
+    All q·r pairs ``|query - reference|`` (in the features' dtype, like the reference) are
+    scored in one kernel expansion, then fused along the references.
+    """
+    if fusion not in FUSIONS:
+        raise InputError(f"unknown fusion '{fusion}'", f"choose one of {', '.join(FUSIONS)}")
+    queries, references = np.asarray(queries), np.asarray(references)
+    if len(queries) == 0:
+        return np.empty(0)
+    pairs = np.abs(queries[:, None, :] - references[None, :, :]).reshape(-1, queries.shape[1])
+    return FUSIONS[fusion](svm.decision(pairs).reshape(len(queries), len(references)), axis=1)
+
+
+def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | None = None) -> WIRun:
+    """Run every fold; return the results (PROTOCOLS §7) and the first fold's classifier."""
+    exp_users, dev_users = check_wi(features, options)
+    rng = np.random.RandomState(options.seed)
+    reporter = progress.resolve(reporter)
+    folds, first = [], None
+    x = features.features
+    with reporter.task("wi: training and scoring", options.folds * (1 + len(exp_users))) as task:
+        for index in range(options.folds):
+            fold = draw_fold(features, exp_users, dev_users, options, rng)
+            classifier = fit_wi(features, fold, options)
+            first = classifier if first is None else first
+            where = f"{index + 1}/{options.folds}"
+            task.advance(1, fold=where)
+            svm = from_pipeline(classifier)
+            scores = []
+            for refs, test in zip(fold.references, fold.tests):
+                scores.append(tuple(score_queries(svm, x[rows], x[refs], options.fusion)
+                                    for rows in (test.genuine, test.random, test.skilled)))
+                task.advance(1, fold=where)
+            folds.append(fold_results(scores, options.threshold))
+    return WIRun(folds, first)
+
+
+def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
+                  **info: Any) -> Path:
+    """Write the classifier with skops (no pickle), with its fusion, feature size and provenance."""
+    import skops.io
+
+    payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
+               "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"), "info": info}
+    with atomic_path(path, suffix=".skops") as tmp:
+        skops.io.dump(payload, tmp)
+    return Path(path)
+
+
+def load_wi_model(path: str | os.PathLike) -> WIModel:
+    """Read a model of ``sig wi --save-model``; any type beyond the expected ones is refused."""
+    import skops.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no WI model at {path}", "make one with 'sig wi --save-model PATH'")
+    try:
+        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+        if untrusted:
+            raise InputError(f"{path} contains types a WI model never has ({', '.join(untrusted[:3])}); "
+                             "refused without loading them")
+        payload = skops.io.load(path, trusted=TRUSTED_TYPES)
+    except InputError:
+        raise
+    except Exception as exc:  # skops raises many kinds on a file that is not its format
+        raise InputError(f"{path} is not a WI model file: {exc}") from None
+    classifier = payload.get("classifier") if isinstance(payload, dict) else None
+    if (payload.get("format") if isinstance(payload, dict) else None) != MODEL_FORMAT \
+            or not isinstance(classifier, Pipeline) or not isinstance(classifier[0], StandardScaler) \
+            or not isinstance(classifier[-1], SVC):
+        raise InputError(f"{path} is not a WI model file", "make one with 'sig wi --save-model PATH'")
+    return WIModel(classifier, str(payload["fusion"]), int(payload["feature_dim"]),
+                   {"options": payload.get("options", {}), **payload.get("info", {})})
