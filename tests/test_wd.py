@@ -1,0 +1,283 @@
+"""Writer-dependent protocol: draw order, equality with the reference's procedure, --jobs, CLI."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from typer.testing import CliRunner
+
+from evaluation_data import synthetic_features
+from sigcli.cli.app import app
+from sigcli.errors import InputError
+from sigcli.features import FeatureSet
+from sigcli.metrics import METRIC_KEYS
+from sigcli.options import build
+from sigcli.progress import RecordingReporter
+from sigcli.protocols import svm
+from sigcli.protocols.wd import WDOptions, check_wd, draw_fold, evaluate_wd, score_fold
+
+runner = CliRunner()
+SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_test=3, forg_from_dev=5,
+             svm_gamma=2 ** -4, folds=2)
+
+
+@pytest.fixture(scope="module")
+def features() -> FeatureSet:
+    return synthetic_features()
+
+
+def tiny_set() -> FeatureSet:
+    """Exploitation users 0-2 (4 genuine rows, 2 skilled each), development users 3-4 (3 genuine)."""
+    y = np.array([0] * 6 + [1] * 6 + [2] * 6 + [3] * 3 + [4] * 3)
+    yforg = np.array(([0] * 4 + [1] * 2) * 3 + [0] * 6)
+    return FeatureSet(np.zeros((len(y), 2), np.float32), y, yforg)
+
+
+def test_draws_follow_the_reference_sequence_of_random_calls():
+    options = build(WDOptions, exp_users=(0, 3), dev_users=(3, 5), gen_for_train=2, gen_for_test=2,
+                    forg_from_dev=2, forg_from_exp=1, folds=1)
+    fs = tiny_set()
+    fold = draw_fold(fs, *check_wd(fs, options), options, np.random.RandomState(1234))
+
+    rng = np.random.RandomState(1234)
+    # 1. each exploitation user's genuine rows shuffled, users ascending
+    g0, g1, g2 = np.array([0, 1, 2, 3]), np.array([6, 7, 8, 9]), np.array([12, 13, 14, 15])
+    rng.shuffle(g0)
+    rng.shuffle(g1)
+    rng.shuffle(g2)
+    # 2. two distinct genuines of each development user, then one training genuine of every
+    #    other exploitation user, for user 0, 1, 2
+    dev = np.concatenate([rng.choice(np.array([18, 19, 20]), 2, replace=False),
+                          rng.choice(np.array([21, 22, 23]), 2, replace=False)])
+    exp0 = [rng.choice(g1[:2], 1, replace=False), rng.choice(g2[:2], 1, replace=False)]
+    exp1 = [rng.choice(g0[:2], 1, replace=False), rng.choice(g2[:2], 1, replace=False)]
+    exp2 = [rng.choice(g0[:2], 1, replace=False), rng.choice(g1[:2], 1, replace=False)]
+    # 4. sampled tests, user 0: its skilled, a permutation of its test genuines, two other
+    #    users and one test genuine of each
+    skilled0 = rng.choice(np.array([4, 5]), 2, replace=False)
+    genuine0 = rng.choice(g0[-2:], 2, replace=False)
+    others0 = rng.choice(np.array([1, 2]), 2, replace=False)
+    random0 = [rng.choice([g0[-2:], g1[-2:], g2[-2:]][o]) for o in others0]
+    skilled1 = rng.choice(np.array([10, 11]), 2, replace=False)
+    genuine1 = rng.choice(g1[-2:], 2, replace=False)
+    others1 = rng.choice(np.array([0, 2]), 2, replace=False)
+    random1 = [rng.choice([g0[-2:], g1[-2:], g2[-2:]][o]) for o in others1]
+    skilled2 = rng.choice(np.array([16, 17]), 2, replace=False)
+    genuine2 = rng.choice(g2[-2:], 2, replace=False)
+    others2 = rng.choice(np.array([0, 1]), 2, replace=False)
+    random2 = [rng.choice([g0[-2:], g1[-2:], g2[-2:]][o]) for o in others2]
+
+    assert [t.tolist() for t in fold.train] == [g0[:2].tolist(), g1[:2].tolist(), g2[:2].tolist()]
+    assert fold.dev_negatives.tolist() == dev.tolist()
+    assert [e.tolist() for e in fold.exp_negatives] == [np.concatenate(e).tolist() for e in (exp0, exp1, exp2)]
+    expected = [(genuine0, skilled0, random0), (genuine1, skilled1, random1), (genuine2, skilled2, random2)]
+    for test, (genuine, skilled, random) in zip(fold.tests, expected):
+        assert test.genuine.tolist() == genuine.tolist()
+        assert test.skilled.tolist() == skilled.tolist()
+        assert test.random.tolist() == list(random)
+    rows, labels = fold.training_rows(1)
+    assert rows.tolist() == [*g1[:2], *np.concatenate(exp1), *dev] and labels.tolist() == [1, 1] + [-1] * 6
+
+
+def test_full_mode_tests_every_test_genuine_of_the_others_and_draws_nothing_more():
+    options = build(WDOptions, exp_users=(0, 3), dev_users=(3, 5), gen_for_train=2, gen_for_test=2,
+                    forg_from_dev=2, test_mode="full", folds=1)
+    fs = tiny_set()
+    rng = np.random.RandomState(5)
+    fold = draw_fold(fs, *check_wd(fs, options), options, rng)
+    tails = [fold.tests[u].genuine for u in range(3)]
+    assert fold.tests[1].random.tolist() == [*tails[0], *tails[2]]
+    assert fold.tests[2].skilled.tolist() == [16, 17]
+    replay = np.random.RandomState(5)
+    for _ in range(3):
+        replay.shuffle(np.arange(4))
+    for _ in range(2):
+        replay.choice(3, 2, replace=False)
+    assert rng.randint(10 ** 9) == replay.randint(10 ** 9)  # the same number of draws, nothing else
+
+
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+def test_precomputed_kernel_svm_equals_the_plain_libsvm_pipeline(kind):
+    rng = np.random.RandomState(0)
+    x = np.maximum(rng.randn(80, 16) + (np.arange(80) < 10)[:, None], 0).astype(np.float32)
+    y = np.where(np.arange(80) < 10, 1, -1)
+    test = np.maximum(rng.randn(30, 16), 0).astype(np.float32)
+    reference = Pipeline([("scaler", StandardScaler(with_mean=False)),
+                          ("classifier", SVC(kernel=kind, C=1.0, gamma=2 ** -4, class_weight={1: 70 / 10}))])
+    expected = reference.fit(x, y).decision_function(test)
+    fitted = svm.fit_precomputed(x, y, kind, 1.0, 2 ** -4, weighted=True)
+    np.testing.assert_allclose(fitted.decision(test), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(svm.from_pipeline(reference).decision(test), expected, rtol=0, atol=1e-9)
+    assert len(fitted.support_vectors) == reference[-1].support_vectors_.shape[0]
+
+
+def reference_wd(fs: FeatureSet, options: WDOptions) -> list[list[tuple[np.ndarray, ...]]]:
+    """The reference tools' procedure, written out on arrays: scores per fold, user, kind."""
+    o = options
+    rng = np.random.RandomState(o.seed)
+    exp = (fs.y >= o.exp_users[0]) & (fs.y < o.exp_users[1])
+    dev = (fs.y >= o.dev_users[0]) & (fs.y < o.dev_users[1])
+    ex, ey, ef = fs.features[exp], fs.y[exp], fs.yforg[exp]
+    dx, dy, df = fs.features[dev], fs.y[dev], fs.yforg[dev]
+    users = np.unique(ey)
+    folds = []
+    for _ in range(o.folds):
+        train_idx, test_idx = [], []
+        for u in users:
+            g = np.flatnonzero((ey == u) & (ef == 0))
+            rng.shuffle(g)
+            train_idx += g[:o.gen_for_train].tolist()
+            test_idx += g[-o.gen_for_test:].tolist() + np.flatnonzero((ey == u) & (ef == 1)).tolist()
+        tx, ty = ex[train_idx], ey[train_idx]
+        sx, sy, sf = ex[test_idx], ey[test_idx], ef[test_idx]
+        negatives = np.concatenate([dx[rng.choice(np.flatnonzero((dy == u) & (df == 0)), o.forg_from_dev,
+                                                  replace=False)] for u in np.unique(dy)])
+        models = {}
+        for u in users:
+            pos = tx[ty == u]
+            parts = [pos]
+            if o.forg_from_exp:
+                parts += [tx[rng.choice(np.flatnonzero(ty == v), o.forg_from_exp, replace=False)]
+                          for v in users if v != u]
+            x = np.concatenate(parts + [negatives])
+            labels = np.r_[np.ones(len(pos)), -np.ones(len(x) - len(pos))]
+            svc = SVC(C=o.svm_c, gamma=o.svm_gamma, class_weight={1: (len(x) - len(pos)) / float(len(pos))})
+            models[u] = Pipeline([("scaler", StandardScaler(with_mean=False)), ("classifier", svc)]).fit(x, labels)
+        fold = []
+        for u in users:
+            skilled = np.flatnonzero((sy == u) & (sf == 1))
+            genuine = np.flatnonzero((sy == u) & (sf == 0))
+            if o.test_mode == "sampled":
+                skilled = rng.choice(skilled, o.gen_for_test, replace=False)
+                genuine = rng.choice(genuine, o.gen_for_test, replace=False)
+                chosen = rng.choice(np.delete(users, np.where(users == u)), o.gen_for_test, replace=False)
+                random = np.array([rng.choice(np.flatnonzero((sy == v) & (sf == 0))) for v in chosen])
+            else:
+                random = np.flatnonzero((sy != u) & (sf == 0))
+            fold.append(tuple(models[u].decision_function(sx[rows]) for rows in (genuine, random, skilled)))
+        folds.append(fold)
+    return folds
+
+
+@pytest.mark.parametrize("extra", [{}, {"test_mode": "full", "forg_from_exp": 1}])
+def test_scores_and_metrics_equal_the_reference_procedure(features, extra):
+    options = build(WDOptions, **{**SMALL, **extra})
+    ours = evaluate_wd(features, options)
+    expected = reference_wd(features, options)
+    for fold, reference_fold in zip(ours, expected):
+        for key, index in (("genuinePreds", 0), ("randomPreds", 1), ("skilledPreds", 2)):
+            for user, scores in enumerate(fold["predictions"][key]):
+                np.testing.assert_allclose(scores, reference_fold[user][index], rtol=0, atol=1e-9)
+        assert 0 < fold["all_metrics"]["EER"] < 0.5
+
+
+def test_jobs_and_backends_do_not_change_the_results(features):
+    base = build(WDOptions, **SMALL)
+    sequential = evaluate_wd(features, base)
+    parallel = evaluate_wd(features, base.model_copy(update={"jobs": 2}))
+    libsvm = evaluate_wd(features, base.model_copy(update={"svm_backend": "libsvm"}))
+    for a, b, c in zip(sequential, parallel, libsvm):
+        for key in ("genuinePreds", "randomPreds", "skilledPreds"):
+            for x, y, z in zip(a["predictions"][key], b["predictions"][key], c["predictions"][key]):
+                assert np.array_equal(x, y)
+                np.testing.assert_allclose(x, z, rtol=0, atol=1e-9)
+        assert a["all_metrics"] == b["all_metrics"]
+
+
+def test_fast_approx_scales_by_the_development_negatives_once_per_fold(features):
+    options = build(WDOptions, **SMALL, fast_approx=True)
+    exp_users, dev_users = check_wd(features, options)
+    fold = draw_fold(features, exp_users, dev_users, options, np.random.RandomState(3))
+    scores = score_fold(features, fold, options)
+    x = features.features
+    scaler = StandardScaler(with_mean=False).fit(x[fold.dev_negatives])
+    for user in (0, 4):
+        rows, labels = fold.training_rows(user)
+        svc = SVC(C=1.0, gamma=options.svm_gamma, class_weight={1: np.sum(labels == -1) / np.sum(labels == 1)})
+        svc.fit(scaler.transform(x[rows]), labels)
+        np.testing.assert_allclose(scores[user][0], svc.decision_function(scaler.transform(x[fold.tests[user].genuine])),
+                                   rtol=0, atol=1e-9)
+    exact = score_fold(features, fold, options.model_copy(update={"fast_approx": False}))
+    assert not np.allclose(scores[0][0], exact[0][0])
+
+
+def test_progress_counts_users_over_folds(features):
+    reporter = RecordingReporter()
+    evaluate_wd(features, build(WDOptions, **SMALL), reporter)
+    assert reporter.steps["wd: fitting writer-dependent SVMs"][:2] == [12, 12]
+
+
+def cli_args(path, **overrides) -> list[str]:
+    values = {"exp-users": "0 6", "dev-users": "6 14", "gen-for-train": 4, "gen-for-test": 3, "forg-from-dev": 5,
+              "svm-gamma": "2^-4", "folds": 2, **overrides}
+    args = ["wd", "--features", str(path)]
+    for key, value in values.items():
+        args += [f"--{key}", *str(value).split()]
+    return args
+
+
+def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "EER (user thresholds)" in result.stdout and "mean AUC" in result.stdout
+    with open(tmp_path / "r.pkl", "rb") as fh:
+        folds = pickle.load(fh)
+    assert isinstance(folds, list) and len(folds) == 2
+    for fold in folds:
+        assert type(fold) is dict and set(fold) == {"all_metrics", "predictions"}
+        assert tuple(fold["all_metrics"]) == METRIC_KEYS
+        assert set(fold["predictions"]) == {"genuinePreds", "randomPreds", "skilledPreds"}
+        assert all(type(s) is np.ndarray and s.shape == (3,) for s in fold["predictions"]["genuinePreds"])
+        assert len(fold["predictions"]["skilledPreds"]) == 6
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["command"] == "wd" and summary["seed"] == 1234 and summary["options"]["svm_gamma"] == 2 ** -4
+    assert summary["inputs"]["features"]["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    assert summary["summary"]["EER"]["mean"] == pytest.approx(np.mean([f["all_metrics"]["EER"] for f in folds]))
+    assert len(summary["per_fold"]) == 2 and "numpy" in summary["environment"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"exp-users": "0 8", "dev-users": "6 14"}, "overlap"),
+    ({"exp-users": "3 3"}, "empty or negative user range"),
+    ({"gen-for-train": 6}, "user 0 has 8 genuine signatures .*--gen-for-train 6 \\+ --gen-for-test 3 need 9"),
+    ({"gen-for-test": 4, "gen-for-train": 2, "exp-users": "0 4", "dev-users": "6 14"},
+     "only 4 exploitation users"),
+    ({"forg-from-dev": 9}, "user 6 has 8 genuine signatures.*--forg-from-dev 9 need 9"),
+    ({"svm-gamma": "two"}, "--svm-gamma"),
+    ({"exp-users": "20 30", "dev-users": "30 40"}, "no exploitation users in \\[20, 30\\)"),
+    ({"forg-from-dev": 0}, "without negatives"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, message):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    result = runner.invoke(app, cli_args(path, **overrides))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert __import__("re").search(message, lines[0]), lines[0]
+
+
+def test_too_few_skilled_forgeries_for_sampled_tests_names_the_user(features):
+    skilled_of_2 = np.flatnonzero((features.y == 2) & (features.yforg == 1))
+    keep = ~np.isin(np.arange(len(features.y)), skilled_of_2[2:])
+    fewer = FeatureSet(features.features[keep], features.y[keep], features.yforg[keep])
+    with pytest.raises(InputError, match="user 2 has 2 skilled forgeries; sampled tests"):
+        evaluate_wd(fewer, build(WDOptions, **SMALL))
+    evaluate_wd(fewer, build(WDOptions, **SMALL, test_mode="full"))  # full mode takes what there is
+
+
+def test_features_and_model_are_exclusive_and_one_is_needed(features, tmp_path):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    both = runner.invoke(app, cli_args(path) + ["--model-path", "m.pth", "--data-path", "d.npz"])
+    assert both.exit_code == 2 and "either --features or --model-path" in both.stderr
+    neither = runner.invoke(app, ["wd", "--exp-users", "0", "6", "--dev-users", "6", "14"])
+    assert neither.exit_code == 2 and "no features to evaluate" in neither.stderr

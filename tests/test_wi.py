@@ -1,0 +1,160 @@
+"""Writer-independent protocol: draw order, pairs, vectorised scoring, model files, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skops.io
+from typer.testing import CliRunner
+
+from evaluation_data import synthetic_features
+from sigcli.cli.app import app
+from sigcli.errors import InputError
+from sigcli.features import FeatureSet
+from sigcli.options import build
+from sigcli.protocols.svm import from_pipeline
+from sigcli.protocols.wi import (FUSIONS, WIOptions, check_wi, dissimilarities, draw_fold, evaluate_wi, fit_wi,
+                                 load_wi_model, save_wi_model, score_queries)
+
+runner = CliRunner()
+SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_ref=4, gen_for_test=3,
+             svm_gamma=2 ** -4, folds=2)
+
+
+@pytest.fixture(scope="module")
+def features() -> FeatureSet:
+    return synthetic_features()
+
+
+@pytest.fixture(scope="module")
+def trained(features):
+    options = build(WIOptions, **SMALL)
+    fold = draw_fold(features, *check_wi(features, options), options, np.random.RandomState(7))
+    return options, fold, fit_wi(features, fold, options)
+
+
+def test_draws_follow_the_reference_sequence_of_random_calls():
+    # exploitation users 0-2: 4 genuine rows and 2 skilled each; development users 3-5: 3 genuine
+    y = np.array([0] * 6 + [1] * 6 + [2] * 6 + [3] * 3 + [4] * 3 + [5] * 3)
+    yforg = np.array(([0] * 4 + [1] * 2) * 3 + [0] * 9)
+    fs = FeatureSet(np.zeros((len(y), 2), np.float32), y, yforg)
+    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=3, gen_for_ref=2, gen_for_test=2)
+    fold = draw_fold(fs, *check_wi(fs, options), options, np.random.RandomState(1234))
+
+    rng = np.random.RandomState(1234)
+    # 1. exploitation users' genuines shuffled; 2. development users' genuines shuffled
+    g0, g1, g2 = np.array([0, 1, 2, 3]), np.array([6, 7, 8, 9]), np.array([12, 13, 14, 15])
+    d3, d4, d5 = np.array([18, 19, 20]), np.array([21, 22, 23]), np.array([24, 25, 26])
+    for rows in (g0, g1, g2, d3, d4, d5):
+        rng.shuffle(rows)
+    # 3. per development user, 3 // 2 = 1 other user, then one of its first 2 genuines
+    other3 = rng.choice(np.array([1, 2]), 1, replace=False)[0]
+    pick3 = rng.randint(2)
+    other4 = rng.choice(np.array([0, 2]), 1, replace=False)[0]
+    pick4 = rng.randint(2)
+    other5 = rng.choice(np.array([0, 1]), 1, replace=False)[0]
+    pick5 = rng.randint(2)
+    # 5. sampled tests, as in WD
+    tests = []
+    for skilled, tail, others in ((np.array([4, 5]), g0[-2:], np.array([1, 2])),
+                                  (np.array([10, 11]), g1[-2:], np.array([0, 2])),
+                                  (np.array([16, 17]), g2[-2:], np.array([0, 1]))):
+        chosen_skilled = rng.choice(skilled, 2, replace=False)
+        chosen_genuine = rng.choice(tail, 2, replace=False)
+        chosen_users = rng.choice(others, 2, replace=False)
+        tests.append((chosen_genuine, chosen_skilled, [rng.choice((g0, g1, g2)[u][-2:]) for u in chosen_users]))
+
+    assert [r.tolist() for r in fold.references] == [g0[:2].tolist(), g1[:2].tolist(), g2[:2].tolist()]
+    for test, (genuine, skilled, random) in zip(fold.tests, tests):
+        assert (test.genuine.tolist(), test.skilled.tolist(), test.random.tolist()) == \
+               (genuine.tolist(), skilled.tolist(), list(random))
+    kept = (d3, d4, d5)
+    positives = [(d[k], d[j]) for d in kept for j in range(3) for k in range(j + 1, 3)]
+    negatives = [(kept[i][s], kept[other][pick]) for i, other, pick in
+                 ((0, other3, pick3), (1, other4, pick4), (2, other5, pick5)) for s in range(2)]
+    assert list(zip(fold.pair_a.tolist(), fold.pair_b.tolist())) == positives + negatives
+    assert fold.labels.tolist() == [1.0] * 9 + [-1.0] * 6
+
+
+def test_training_pairs_are_the_references_float64_dissimilarities(features):
+    a, b = np.array([0, 5, 7]), np.array([1, 5, 2])
+    pairs = dissimilarities(features.features, a, b)
+    expected = np.stack([np.absolute(features.features[i].astype(np.float64) - features.features[j]) for i, j in
+                         zip(a, b)])
+    assert pairs.dtype == np.float64 and np.array_equal(pairs, expected)
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_vectorised_scores_equal_the_per_query_loop(features, trained, fusion):
+    _, _, classifier = trained
+    queries, references = features.features[:9], features.features[20:24]
+    loop = np.array([FUSIONS[fusion](classifier.decision_function(np.absolute(q - references))) for q in queries])
+    ours = score_queries(from_pipeline(classifier), queries, references, fusion)
+    np.testing.assert_allclose(ours, loop, rtol=0, atol=1e-9)
+
+
+def test_evaluation_scores_equal_the_reference_loop_on_the_same_draws(features):
+    options = build(WIOptions, **SMALL, fusion="median")
+    run = evaluate_wi(features, options)
+    rng = np.random.RandomState(options.seed)
+    x = features.features
+    for fold_result in run.folds:
+        fold = draw_fold(features, *check_wi(features, options), options, rng)
+        classifier = fit_wi(features, fold, options)
+        for user, (refs, test) in enumerate(zip(fold.references, fold.tests)):
+            for key, rows in (("genuinePreds", test.genuine), ("randomPreds", test.random),
+                              ("skilledPreds", test.skilled)):
+                loop = [np.median(classifier.decision_function(np.absolute(x[q] - x[refs]))) for q in rows]
+                np.testing.assert_allclose(fold_result["predictions"][key][user], loop, rtol=0, atol=1e-9)
+    assert 0 < run.folds[0]["all_metrics"]["mean_AUC"] <= 1
+
+
+def test_saved_model_loads_with_skops_and_scores_the_same(features, trained, tmp_path):
+    options, _, classifier = trained
+    path = save_wi_model(tmp_path / "wi.skops", classifier, options, features.dim, source="test")
+    model = load_wi_model(path)
+    assert model.fusion == "max" and model.feature_dim == 16 and model.info["source"] == "test"
+    queries, references = features.features[:5], features.features[30:34]
+    assert np.array_equal(model.score(queries, references),
+                          score_queries(from_pipeline(classifier), queries, references, "max"))
+    with pytest.raises(InputError, match="expects N×16"):
+        model.score(queries[:, :8], references)
+
+
+def test_model_file_with_foreign_types_is_refused_without_loading(tmp_path):
+    path = tmp_path / "evil.skops"
+    skops.io.dump({"format": "sigcli-wi-model", "classifier": np.testing.assert_equal}, path)
+    with pytest.raises(InputError, match="contains types a WI model never has"):
+        load_wi_model(path)
+    (tmp_path / "junk.skops").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="is not a WI model file"):
+        load_wi_model(tmp_path / "junk.skops")
+
+
+def test_cli_saves_results_and_model(features, tmp_path):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    args = ["wi", "--features", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14", "--gen-for-train", "4",
+            "--gen-for-ref", "4", "--gen-for-test", "3", "--svm-gamma", "2^-4", "--folds", "1", "--fusion", "mean",
+            "--save-path", str(tmp_path / "wi.pkl"), "--save-model", str(tmp_path / "wi.skops")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "wi.pkl").is_file() and (tmp_path / "wi.json").is_file()
+    assert load_wi_model(tmp_path / "wi.skops").fusion == "mean"
+    assert "EER (global)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gen-for-train", "1"], "--gen-for-train 1 makes no genuine pairs"),
+    (["--gen-for-ref", "6"], "user 0 has 8 genuine signatures \\(and 5 more users\\); --gen-for-ref 6 \\+ --gen-for-test 3 need 9"),
+    (["--dev-users", "6", "8", "--gen-for-train", "6"], "only 2 development users"),
+    (["--fusion", "vote"], "Invalid value"),
+])
+def test_cli_bad_input_exits_2(features, tmp_path, args, message):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    base = ["wi", "--features", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14", "--gen-for-train", "4",
+            "--gen-for-ref", "4", "--gen-for-test", "3"]
+    result = runner.invoke(app, base + args)
+    assert result.exit_code == 2
+    assert __import__("re").search(message, result.stderr), result.stderr
