@@ -281,3 +281,34 @@ def test_features_and_model_are_exclusive_and_one_is_needed(features, tmp_path):
     assert both.exit_code == 2 and "either --features or --model-path" in both.stderr
     neither = runner.invoke(app, ["wd", "--exp-users", "0", "6", "--dev-users", "6", "14"])
     assert neither.exit_code == 2 and "no features to evaluate" in neither.stderr
+
+
+def test_model_and_data_extract_only_the_evaluated_users(tmp_path):
+    import torch
+
+    from sigcli.data.sigset import SignatureSet
+    from sigcli.features import extract_feature_set
+    from sigcli.models import create_model
+    from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
+    from sigcli.protocols import evaluation_features
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.pth", create_model("signet-smaller").state_dict())
+    # users 0-1 exploitation (3 genuine + 1 skilled), 2-3 development (2 genuine), 4 in neither
+    y = np.array([0] * 4 + [1] * 4 + [2] * 2 + [3] * 2 + [4] * 3)
+    yforg = np.array([0, 0, 0, 1] * 2 + [0] * 7)
+    x = np.random.RandomState(0).randint(0, 255, (len(y), 1, 150, 220)).astype(np.uint8)
+    SignatureSet(x, y, yforg).save(tmp_path / "d.npz")
+    options = build(WDOptions, exp_users=(0, 2), dev_users=(2, 4), gen_for_train=2, gen_for_test=1,
+                    forg_from_dev=1, test_mode="full", folds=2)
+    reporter = RecordingReporter()
+    fs, inputs = evaluation_features(options, model_path=tmp_path / "m.pth", data_path=tmp_path / "d.npz",
+                                     device="cpu", reporter=reporter)
+    assert reporter.steps["extract features"][1] == 12 and sorted(set(fs.y.tolist())) == [0, 1, 2, 3]
+    assert set(inputs) == {"model", "data"} and len(inputs["data"]["sha256"]) == 64
+    everything = extract_feature_set(load_checkpoint(tmp_path / "m.pth"), SignatureSet.load(tmp_path / "d.npz"),
+                                     device="cpu")
+    for ours, full in zip(evaluate_wd(fs, options), evaluate_wd(everything, options)):
+        for key in ("genuinePreds", "randomPreds", "skilledPreds"):
+            for a, b in zip(ours["predictions"][key], full["predictions"][key]):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
