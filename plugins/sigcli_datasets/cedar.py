@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 
 from sigcli.data.loader import DatasetLoader, list_images
+
+log = logging.getLogger("sigcli.datasets")  # shown by the CLI like sig's own warnings
 
 _NAME = re.compile(r"(original|forgeries)_(\d+)_(\d+)\.\w+", re.IGNORECASE)
 
@@ -19,14 +22,17 @@ class CedarLoader(DatasetLoader):
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
-        folders = {kind: self.path / kind for kind in ("full_org", "full_forg")}
-        missing = [f"{kind}/" for kind, folder in folders.items() if not folder.is_dir()]
-        if missing:
-            raise self.layout_error(f"folder {' and '.join(missing)}")
-        self._genuine = _index(folders["full_org"], "original")
-        self._skilled = _index(folders["full_forg"], "forgeries")
+        genuine, forged = self.path / "full_org", self.path / "full_forg"
+        if not genuine.is_dir():
+            raise self.layout_error("folder full_org/ (and full_forg/)")
+        self._genuine = _index(genuine, "original")
         if not self._genuine:
-            raise self.layout_error("files named original_U_K.png", folders["full_org"])
+            raise self.layout_error("files named original_U_K.png", genuine)
+        if forged.is_dir():
+            self._skilled = _index(forged, "forgeries")
+        else:
+            log.warning("%s: no full_forg/ under %s, so no skilled forgeries", self.name, self.path)
+            self._skilled = {}
 
     def users(self) -> list[int]:
         return list(self._genuine)

@@ -20,6 +20,8 @@ from sigcli.errors import SigcliError
 
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
+    ("datasets", "datasets"),
+    ("synth", "synth"),
     ("preprocess", "preprocess"),
     ("download", "download"),
     ("train", "train"),

@@ -1,0 +1,66 @@
+"""List the installed dataset loaders, or describe one: where to get the data, the folder layout.
+
+Loaders are plugins registered in entry-point group 'sigcli.datasets' (sig's own and any
+installed package's). A plugin that fails to load is listed as broken with its error.
+SIGCLI_LOAD_PLUGINS=name,... (entry-point or distribution names) restricts which load.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sigcli.cli import console
+from sigcli.data.plugins import ENV_VAR, get_loader, list_plugins
+from sigcli.errors import InputError
+
+
+def main(
+    name: Annotated[str | None, typer.Argument(help="Describe this loader (same as --describe NAME).")] = None,
+    describe: Annotated[str | None, typer.Option("--describe", metavar="NAME",
+                                                    help="Describe a loader: how to obtain its data, its layout.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    if name and describe and name != describe:
+        raise InputError(f"two loaders to describe: {name!r} and --describe {describe!r}", "give one")
+    wanted = describe or name
+    if wanted:
+        loader = get_loader(wanted)
+        if as_json:
+            record = next(p for p in list_plugins() if p.name == wanted).as_dict()
+            console.out.print(json.dumps({**record, "description": loader.describe()}, indent=2),
+                              markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.out.print(loader.describe().rstrip(), markup=False, highlight=False, soft_wrap=True)
+        return
+
+    plugins = list_plugins()
+    if as_json:
+        console.out.print(json.dumps([p.as_dict() for p in plugins], indent=2),
+                          markup=False, highlight=False, soft_wrap=True)
+    else:
+        table = Table(title="dataset loaders (sigcli.datasets)",
+                      caption="per user: genuine/skilled/simple signatures; canvas: height×width")
+        for column in ("name", "distribution", "version", "status", "canvas", "per user"):
+            table.add_column(column, no_wrap=column != "distribution", overflow="fold")
+        errors = any(p.error for p in plugins)
+        if errors:
+            table.add_column("error", overflow="fold", ratio=1)
+        for plugin in plugins:
+            loader = plugin.loader
+            canvas = f"{loader.canvas_size[0]}×{loader.canvas_size[1]}" if loader else ""
+            counts = (f"{loader.genuine_per_user}/{loader.skilled_per_user}/{loader.simple_per_user}"
+                      if loader else "")
+            status = "[green]ok[/green]" if plugin.status == "ok" else "[bold red]broken[/bold red]"
+            row = [plugin.name, plugin.distribution or "", plugin.version or "", status, canvas, counts]
+            table.add_row(*row, *([plugin.error or ""] if errors else []))
+        console.out.print(table)
+    broken = sum(p.status != "ok" for p in plugins)
+    if broken:
+        console.err.print(f"[yellow]{broken} dataset plugin(s) failed to load; fix or uninstall them, "
+                          f"or leave them out with {ENV_VAR}[/yellow]")
+    if not plugins:
+        console.err.print(f"[yellow]no dataset loaders visible; check {ENV_VAR} or reinstall sigcli[/yellow]")

@@ -1,0 +1,522 @@
+"""Synthetic signatures written in the real datasets' layouts (`sig synth`).
+
+They stand in for the licensed sets in tests, tutorials and benchmarks: the real loaders
+read them, preprocessing and training run on them. Each writer has a persistent *style*:
+a name written as one or two cursive strokes through letter-like control points, often a
+capital and a flourish, with its own slant, proportions, size, pen width, pressure and
+ink. Genuine samples vary around it (control-point jitter, small affine changes, pen and
+ink variation). A skilled forger copies the shape with errors fixed per forger: proportions
+off, tremor along the path, a slower, thicker and more even stroke. A simple forger (the
+Brazilian set) writes a name of the same length in a style of their own.
+
+Every image comes from a generator seeded by (seed, purpose, user, index), so a user's
+images are the same whatever the other users, counts, order or number of workers.
+Rendering is vectorised: dense points along Catmull-Rom splines are splatted onto the
+image and blurred into strokes (no per-pixel Python loop).
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import multiprocessing.pool
+import signal
+import struct
+import sys
+import time
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+from pydantic import Field
+from scipy import ndimage
+
+from sigcli.data.loader import DatasetLoader
+from sigcli.errors import InputError
+from sigcli.fileio import atomic_path
+from sigcli.options import Options, build, default, save_options
+from sigcli.progress import Reporter, resolve
+from sigcli_datasets.brazilian import GENUINE, LAST_FORGED_USER, SIMPLE, SKILLED, BrazilianLoader
+from sigcli_datasets.cedar import CedarLoader
+from sigcli_datasets.gpds import GPDSLoader, GPDSSyntheticLoader
+from sigcli_datasets.mcyt import MCYTLoader
+
+KINDS = ("genuine", "skilled", "simple")
+
+# Generators are seeded with (seed, purpose, user, index): always four words, so that no
+# two purposes share a stream (SeedSequence pads shorter entropy with zeros).
+_STYLE, _GENUINE, _SKILLED, _SIMPLE, _FORGER, _SIMPLE_WRITER, _PAPER = range(1, 8)
+_SAMPLE_PURPOSE = {"genuine": _GENUINE, "skilled": _SKILLED, "simple": _SIMPLE}
+#: Forgeries of one user come from this many forgers in turn (sample k: forger k mod 5).
+FORGERS_PER_USER = 5
+#: Distance in pixels between the points splatted along a stroke.
+_SPACING = 0.75
+#: Ink density → opacity: the centre of a stroke at mean pressure is 1 - e^-4 ≈ 98% ink.
+_INK_GAIN = 4.0
+#: Side of the square paper-grain texture shared by all images of a seed (cropped at random).
+_PAPER_SIDE = 1024
+
+
+class Layout(str, Enum):
+    gpds = "gpds"
+    gpds_synthetic = "gpds-synthetic"
+    mcyt = "mcyt"
+    cedar = "cedar"
+    brazilian = "brazilian"
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """How one real dataset names and stores its images."""
+
+    loader: type[DatasetLoader]
+    save_format: str  # PIL format of the real set's files
+    first_user: int  # the real set's first user number
+    path: Callable[[int, str, int], str]  # (user, kind, 0-based index) → file under --out
+    max_per_user: dict[str, int] = field(default_factory=dict)  # what the file names allow
+    forged_users: int | None = None  # only users up to this number have forgeries
+    scale: float = 1.0  # signature size relative to GPDS's, to fill the canvas alike
+
+
+def _gpds_path(suffix: str) -> Callable[[int, str, int], str]:
+    prefix = {"genuine": "c", "skilled": "cf"}
+    return lambda user, kind, k: f"{user:03d}/{prefix[kind]}-{user:03d}-{k + 1:02d}.{suffix}"
+
+
+def _mcyt_path(user: int, kind: str, k: int) -> str:
+    return f"{user:04d}/{user:04d}{'v' if kind == 'genuine' else 'f'}{k:02d}.bmp"
+
+
+def _cedar_path(user: int, kind: str, k: int) -> str:
+    if kind == "genuine":
+        return f"full_org/original_{user}_{k + 1}.png"
+    return f"full_forg/forgeries_{user}_{k + 1}.png"
+
+
+def _brazilian_path(user: int, kind: str, k: int) -> str:
+    first = {"genuine": GENUINE, "simple": SIMPLE, "skilled": SKILLED}[kind].start
+    return f"a{user:03d}_{first + k:02d}.jpg"
+
+
+LAYOUTS: dict[Layout, LayoutSpec] = {
+    Layout.gpds: LayoutSpec(GPDSLoader, "PNG", 1, _gpds_path("png"), max_per_user={"simple": 0}),
+    Layout.gpds_synthetic: LayoutSpec(GPDSSyntheticLoader, "JPEG", 1, _gpds_path("jpg"),
+                                      max_per_user={"simple": 0}, scale=1.6),
+    Layout.mcyt: LayoutSpec(MCYTLoader, "BMP", 0, _mcyt_path,
+                            max_per_user={"simple": 0}, scale=0.7),
+    Layout.cedar: LayoutSpec(CedarLoader, "PNG", 1, _cedar_path, max_per_user={"simple": 0}, scale=0.8),
+    Layout.brazilian: LayoutSpec(BrazilianLoader, "JPEG", 1, _brazilian_path,
+                                 max_per_user={"genuine": len(GENUINE), "simple": len(SIMPLE),
+                                               "skilled": len(SKILLED)},
+                                 forged_users=LAST_FORGED_USER, scale=0.8),
+}
+_SAVE_OPTIONS = {"JPEG": {"quality": 92}}
+
+
+class SynthOptions(Options):
+    """Options of `sig synth`; counts left as None take the layout's real ones."""
+
+    layout: Layout
+    out: Path
+    users: int = Field(10, ge=1)
+    genuine: int | None = Field(None, ge=0)
+    skilled: int | None = Field(None, ge=0)
+    simple: int | None = Field(None, ge=0)
+    seed: int = Field(0, ge=0)
+    first_user: int | None = Field(None, ge=0)
+    workers: int = Field(1, ge=1)
+
+
+@dataclass
+class SynthResult:
+    layout: str
+    out: Path
+    users: list[int]
+    counts: dict[str, int]  # images written per kind
+    seconds: float
+
+    @property
+    def images(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        c = self.counts
+        rate = self.images / self.seconds if self.seconds > 0 else float("inf")
+        return (f"{self.layout}: {len(self.users)} users ({self.users[0]}..{self.users[-1]}), "
+                f"{c['genuine']} genuine, {c['skilled']} skilled, {c['simple']} simple images "
+                f"in {self.out} ({rate:.0f} images/s)")
+
+
+def synthesize(layout: Layout | str, out: str | Path, users: int = default(SynthOptions, "users"),
+               genuine: int | None = None, skilled: int | None = None, simple: int | None = None,
+               seed: int = default(SynthOptions, "seed"), first_user: int | None = None,
+               workers: int = default(SynthOptions, "workers"), reporter: Reporter | None = None) -> SynthResult:
+    """Write ``users`` synthetic writers in ``layout``'s real layout and file format under ``out``.
+
+    Counts left as None are the dataset's real ones per user (e.g. GPDS 24 genuine, 30
+    skilled). Users are numbered from ``first_user`` (the real set's first by default).
+    ``workers`` processes share the users; the files are the same for any number of them.
+    Each file appears under its name only once complete. The resolved options are saved
+    as ``sig-synth.json`` in ``out``, which the loaders ignore.
+    """
+    options = build(SynthOptions, layout=layout, out=out, users=users, genuine=genuine, skilled=skilled,
+                    simple=simple, seed=seed, first_user=first_user, workers=workers)
+    spec = LAYOUTS[options.layout]
+    counts = _counts(options, spec)
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file", "give a folder (it is created if missing)")
+    start = spec.first_user if options.first_user is None else options.first_user
+    user_ids = list(range(start, start + options.users))
+    per_user = {u: _user_counts(spec, counts, u) for u in user_ids}
+    total = {kind: sum(c[kind] for c in per_user.values()) for kind in KINDS}
+
+    began = time.perf_counter()
+    jobs = [(options.layout, out, u, per_user[u], options.seed) for u in user_ids]
+    with (_worker_pool(min(options.workers, len(jobs))) as pool,
+          resolve(reporter).task(f"synth {spec.loader.name}", sum(total.values())) as task):
+        for written in (pool.imap_unordered(_write_user_job, jobs) if pool else map(_write_user_job, jobs)):
+            task.advance(written)
+    seconds = time.perf_counter() - began
+    save_options(options, out / "sig-synth.json", images=total)
+    return SynthResult(spec.loader.name, out, user_ids, total, seconds)
+
+
+def _counts(options: SynthOptions, spec: LayoutSpec) -> dict[str, int]:
+    """Per-user counts: the options', else the real dataset's; checked against the file names."""
+    real = {"genuine": spec.loader.genuine_per_user, "skilled": spec.loader.skilled_per_user,
+            "simple": spec.loader.simple_per_user}
+    counts = {kind: real[kind] if getattr(options, kind) is None else getattr(options, kind) for kind in KINDS}
+    for kind, n in counts.items():
+        most = spec.max_per_user.get(kind)
+        if most is not None and n > most:
+            what = f"has no {kind} forgeries" if most == 0 else f"names at most {most} {kind} images per user"
+            raise InputError(f"--{kind} {n}: the {spec.loader.name} layout {what}", f"give --{kind} {most}")
+    return counts
+
+
+def _user_counts(spec: LayoutSpec, counts: dict[str, int], user: int) -> dict[str, int]:
+    forged = spec.forged_users is None or user <= spec.forged_users
+    return {kind: n if kind == "genuine" or forged else 0 for kind, n in counts.items()}
+
+
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """Worker processes, or None for one worker (this process).
+
+    Forked on Linux (they start at once, with everything imported), spawned elsewhere;
+    enter it before the progress bar starts its thread. Workers ignore Ctrl-C: the main
+    process gets it and ends them.
+    """
+    if workers <= 1:
+        yield None
+        return
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=_ignore_interrupts)
+    try:
+        yield pool
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _write_user_job(job: tuple) -> int:
+    return _write_user(*job)
+
+
+def _write_user(layout: Layout, out: Path, user: int, counts: dict[str, int], seed: int) -> int:
+    spec, written = LAYOUTS[layout], 0
+    for kind, index, image in user_signatures(user, counts, seed, spec.scale, spec.loader.canvas_size):
+        final = out / spec.path(user, kind, index)
+        with atomic_path(final) as tmp:
+            _save(image, tmp, spec.save_format)
+        written += 1
+    return written
+
+
+def _save(image: np.ndarray, path: Path, save_format: str) -> None:
+    if save_format == "PNG":
+        path.write_bytes(_png(image))
+    else:
+        Image.fromarray(image).save(path, format=save_format, **_SAVE_OPTIONS.get(save_format, {}))
+
+
+def _png(image: np.ndarray) -> bytes:
+    """A grey 8-bit PNG, Huffman-coded only: 3-4× faster than PIL's encoder on noisy paper."""
+    height, width = image.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # each row starts with filter type 0
+    rows[:, 1:] = image
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    data = packer.compress(rows.tobytes()) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+# ---------------------------------------------------------------------------- styles
+
+# Letter shapes as control points: x in letter widths, y in x-heights (baseline 0, up).
+# Backtracking x makes the loops of cursive writing.
+_LETTERS = tuple(np.array(points, dtype=float) for points in (
+    [(0.0, 0.05), (0.2, 0.85), (0.4, 0.95), (0.5, 0.1), (0.65, 0.85), (0.85, 0.9), (1.0, 0.1)],  # arches
+    [(0.0, 0.15), (0.55, 0.55), (0.55, 0.95), (0.25, 0.7), (0.35, 0.05), (1.0, 0.25)],  # e-loop
+    [(0.0, 0.15), (0.6, 1.4), (0.65, 2.3), (0.35, 2.0), (0.4, 0.6), (0.5, 0.0), (1.0, 0.3)],  # ascender
+    [(0.0, 0.85), (0.45, 0.95), (0.55, 0.2), (0.5, -0.9), (0.15, -0.8), (0.5, 0.05), (1.0, 0.5)],  # descender
+    [(0.0, 0.5), (0.55, 0.95), (0.4, 0.95), (0.05, 0.45), (0.35, 0.0), (0.7, 0.6), (0.75, 0.1), (1.0, 0.3)],  # bowl
+    [(0.0, 0.9), (0.1, 0.15), (0.35, 0.0), (0.55, 0.85), (0.6, 0.2), (0.8, 0.0), (1.0, 0.45)],  # cup
+    [(0.0, 0.1), (0.45, 1.0), (0.55, 0.3), (0.7, 0.05), (1.0, 0.35)],  # spike
+))
+_CAPITALS = tuple(np.array(points, dtype=float) for points in (
+    [(0.0, 0.2), (0.3, 2.6), (0.8, 3.0), (0.9, 2.2), (0.2, 1.3), (0.1, 0.1), (0.6, -0.2), (1.2, 0.3)],  # loop
+    [(0.0, 0.0), (0.25, 2.8), (0.9, 2.6), (0.95, 1.8), (0.3, 1.5), (0.8, 0.7), (1.3, 0.1)],  # stem and bowl
+    [(0.0, 0.0), (0.2, 2.4), (0.45, 0.8), (0.7, 2.5), (0.95, 0.2), (1.3, 0.4)],  # zigzag
+))
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one hand writes one name. Strokes are control points in x-height units."""
+
+    strokes: tuple[np.ndarray, ...]
+    slant: float  # shear: x += slant·y
+    aspect: float  # horizontal stretch
+    rotation: float  # baseline angle, radians
+    size: float  # x-height in pixels
+    pen: float  # stroke half-width scale (Gaussian sigma, pixels)
+    pressure: float  # relative amplitude of pressure changes along a stroke
+    ink: float  # grey level of the ink
+    jitter: float  # natural variability of control points between samples (x-heights)
+    tremor: float = 0.0  # amplitude of the shake along the path (x-heights)
+    letters: int = 0  # length of the written name
+
+
+def make_style(rng: np.random.Generator, scale: float = 1.0, letters: int | None = None) -> Style:
+    """A new writer: a random name in a random hand."""
+    letters = int(rng.integers(4, 10)) if letters is None else letters
+    first_word = max(2, int(round(letters * rng.uniform(0.35, 0.65)))) if rng.random() < 0.5 else letters
+    strokes, x = [], 0.0
+    for word_letters in (first_word, letters - first_word):
+        if word_letters <= 0:
+            continue
+        stroke, x = _word(rng, word_letters, x, capital=rng.random() < 0.7)
+        strokes.append(stroke)
+        x += rng.uniform(0.4, 1.2)
+    if rng.random() < 0.55:
+        strokes.append(_flourish(rng, strokes))
+    return Style(strokes=tuple(strokes), slant=rng.uniform(-0.2, 0.6), aspect=rng.uniform(0.75, 1.3),
+                 rotation=rng.normal(0, 0.05), size=rng.uniform(38, 58) * scale,
+                 pen=rng.uniform(1.2, 2.4) * np.sqrt(scale), pressure=rng.uniform(0.15, 0.45),
+                 ink=rng.uniform(10, 70), jitter=rng.uniform(0.03, 0.06), letters=letters)
+
+
+def _word(rng: np.random.Generator, letters: int, x: float, capital: bool) -> tuple[np.ndarray, float]:
+    """Control points of one cursive word starting at ``x``; returns them and the end x."""
+    parts = []
+    if capital:
+        shape = _CAPITALS[rng.integers(len(_CAPITALS))]
+        width, height = rng.uniform(1.0, 1.7), rng.uniform(0.8, 1.2)
+        parts.append(shape * (width, height) + (x, 0) + rng.normal(0, 0.1, shape.shape))
+        x += width * shape[:, 0].max()
+        letters -= 1
+    for _ in range(letters):
+        shape = _LETTERS[rng.integers(len(_LETTERS))]
+        width = rng.uniform(0.8, 1.3)
+        parts.append(shape * (width, 1.0) + (x, 0) + rng.normal(0, 0.1, shape.shape))
+        x += width
+    return np.concatenate(parts), x
+
+
+def _flourish(rng: np.random.Generator, strokes: list[np.ndarray]) -> np.ndarray:
+    """A sweep from the end of the name back under it."""
+    points = np.concatenate(strokes)
+    start, end = points[:, 0].min(), points[:, 0].max()
+    n = int(rng.integers(4, 7))
+    xs = np.linspace(end + rng.uniform(0.2, 0.8), start + rng.uniform(-0.5, 1.5), n)
+    ys = -rng.uniform(0.4, 1.2) + rng.normal(0, 0.25, n)
+    ys[0] = rng.uniform(0.0, 0.6)
+    return np.column_stack([xs, ys])
+
+
+def forger_of(style: Style, rng: np.random.Generator) -> Style:
+    """A skilled forger's copy of ``style``: proportions off, shaky, slow and even."""
+    strokes = []
+    for stroke in style.strokes:
+        origin = stroke[0]
+        stretch = np.exp(rng.normal(0, (0.10, 0.14)))
+        strokes.append((stroke - origin) * stretch + origin + rng.normal(0, 0.12, stroke.shape))
+    return replace(style, strokes=tuple(strokes), slant=style.slant + rng.normal(0, 0.12),
+                   aspect=style.aspect * np.exp(rng.normal(0, 0.1)), rotation=style.rotation + rng.normal(0, 0.04),
+                   size=style.size * np.exp(rng.normal(0, 0.08)), pen=style.pen * rng.uniform(1.15, 1.5),
+                   pressure=style.pressure * rng.uniform(0.2, 0.5), ink=style.ink + rng.normal(0, 8),
+                   jitter=style.jitter * 1.2, tremor=rng.uniform(0.02, 0.05))
+
+
+def sample_of(style: Style, rng: np.random.Generator) -> Style:
+    """One natural instance of ``style``: jittered points, small affine, pen and ink changes."""
+    strokes = tuple(s + rng.normal(0, style.jitter, s.shape) + rng.normal(0, style.jitter, 2) for s in style.strokes)
+    return replace(style, strokes=strokes, slant=style.slant + rng.normal(0, 0.04),
+                   aspect=style.aspect * np.exp(rng.normal(0, 0.04)), rotation=style.rotation + rng.normal(0, 0.03),
+                   size=style.size * np.exp(rng.normal(0, 0.05)), pen=style.pen * np.exp(rng.normal(0, 0.08)),
+                   ink=float(np.clip(style.ink + rng.normal(0, 6), 0, 80)))
+
+
+def user_signatures(user: int, counts: dict[str, int], seed: int = 0, scale: float = 1.0,
+                    max_shape: tuple[int, int] | None = None) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(kind, 0-based index, uint8 image) for one user's genuine, skilled and simple signatures.
+
+    ``max_shape`` (height, width): images are kept strictly smaller (the dataset's canvas).
+    """
+    style = make_style(_rng(seed, _STYLE, user), scale)
+    hands: dict[tuple[str, int], Style] = {}
+
+    def hand(kind: str, forger: int) -> Style:
+        if kind == "genuine":
+            return style
+        if (kind, forger) not in hands:
+            hands[kind, forger] = (forger_of(style, _rng(seed, _FORGER, user, forger)) if kind == "skilled" else
+                                   make_style(_rng(seed, _SIMPLE_WRITER, user, forger), scale, style.letters))
+        return hands[kind, forger]
+
+    for kind in KINDS:
+        for k in range(counts.get(kind, 0)):
+            rng = _rng(seed, _SAMPLE_PURPOSE[kind], user, k)
+            yield kind, k, render(sample_of(hand(kind, k % FORGERS_PER_USER), rng), rng, _paper(seed), max_shape)
+
+
+def _rng(seed: int, purpose: int, user: int, index: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, purpose, user, index])
+
+
+# ---------------------------------------------------------------------------- rendering
+
+@functools.lru_cache(maxsize=4)
+def _paper(seed: int) -> np.ndarray:
+    """Paper grain shared by every image of a seed (each image crops it at a random place)."""
+    return _rng(seed, _PAPER, 0).normal(0, 2.5, (_PAPER_SIDE, _PAPER_SIDE)).astype(np.float32)
+
+
+def render(style: Style, rng: np.random.Generator, grain: np.ndarray,
+           max_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Draw one sample: ink dark (about 0-80) on light paper (about 200-250), uint8 H×W.
+
+    An image that would reach ``max_shape`` is drawn smaller, so it always fits the canvas.
+    """
+    points, weights = [], []
+    for stroke in style.strokes:
+        xy = _spline(_to_pixels(stroke, style))
+        if style.tremor:
+            xy = _shake(xy, style.tremor * style.size, rng)
+        points.append(xy)
+        weights.append(_pressure(xy, style.pressure, rng))
+    xy, weight = np.concatenate(points), np.concatenate(weights)
+
+    reach = int(np.ceil(3 * style.pen)) + 2
+    margin = rng.uniform((6, 8), (30, 45), size=(2, 2))  # (top, left), (bottom, right)
+    xy = xy - xy.min(axis=0)
+    if max_shape is not None:
+        room = np.asarray(max_shape[::-1]) - 1 - 2 * reach - margin.sum(axis=0)[::-1]
+        xy *= min(1.0, float(np.min(room / np.maximum(xy.max(axis=0), 1))))
+    xy += reach + margin[0, ::-1]
+    height, width = (np.ceil(xy.max(axis=0)[::-1] + reach + margin[1])).astype(int)
+
+    image = _paper_background(rng, grain, (height, width))
+    box, opacity = _ink(xy, weight, style.pen)
+    opacity *= image[box] - style.ink
+    image[box] -= opacity
+    return np.clip(image, 0, 255, out=image).astype(np.uint8)
+
+
+def _to_pixels(points: np.ndarray, style: Style) -> np.ndarray:
+    """Slant, stretch, rotate and scale x-height units to pixels (x right, y down)."""
+    x = (points[:, 0] + style.slant * points[:, 1]) * style.aspect
+    y = points[:, 1]
+    cos, sin = np.cos(style.rotation), np.sin(style.rotation)
+    return np.column_stack([x * cos - y * sin, -(x * sin + y * cos)]) * style.size
+
+
+def _spline(control: np.ndarray) -> np.ndarray:
+    """Catmull-Rom curve through ``control`` (K×2), sampled every ~_SPACING pixels."""
+    padded = np.concatenate([control[:1], control, control[-1:]])
+    lengths = np.linalg.norm(np.diff(control, axis=0), axis=1)
+    steps = np.maximum(np.ceil(lengths / _SPACING).astype(int), 1)
+    segment = np.repeat(np.arange(len(steps)), steps)
+    t = (np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / np.repeat(steps, steps)
+    p0, p1, p2, p3 = (padded[segment + i] for i in range(4))
+    t = t[:, None]
+    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                   + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
+    return np.concatenate([curve, control[-1:]])
+
+
+def _arc_length(xy: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
+
+
+def _shake(xy: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """Tremor: displace points across the path by noise that changes every few pixels."""
+    s = _arc_length(xy)
+    knots = np.arange(0, s[-1] + 6, 6.0)
+    offset = np.interp(s, knots, rng.normal(0, amplitude, len(knots)))
+    tangent = np.gradient(xy, axis=0)
+    normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    return xy + normal * offset[:, None]
+
+
+def _pressure(xy: np.ndarray, variation: float, rng: np.random.Generator) -> np.ndarray:
+    """Pen pressure along a stroke: a slow wave, thin at the start and end of the stroke."""
+    s = _arc_length(xy)
+    wave = 1 + variation * np.sin(2 * np.pi * s / rng.uniform(40, 140) + rng.uniform(0, 2 * np.pi))
+    taper = np.clip(np.minimum(s, s[-1] - s) / 8.0, 0.15, 1.0)
+    return wave * taper
+
+
+def _ink(xy: np.ndarray, weight: np.ndarray, pen: float) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Opacity of the ink over its bounding box: points splatted bilinearly, blurred by the pen."""
+    reach = int(np.ceil(3 * pen)) + 1
+    corner = np.floor(xy.min(axis=0)).astype(np.int64) - reach
+    local = xy - corner
+    width, height = (np.floor(local.max(axis=0)).astype(np.int64) + reach + 2)
+    base = np.floor(local).astype(np.int64)
+    frac = local - base
+    index = base[:, 1] * width + base[:, 0]
+    fx, fy = frac[:, 0], frac[:, 1]
+    shares = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+    density = np.bincount(np.concatenate([index, index + 1, index + width, index + width + 1]),
+                          np.concatenate([weight * share for share in shares]), minlength=height * width)
+    density = ndimage.gaussian_filter(density.reshape(height, width).astype(np.float32), pen, truncate=2.5)
+    # Scaled so that a straight stroke's centre is -gain × its pressure, then saturated: 1 - e^-x.
+    density *= -_INK_GAIN * _SPACING * np.sqrt(2 * np.pi) * pen
+    opacity = np.expm1(density, out=density)
+    np.negative(opacity, out=opacity)
+    box = (slice(corner[1], corner[1] + height), slice(corner[0], corner[0] + width))
+    return box, opacity
+
+
+def _paper_background(rng: np.random.Generator, grain: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Paper grey level with a slight tilt in lighting and grain noise."""
+    height, width = shape
+    reps = (-(-height // grain.shape[0]), -(-width // grain.shape[1]))
+    if reps != (1, 1):
+        grain = np.tile(grain, reps)
+    top = int(rng.integers(0, grain.shape[0] - height + 1))
+    left = int(rng.integers(0, grain.shape[1] - width + 1))
+    level = rng.uniform(205, 240)
+    tilt_y, tilt_x = rng.uniform(-6, 6, 2)
+    paper = grain[top:top + height, left:left + width] + np.linspace(level - tilt_x, level + tilt_x, width,
+                                                                     dtype=np.float32)
+    paper += np.linspace(-tilt_y, tilt_y, height, dtype=np.float32)[:, None]
+    return paper

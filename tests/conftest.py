@@ -1,0 +1,48 @@
+"""Fixtures shared by the test files: synthetic raw datasets and a CLI runner.
+
+- ``synth_dataset(layout, users=3, genuine=4, skilled=2, simple=None, seed=0, first_user=None)``
+  returns a folder of synthetic raw images in ``layout``'s real layout (see ``sig synth``),
+  written once per session and arguments. Shared: treat it as read-only (copy it to edit).
+- ``cli("datasets", "--json", env={...})`` runs ``sig`` in-process and returns the click Result
+  (``exit_code``, ``output``, ``stdout``, ``stderr``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from sigcli.data.synth import synthesize
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    made: dict[tuple, Path] = {}
+
+    def make(layout: str, users: int = 3, genuine: int | None = 4, skilled: int | None = 2,
+             simple: int | None = None, seed: int = 0, first_user: int | None = None) -> Path:
+        key = (layout, users, genuine, skilled, simple, seed, first_user)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"synth-{layout}")
+            synthesize(layout, out, users=users, genuine=genuine, skilled=skilled, simple=simple, seed=seed,
+                       first_user=first_user)
+            made[key] = out
+        return made[key]
+
+    return make
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    from sigcli.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: object, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, [str(arg) for arg in args], env=env)
+
+    return invoke
