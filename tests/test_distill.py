@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
+from typer.testing import CliRunner
 
+from sigcli.cli.app import app
+from sigcli.data.sigset import SignatureSet
+from sigcli.models import register_model
+from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
 from sigcli.training import distill as D
+from sigcli.training.loop import DistributedInfo
 
 LN = math.log
 
@@ -110,3 +124,227 @@ def test_pairing_with_equal_batch_sizes_draws_len_c_d_samples_with_replacement()
     assert len(d_all) == 100 and len(d_all.unique()) == 5           # replacement: 100 draws of 5
     again = D.paired_batches(100, 8, 5, 8, torch.Generator().manual_seed(1))
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(pairs, again))
+
+
+def test_pairing_never_yields_a_batch_of_one():
+    pairs = D.paired_batches(9, 4, 3, 4, torch.Generator().manual_seed(0))   # C: 4, 4, (1 dropped)
+    assert [len(c) for c, _ in pairs] == [4, 4] and all(len(d) == 4 for _, d in pairs)
+    pairs = D.paired_batches(10, 8, 3, 4, torch.Generator().manual_seed(0))  # last C of 2 -> D of 2 (not 1)
+    assert [len(d) for _, d in pairs] == [4, 2]
+    assert D.num_steps(9, 4) == 2 and D.num_steps(10, 8) == 2 and D.num_steps(1, 4) == 1
+    assert [len(b) for b in D.shuffled_batches(5, 2, torch.Generator())] == [2, 2]
+
+
+# ---------------------------------------------------------------------------- tiny end-to-end runs
+# A network registered through the public registry: 1×150×220 in, 8 features out, a few
+# hundred parameters, so a run of a few epochs takes a second.
+
+TINY, TINY_WIDE = "distill-tiny", "distill-tiny-wide"
+K, C_USERS, D_FIRST = 4, 3, 10
+
+
+class TinyNet(nn.Module):
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv_layers = nn.Sequential(nn.Conv2d(1, channels, 5, stride=5, bias=False), nn.BatchNorm2d(channels),
+                                         nn.ReLU(), nn.AdaptiveAvgPool2d(2))
+        self.fc_layers = nn.Sequential(nn.Linear(4 * channels, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU())
+        self.feature_space_size = 8
+
+    def forward(self, x):
+        return self.fc_layers(torch.flatten(self.conv_layers(x), 1))
+
+
+def register_tiny_models() -> None:
+    register_model(TINY)(lambda: TinyNet(4))
+    register_model(TINY_WIDE)(lambda: TinyNet(6))
+
+
+def _signature_set(users: range, per_user: int, size: tuple[int, int], dtype, seed: int,
+                   forgeries: int = 0) -> SignatureSet:
+    """Each user's images share a bright blob at a user-specific place, so users are learnable."""
+    rng = np.random.default_rng(seed)
+    images, y, yforg = [], [], []
+    for n, user in enumerate(users):
+        for kind, count in ((0, per_user), (1, forgeries)):
+            x = rng.random((count, 1, *size)) * 0.3
+            top = 10 + 25 * (n % 4)
+            x[:, :, top:top + 30, 20 + 40 * n:60 + 40 * n] += 0.7
+            images.append(x)
+            y += [user] * count
+            yforg += [kind] * count
+    x = np.concatenate(images).astype(np.float32)
+    if dtype == np.uint8:
+        x = (x.clip(0, 1) * 255).astype(np.uint8)
+    return SignatureSet(x, np.array(y), np.array(yforg))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    register_tiny_models()
+    root = tmp_path_factory.mktemp("distill")
+    torch.manual_seed(0)
+    teacher = TinyNet(4)
+    paths = {"teacher": root / "teacher.pth", "headless": root / "headless.pth", "wide": root / "wide.pth"}
+    save_checkpoint(paths["teacher"], teacher.state_dict(), nn.Linear(8, K).state_dict())
+    save_checkpoint(paths["headless"], teacher.state_dict())
+    save_checkpoint(paths["wide"], TinyNet(6).state_dict(), nn.Linear(8, K).state_dict())
+    sets = {"d": _signature_set(range(D_FIRST, D_FIRST + K), 5, (150, 220), np.float32, 1),
+            "d170": _signature_set(range(D_FIRST, D_FIRST + K), 5, (170, 242), np.uint8, 2),
+            "c": _signature_set(range(C_USERS), 8, (170, 242), np.uint8, 3, forgeries=2),
+            "small": _signature_set(range(C_USERS), 4, (140, 200), np.uint8, 4)}
+    for name, sigset in sets.items():
+        paths[name] = sigset.save(root / f"{name}.npz")
+    return paths
+
+
+runner = CliRunner()
+
+
+def sig(*args) -> "CliRunner.invoke":
+    return runner.invoke(app, ["distill", *map(str, args)])
+
+
+def base_args(files, logdir, *extra) -> list:
+    return ["--s-model", TINY, "--t-model-path", files["teacher"], "--d-dataset", files["d"],
+            "--d-users", D_FIRST, D_FIRST + K, "--d-batch-size", 4, "--c-batch-size", 4,
+            "--device", "cpu", "--logdir", logdir, *extra]
+
+
+def metrics(logdir: Path) -> list[dict[str, str]]:
+    with open(logdir / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_plain_distillation_writes_train_outputs(files, tmp_path):
+    result = sig(*base_args(files, tmp_path / "run", "--epochs", 2))
+    assert result.exit_code == 0, result.output
+    rows = metrics(tmp_path / "run")
+    assert len(rows) == 2 and {"val_d_acc", "val_d_loss", "val_score", "train_kl_d", "best"} <= set(rows[0])
+    assert "val_c_acc" not in rows[0] and "train_ce_c" not in rows[0]
+    assert float(rows[0]["val_score"]) == float(rows[0]["val_d_acc"])
+    for name in ("model_best.pth", "model_last.pth", "config.json"):
+        assert (tmp_path / "run" / name).exists()
+    checkpoint = load_checkpoint(tmp_path / "run" / "model_best.pth")
+    assert checkpoint.arch == TINY and checkpoint.num_classes == K and checkpoint.forgery_state is None
+    assert "best epoch" in result.output
+
+
+def test_continual_run_learns_k_plus_c_users(files, tmp_path):
+    result = sig(*base_args(files, tmp_path / "run", "--c-dataset", files["c"], "--epochs", 3, "--lr", 0.05))
+    assert result.exit_code == 0, result.output
+    rows = metrics(tmp_path / "run")
+    assert {"val_c_acc", "val_c_loss", "val_spread", "train_ce_c", "train_kl_p"} <= set(rows[0])
+    for row in rows:
+        d_acc, c_acc = float(row["val_d_acc"]), float(row["val_c_acc"])
+        assert float(row["val_score"]) == pytest.approx((d_acc + c_acc) / 2)
+        assert float(row["val_spread"]) == pytest.approx(abs(d_acc - c_acc) / 2)
+    assert sum(row["best"] == "True" for row in rows) >= 1 and rows[0]["best"] == "True"
+    last = load_checkpoint(tmp_path / "run" / "model_last.pth")
+    assert last.num_classes == K + C_USERS
+    tested = sig("--test", "--s-checkpoint", tmp_path / "run" / "model_last.pth", "--c-dataset", files["c"],
+                 *base_args(files, tmp_path / "unused"))
+    assert tested.exit_code == 0, tested.output
+    assert "C-val" in tested.output and not (tmp_path / "unused").exists()
+    assert f"{100 * float(rows[-1]['val_c_acc']):.1f}%" in tested.output  # the last epoch's own figure
+
+
+def test_student_initialised_from_a_checkpoint(files, tmp_path):
+    torch.manual_seed(5)
+    source_features, source_head = TinyNet(4), nn.Linear(8, K + 2)
+    save_checkpoint(tmp_path / "student.pth", source_features.state_dict(), source_head.state_dict())
+    options = D.DistillOptions(s_model=TINY, t_model_path=files["teacher"], d_dataset=files["d"],
+                               c_dataset=files["c"], s_checkpoint=tmp_path / "student.pth", device="cpu")
+    objective, config = D.build_objective(options, DistributedInfo())
+    student = objective.student
+    assert config["teacher"]["classes"] == K and config["c"]["users"] == C_USERS
+    for name, value in source_features.state_dict().items():
+        assert torch.equal(student.features.state_dict()[name], value)
+    assert student.classifier.out_features == K + C_USERS
+    assert torch.equal(student.classifier.weight[:K], source_head.weight[:K])
+    assert torch.equal(student.classifier.bias[:K], source_head.bias[:K])
+    fresh, _ = D.build_objective(options.model_copy(update={"s_checkpoint": None}), DistributedInfo())
+    assert torch.equal(student.classifier.weight[K:], fresh.student.classifier.weight[K:])  # C rows: seeded init
+
+
+def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
+    args = ("--c-dataset", files["c"], "--lr", 0.05)
+    assert sig(*base_args(files, tmp_path / "straight", *args, "--epochs", 3)).exit_code == 0
+    assert sig(*base_args(files, tmp_path / "resumed", *args, "--epochs", 2)).exit_code == 0
+    resumed = sig(*base_args(files, tmp_path / "resumed", *args, "--epochs", 3, "--resume"))
+    assert resumed.exit_code == 0, resumed.output
+    straight = load_checkpoint(tmp_path / "straight" / "model_last.pth")
+    again = load_checkpoint(tmp_path / "resumed" / "model_last.pth")
+    for name, value in straight.features_state.items():
+        assert torch.equal(value, again.features_state[name]), name
+    assert torch.equal(straight.classifier_state["weight"], again.classifier_state["weight"])
+    assert [r["val_score"] for r in metrics(tmp_path / "straight")] == \
+        [r["val_score"] for r in metrics(tmp_path / "resumed")]
+    changed = sig(*base_args(files, tmp_path / "resumed", *args, "--epochs", 4, "--resume", "--p-lamb", 0.5))
+    assert changed.exit_code == 2 and "--p-lamb" in changed.output
+
+
+def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
+    refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-dataset", files["d170"])
+    assert refused.exit_code == 2 and "--d-transform" in refused.output
+    for transform in ("center-crop", "crop"):
+        done = sig(*base_args(files, tmp_path / transform, "--epochs", 1), "--d-dataset", files["d170"],
+                   "--d-transform", transform, "--c-dataset", files["c"])
+        assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("case, message", [
+    ("d_users_mismatch", "spans 3 users but the teacher has 4 classes"),
+    ("empty_c_range", "--c-users 2 2 is an empty"),
+    ("c_too_small", "smaller than the network's 150×220"),
+    ("headless_teacher", "no user-classification head"),
+    ("other_architecture", f"holds a {TINY_WIDE} network, not --s-model {TINY}"),
+    ("no_users_in_range", "no genuine signatures of users [50, 60)"),
+    ("test_without_student", "--test evaluates a trained student"),
+])
+def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
+    args = base_args(files, tmp_path / "run", "--epochs", 1, "--c-dataset", files["c"])
+    extra = {"d_users_mismatch": ["--d-users", D_FIRST, D_FIRST + K - 1],
+             "empty_c_range": ["--c-users", 2, 2],
+             "c_too_small": ["--c-dataset", files["small"]],
+             "headless_teacher": ["--t-model-path", files["headless"]],
+             "other_architecture": ["--s-checkpoint", files["wide"]],
+             "no_users_in_range": ["--c-users", 50, 60],
+             "test_without_student": ["--test"]}[case]
+    result = sig(*args, *extra)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in " ".join(lines), result.output
+    assert not (tmp_path / "run" / "model_last.pth").exists()
+
+
+def test_missing_downloads_name_the_sig_download_command(files, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGCLI_HOME", str(tmp_path / "empty-cache"))
+    result = sig("--s-model", TINY, "--c-dataset", files["c"], "--logdir", tmp_path / "run")
+    assert result.exit_code == 2 and "sig download signet-distill" in result.output
+    result = sig("--s-model", TINY, "--t-model-path", files["teacher"], "--logdir", tmp_path / "run")
+    assert result.exit_code == 2 and "sig download inverted-data" in result.output
+
+
+def test_two_process_gloo_run(files, tmp_path):
+    """`torchrun --nproc-per-node 2 -m sigcli distill` on the tiny model (registered at start-up)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_distill import register_tiny_models
+        register_tiny_models()
+    """))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "sigcli", "distill", *map(str, base_args(files, tmp_path / "ddp", "--epochs", 2,
+                                                              "--c-dataset", files["c"]))]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = metrics(tmp_path / "ddp")
+    assert len(rows) == 2 and all(0 <= float(r["val_score"]) <= 1 for r in rows)
+    assert load_checkpoint(tmp_path / "ddp" / "model_best.pth").num_classes == K + C_USERS
+    import json
+    assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("preprocess", "preprocess"),
     ("download", "download"),
     ("train", "train"),
+    ("distill", "distill"),
     ("extract", "extract"),
     ("wd", "wd"),
     ("wi", "wi"),

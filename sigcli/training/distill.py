@@ -8,16 +8,34 @@ head). Each step pairs one D batch with one C batch:
 
 KL is KL(teacher ‖ student) on softmax(z/T), averaged over the batch, with the teacher's
 K logits padded with zeros to the student's K+C columns on D (a reference quirk kept so
-numbers stay comparable).
+numbers stay comparable). The teacher's K comes from its checkpoint and the D label offset
+from ``--d-users``; nothing is hard-coded.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from sigcli.data.sigset import SignatureSet
+from sigcli.errors import CheckpointError, InputError
+from sigcli.models import INPUT_SIZE, create_model
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint
+from sigcli.options import user_range
+from sigcli.progress import Reporter
+from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, prefetch, split_train_val
+from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- loss terms
 
@@ -94,17 +112,362 @@ def paired_batches(n_c: int, c_batch_size: int, n_d: int, d_batch_size: int,
     Full C batches get full D batches; the last, shorter C batch gets a D batch shortened
     in the same proportion, so with equal batch sizes D contributes exactly ``n_c`` samples
     per epoch, as in the reference (whose sampler draws ``len(C)`` D samples). Unlike the
-    reference this never runs out of C batches when they are larger than D's.
+    reference this never runs out of C batches when they are larger than D's. A last C
+    batch of one signature is dropped, and no D batch is smaller than two: batch norm
+    cannot train on a single sample.
     """
-    steps = math.ceil(n_c / c_batch_size)
-    c_order = torch.randperm(n_c, generator=generator)
-    c_batches = list(c_order.split(c_batch_size))
-    last_d = max(1, round(len(c_batches[-1]) * d_batch_size / c_batch_size))
-    d_index = torch.randint(n_d, ((steps - 1) * d_batch_size + last_d,), generator=generator)
-    d_batches = list(d_index.split(d_batch_size))
-    return list(zip(c_batches, d_batches))
+    c_batches = _without_single_last(list(torch.randperm(n_c, generator=generator).split(c_batch_size)))
+    last_c = len(c_batches[-1])
+    last_d = min(d_batch_size, max(2, round(last_c * d_batch_size / c_batch_size)))
+    d_index = torch.randint(n_d, ((len(c_batches) - 1) * d_batch_size + last_d,), generator=generator)
+    return list(zip(c_batches, d_index.split(d_batch_size)))
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     """One epoch of index batches over ``range(n)`` in a random order (plain distillation)."""
-    return list(torch.randperm(n, generator=generator).split(batch_size))
+    return _without_single_last(list(torch.randperm(n, generator=generator).split(batch_size)))
+
+
+def num_steps(n: int, batch_size: int) -> int:
+    """Batches per epoch of :func:`paired_batches` (``n`` = C) or :func:`shuffled_batches`."""
+    count = math.ceil(n / batch_size)
+    return count - 1 if count > 1 and n % batch_size == 1 else count
+
+
+def _without_single_last(index_batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    if len(index_batches) > 1 and len(index_batches[-1]) == 1:
+        return index_batches[:-1]
+    return index_batches
+
+
+# ---------------------------------------------------------------------------- networks
+
+
+class Student(nn.Module):
+    """Feature extractor and a K+C-way user head.
+
+    One call takes the D and the C batch and runs each through the network on its own, so
+    batch norm sees each set's statistics separately (as in the reference) while the
+    data-parallel wrapper sees a single forward per step.
+    """
+
+    def __init__(self, features: nn.Module, classifier: nn.Linear):
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.classifier(self.features(x)) for x in images)
+
+
+class Teacher(nn.Module):
+    """The frozen teacher: feature extractor and its K-way user head, always in eval mode."""
+
+    def __init__(self, checkpoint: Checkpoint, device: torch.device):
+        super().__init__()
+        self.features = checkpoint.build_model(device)
+        self.classifier = checkpoint.build_heads(device)[0]
+        if device.type == "cuda":
+            self.to(memory_format=torch.channels_last)
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def num_classes(self) -> int:
+        return self.classifier.out_features
+
+    def train(self, mode: bool = True) -> "Teacher":
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+# ---------------------------------------------------------------------------- the objective
+
+
+class Part(NamedTuple):
+    """One data set of the run: its rows (labels already final), split and batch size."""
+
+    rows: Rows
+    train: np.ndarray  # positions into rows
+    val: np.ndarray
+    batch_size: int
+    random_crop: bool  # training crops drawn at random (else the centre crop, a no-op at 150×220)
+
+
+class LossWeights(NamedTuple):
+    d_lamb: float = 1.0
+    c_lamb: float = 1.0
+    p_lamb: float = 1.7
+    temperature: float = 1.0
+
+
+class DistillObjective:
+    """Distillation (with a continual set ``c``, or plain with ``c=None``) for :func:`fit`."""
+
+    def __init__(self, student: Student, teacher: Teacher, d: Part, c: Part | None,
+                 weights: LossWeights = LossWeights(), info: DistributedInfo | None = None):
+        self.student, self.teacher, self.d, self.c, self.weights = student, teacher, d, c, weights
+        self.info = info or DistributedInfo()
+        self.nets: dict[str, nn.Module] = {"student": student}
+
+    def modules(self) -> dict[str, nn.Module]:
+        return self.nets
+
+    def _steps(self, generator: torch.Generator) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+        """This rank's (C, D) index pairs of one epoch (C None in plain distillation)."""
+        if self.c is None:
+            steps = [(None, d) for d in shuffled_batches(len(self.d.train), self.d.batch_size, generator)]
+        else:
+            steps = paired_batches(len(self.c.train), self.c.batch_size, len(self.d.train), self.d.batch_size,
+                                   generator)
+        return [steps[i] for i in self.info.shard(np.arange(len(steps)))]
+
+    def num_train_batches(self) -> int:
+        lead = self.c or self.d
+        return len(self.info.shard(np.arange(num_steps(len(lead.train), lead.batch_size))))
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[Batch | None, Batch]]:
+        steps = self._steps(generator)
+
+        def read() -> Iterator[tuple[Batch | None, Batch]]:
+            for c_index, d_index in steps:
+                c = None if c_index is None else _read(self.c, self.c.train[c_index.numpy()], self.info.device,
+                                                       generator)
+                d = _read(self.d, self.d.train[d_index.numpy()], self.info.device,
+                          generator if self.d.random_crop else None)
+                yield c, d
+
+        return prefetch(read())
+
+    def train_step(self, batch: tuple[Batch | None, Batch]) -> tuple[torch.Tensor, dict[str, float]]:
+        c, d = batch
+        w = self.weights
+        if c is None:
+            (student_d,) = self.nets["student"](d.x)
+            loss, terms = distillation_loss(student_d, self.teacher(d.x), temperature=w.temperature)
+        else:
+            student_d, student_c = self.nets["student"](d.x, c.x)
+            teacher = self.teacher(torch.cat([d.x, c.x]))  # eval mode: one pass gives the same logits
+            loss, terms = distillation_loss(student_d, teacher[:len(d.x)], student_c=student_c,
+                                            teacher_c=teacher[len(d.x):], c_labels=c.y, d_lamb=w.d_lamb,
+                                            c_lamb=w.c_lamb, p_lamb=w.p_lamb, temperature=w.temperature)
+        return loss, {"loss": loss.item(), **terms}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """D-val and C-val accuracy and loss (each a mean of per-batch means), score and spread."""
+        metrics = self._evaluate(self.d, 0, "d")
+        if self.c is not None:
+            metrics.update(self._evaluate(self.c, self.teacher.num_classes, "c"))
+        score, spread = validation_score(metrics["d_acc"], metrics.get("c_acc"))
+        return {**metrics, "score": score, "spread": spread}
+
+    def _evaluate(self, part: Part, label_offset: int, name: str) -> dict[str, float]:
+        """Centre crops, labels shifted by ``label_offset``, over the whole K+C head.
+
+        Accuracy and loss are averaged per batch (a reference quirk: a short last batch
+        weighs as much as a full one). Under torchrun each rank takes every world-th batch,
+        so the sums, and the result, equal a single process's.
+        """
+        chunks = [part.val[i:i + part.batch_size] for i in range(0, len(part.val), part.batch_size)]
+        mine = chunks[self.info.rank::self.info.world_size]
+        sums = {"acc": 0.0, "loss": 0.0, "batches": 0.0}
+        for batch in prefetch(_read(part, positions, self.info.device, None) for positions in mine):
+            (logits,) = self.nets["student"](batch.x)
+            labels = batch.y + label_offset
+            sums["acc"] += (logits.argmax(1) == labels).float().mean().item()
+            sums["loss"] += F.cross_entropy(logits.float(), labels).item()
+            sums["batches"] += 1
+        sums = self.info.sum(sums)
+        return {f"{name}_acc": sums["acc"] / sums["batches"], f"{name}_loss": sums["loss"] / sums["batches"]}
+
+    def is_better(self, current: dict[str, float], best: dict[str, float] | None) -> bool:
+        return is_better_score(current, best)
+
+    def checkpoint(self) -> tuple[dict, dict, dict]:
+        return self.student.features.state_dict(), self.student.classifier.state_dict(), {}
+
+
+def _read(part: Part, positions: np.ndarray, device: torch.device, generator: torch.Generator | None) -> Batch:
+    """One batch of ``part`` at ``positions``: cropped (random with ``generator``), in [0, 1]."""
+    return next(batches(part.rows, positions, len(positions), device, generator=generator, prefetch_depth=0))
+
+
+# ---------------------------------------------------------------------------- options and entry points
+
+
+class DTransform(str, Enum):
+    """What is done to D images before they reach the networks."""
+
+    none = "none"                # used as they are (inverted data, already 150×220)
+    crop = "crop"                # random crops in training, centre crops in validation (the reference's flag)
+    center_crop = "center-crop"  # the centre crop everywhere (e.g. a teacher's 170×242 training set as D)
+
+
+class DistillOptions(Schedule):
+    """Options of ``sig distill`` (the optimisation ones come from :class:`Schedule`)."""
+
+    logdir: Path = Field(Path("runs/distill"), description="folder for checkpoints, metrics.csv and config.json")
+    epochs: int = Field(60, ge=1, description="passes over the continual set (over D without one)")
+    s_model: str = Field("signet", description="student architecture (any registered one)")
+    t_model_path: Path | None = Field(None, description="teacher checkpoint; None: the downloaded signet-distill")
+    s_checkpoint: Path | None = Field(None, description="initialises the student's features and first K head rows")
+    d_dataset: Path | None = Field(None, description="distillation set; None: the downloaded inverted-data")
+    d_users: tuple[int, int] | None = Field(None, description="D user indices [first, last) = teacher classes; "
+                                                              "None: all users of D")
+    d_transform: DTransform = Field(DTransform.none, description="crop D images (none: use them as they are)")
+    c_dataset: Path | None = Field(None, description="continual set; None: plain distillation")
+    c_users: tuple[int, int] | None = Field(None, description="C user indices [first, last); None: all")
+    d_lamb: float = Field(1.0, ge=0, description="weight of KL on D")
+    c_lamb: float = Field(1.0, ge=0, description="weight of cross-entropy on C")
+    p_lamb: float = Field(1.7, ge=0, description="weight of KL to the teacher on C")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the KL terms")
+    d_batch_size: int = Field(32, ge=2, description="D signatures per step (per process under torchrun)")
+    c_batch_size: int = Field(32, ge=2, description="C signatures per step (per process under torchrun)")
+    resume: bool = Field(False, description="continue the run in logdir")
+    test: bool = Field(False, description="only evaluate the --s-checkpoint student on D-val and C-val")
+    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
+    allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
+
+
+def distill(options: DistillOptions, reporter: Reporter | None = None) -> FitResult:
+    """Distil the teacher into a new student while it learns the continual set; see :func:`fit`."""
+    info = init_distributed(options.device)
+    objective, config = build_objective(options, info)
+    return fit(objective, options, options.logdir, resume=options.resume, options=options, extra_config=config,
+               reporter=reporter)
+
+
+def evaluate_student(options: DistillOptions) -> dict[str, float]:
+    """``--test``: the validation metrics of the ``--s-checkpoint`` student, nothing written."""
+    if options.s_checkpoint is None:
+        raise InputError("--test evaluates a trained student, and no --s-checkpoint was given",
+                         "pass --s-checkpoint model_best.pth")
+    info = init_distributed(options.device)
+    objective, _ = build_objective(options, info)
+    objective.student.to(info.device).eval()
+    with torch.no_grad():
+        return objective.validate()
+
+
+def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[DistillObjective, dict]:
+    """Load teacher, D, C and student, check they fit together; also the run's data record."""
+    teacher_path = _input_path(options.t_model_path, "signet-distill", "--t-model-path", "the teacher")
+    teacher_checkpoint = load_checkpoint(teacher_path, allow_unsafe=options.allow_unsafe_checkpoint)
+    k = teacher_checkpoint.num_classes
+    if k is None:
+        raise CheckpointError(f"the teacher {teacher_path} has no user-classification head, which distillation "
+                              "needs", "give a checkpoint saved by 'sig train' (or the published signet-distill)")
+    d_path = _input_path(options.d_dataset, "inverted-data", "--d-dataset", "the distillation set")
+    d, d_record = _distillation_part(d_path, options, k)
+    c, c_record = (None, None) if options.c_dataset is None else _continual_part(options)
+    num_c = 0 if c is None else c_record["users"]
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options.seed)
+        features = create_model(options.s_model)
+        student = Student(features, nn.Linear(features.feature_space_size, k + num_c))
+    if options.s_checkpoint is not None:
+        _initialise(student, options, k)
+    teacher = Teacher(teacher_checkpoint, info.device)
+    weights = LossWeights(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
+    config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.fingerprint(),
+                          "classes": k}, "d": d_record, "c": c_record}
+    return DistillObjective(student, teacher, d, c, weights, info), config
+
+
+def _input_path(given: Path | None, artefact: str, flag: str, what: str) -> Path:
+    """The given path, else the downloaded artefact (with the command that fetches it)."""
+    if given is not None:
+        return given
+    from sigcli.download import artefact_path
+
+    path = artefact_path(artefact)
+    if not path.exists():
+        raise InputError(f"{what} is not given and the published one is not downloaded ({path} is missing)",
+                         f"run 'sig download {artefact}', or pass {flag}")
+    return path
+
+
+def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Part, dict]:
+    """D: users ``--d-users`` relabelled 0..K-1 (a range that must span the teacher's K classes)."""
+    sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
+    size = sigset.image_size
+    if options.d_transform is DTransform.none and size != INPUT_SIZE:
+        raise InputError(f"--d-dataset {path}: images are {size[0]}×{size[1]}, not the network's "
+                         f"{INPUT_SIZE[0]}×{INPUT_SIZE[1]} input",
+                         "pass --d-transform center-crop (or crop, for random training crops)")
+    _check_size(sigset, path, "--d-dataset")
+    users = user_range(options.d_users, "--d-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    if users[1] - users[0] != k:
+        raise InputError(f"--d-users {users[0]} {users[1]} spans {users[1] - users[0]} users but the teacher "
+                         f"has {k} classes", f"give a range of {k} users, the ones the teacher was trained on")
+    rows = Rows.select(sigset, users, genuine_only=True, labels=sigset.y - users[0])
+    train, val = _split(rows, path, users, options.seed + 1)
+    part = Part(rows, train, val, options.d_batch_size, options.d_transform is DTransform.crop)
+    record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": list(users), "signatures": len(rows),
+              "train": len(train), "validation": len(val), "transform": options.d_transform.value}
+    return part, record
+
+
+def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
+    """C: genuine signatures of ``--c-users``, relabelled 0..C-1 in ascending user order."""
+    path = options.c_dataset
+    sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
+    _check_size(sigset, path, "--c-dataset")
+    users = user_range(options.c_users, "--c-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    rows = Rows.select(sigset, users, genuine_only=True)
+    present, rows.y = np.unique(rows.y, return_inverse=True)
+    train, val = _split(rows, path, users, options.seed)
+    part = Part(rows, train, val, options.c_batch_size, True)
+    record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": len(present),
+              "user_range": list(users), "signatures": len(rows), "train": len(train), "validation": len(val)}
+    return part, record
+
+
+def _check_size(sigset: SignatureSet, path: Path, flag: str) -> None:
+    try:
+        check_image_size(sigset.image_size)
+    except InputError as exc:
+        raise InputError(f"{flag} {path}: {exc.message}", exc.hint) from None
+
+
+def _split(rows: Rows, path: Path, users: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(rows) == 0:
+        raise InputError(f"{path} has no genuine signatures of users [{users[0]}, {users[1]})",
+                         "check the user range against the set ('sig info' shows its users)")
+    return split_train_val(len(rows), seed)
+
+
+def _initialise(student: Student, options: DistillOptions, k: int) -> None:
+    """--s-checkpoint: its feature extractor, and the first K rows of its head (all rows with --test)."""
+    path = options.s_checkpoint
+    checkpoint = load_checkpoint(path, allow_unsafe=options.allow_unsafe_checkpoint)
+    ours = {name: tuple(v.shape) for name, v in student.features.state_dict().items()}
+    theirs = {name: tuple(v.shape) for name, v in checkpoint.features_state.items()}
+    if {n: s for n, s in theirs.items() if not n.endswith("num_batches_tracked")} != \
+            {n: s for n, s in ours.items() if not n.endswith("num_batches_tracked")}:
+        raise CheckpointError(f"--s-checkpoint {path} holds a {checkpoint.arch} network, not --s-model "
+                              f"{options.s_model}", f"pass --s-model {checkpoint.arch}")
+    student.features.load_state_dict(checkpoint.features_state, strict=False)
+    head, total = checkpoint.classifier_state, student.classifier.out_features
+    rows = 0 if head is None else int(head["weight"].shape[0])
+    if options.test:
+        if rows != total:
+            raise CheckpointError(f"--test: the student {path} has a {rows}-output head, but the teacher's {k} "
+                                  f"users plus the continual set's {total - k} make {total}",
+                                  "give the same --c-dataset and --c-users the student was distilled with")
+        student.classifier.load_state_dict(head)
+    elif head is None:
+        log.warning("--s-checkpoint %s has no user head: only its feature extractor initialises the student", path)
+    elif rows < k:
+        raise CheckpointError(f"--s-checkpoint {path} has a {rows}-output head, fewer than the teacher's {k} users",
+                              "give a student of this teacher, or a checkpoint without head rows to copy")
+    else:
+        with torch.no_grad():
+            student.classifier.weight[:k] = head["weight"][:k]
+            if "bias" in head:
+                student.classifier.bias[:k] = head["bias"][:k]
