@@ -323,9 +323,10 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     cropped: list[str] = []
     counts = dict.fromkeys(FORGERY_KINDS.values(), 0)
     paths = ([job.path for job in chunk] for chunk in chunks)
-    if options.workers > 1:
+    workers = min(options.workers, len(chunks))
+    if workers > 1:
         _load_decoders(jobs[0].path)
-    with _worker_pool(options.workers) as pool, sink, \
+    with _worker_pool(workers) as pool, sink, \
             resolve(reporter).task(f"preprocess {options.dataset}", total=len(jobs)) as task:
         results = pool.imap(worker, paths) if pool else map(worker, paths)
         for chunk, (images, outcomes) in zip(chunks, results):
@@ -413,7 +414,6 @@ def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
     pool = multiprocessing.get_context(method).Pool(workers, initializer=_ignore_interrupts)
     try:
         yield pool
-        pool.close()
     finally:
         pool.terminate()
         pool.join()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -171,9 +172,11 @@ class SignatureSet:
 class FolderWriter:
     """Stream signatures into the folder format with memory that does not grow with N.
 
-    ``x.npy`` is allocated memory-mapped for ``capacity`` images; :meth:`finish` shrinks it
-    to what was written (by rewriting the header and truncating) and renames the folder into
-    place. Leaving the ``with`` block on an exception removes everything.
+    Images are written straight to ``x.npy`` (plain file writes: a memory map would keep
+    every written page in the process's resident memory), under a header sized for
+    ``capacity`` images; :meth:`finish` rewrites the header for the number written and
+    renames the folder into place. Leaving the ``with`` block on an exception removes
+    everything.
     """
 
     def __init__(self, path: str | os.PathLike, capacity: int, image_size: tuple[int, int], dtype=np.uint8):
@@ -182,16 +185,19 @@ class FolderWriter:
         self.image_size = image_size
         self.dtype = np.dtype(dtype)
         self.count = 0
-        self._y: list[int] = []
-        self._yforg: list[int] = []
+        self._y = array("q")
+        self._yforg = array("q")
         self._filenames: list[str] = []
 
     def __enter__(self) -> "FolderWriter":
         self._atomic = atomic_path(self.path, suffix="")
         self._tmp = self._atomic.__enter__()
         self._tmp.mkdir()
-        self._x = np.lib.format.open_memmap(self._tmp / "x.npy", mode="w+", dtype=self.dtype,
-                                            shape=(self.capacity, 1, *self.image_size))
+        self._x = open(self._tmp / "x.npy", "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (self.capacity, 1, *self.image_size)}
+        np.lib.format.write_array_header_1_0(self._x, header)
+        self._offset = self._x.tell()
         return self
 
     def append(self, images: np.ndarray, y: int | np.ndarray, yforg: int | np.ndarray, filenames) -> None:
@@ -200,17 +206,15 @@ class FolderWriter:
         n = len(images)
         if self.count + n > self.capacity:
             raise ValueError(f"writer holds at most {self.capacity} images")
-        self._x[self.count:self.count + n] = images
+        self._x.write(np.ascontiguousarray(images, dtype=self.dtype).data)
         self._y.extend(np.broadcast_to(y, (n,)).tolist())
         self._yforg.extend(np.broadcast_to(yforg, (n,)).tolist())
         self._filenames.extend(list(filenames))
         self.count += n
 
     def finish(self, user_mapping: np.ndarray | None) -> Path:
-        self._x.flush()
-        offset = self._x.offset
-        del self._x
-        _shrink_npy(self._tmp / "x.npy", offset, (self.count, 1, *self.image_size), self.dtype)
+        self._x.close()
+        _shrink_npy(self._tmp / "x.npy", self._offset, (self.count, 1, *self.image_size), self.dtype)
         np.save(self._tmp / "y.npy", np.asarray(self._y, dtype=np.int64))
         np.save(self._tmp / "yforg.npy", np.asarray(self._yforg, dtype=np.int64))
         np.save(self._tmp / "filenames.npy", np.asarray(self._filenames, dtype=str))
@@ -224,8 +228,7 @@ class FolderWriter:
         if unfinished:
             exc_type, exc, tb = RuntimeError, RuntimeError("FolderWriter left without finish()"), None
         if exc_type is not None:
-            if hasattr(self, "_x"):
-                del self._x
+            self._x.close()
             remove(self._tmp)
             self._atomic.__exit__(exc_type, exc, tb)
             if unfinished:  # nothing else would tell the caller that no output was written
