@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,14 +152,16 @@ def _read(path: Path, allow_unsafe: bool) -> Any:
         raise CheckpointError(f"{path} is a web page (HTML), not a checkpoint",
                               "a download probably returned an error or confirmation page; fetch it again")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "unexpected pickle protocol": the error below says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not _is_pickle(head):
             raise CheckpointError(f"{path} is not a PyTorch checkpoint") from None
         if not allow_unsafe:
             raise CheckpointError(f"{path} needs unsafe unpickling{_unsafe_what(exc)}, which can run code",
                                   f"pass {UNSAFE_FLAG} only if you trust the file") from None
-    except (RuntimeError, EOFError) as exc:
+    except Exception as exc:  # damaged bytes fail inside the reader in many ways
         raise CheckpointError(f"{path} is not a readable checkpoint: truncated, corrupted or another kind of "
                               f"file ({_first_line(exc)})", "download or save it again") from None
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import inspect
 import logging
 import os
 import signal
@@ -44,6 +45,8 @@ from sigcli.progress import Reporter
 log = logging.getLogger(__name__)
 
 BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_state.pth", "metrics.csv", "config.json"
+# The first metrics of train_step's dict are shown beside the progress bar (all go to metrics.csv).
+BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
 RESUMABLE_CHANGES = {"epochs", "device", "amp"}
 
@@ -175,7 +178,8 @@ class Objective(Protocol):
         """Batches :meth:`train_batches` yields per epoch (the progress bar's total)."""
 
     def train_step(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss to backpropagate and metrics (means over the batch) for the bar and metrics.csv."""
+        """Loss to backpropagate and metrics (means over the batch) for metrics.csv; the first
+        :data:`BAR_METRICS` are shown beside the progress bar."""
 
     def validate(self) -> dict[str, float]:
         """Validation metrics (summed over ranks where sharded); must include ``score``."""
@@ -298,7 +302,7 @@ def _run_epoch(objective: Objective, modules: dict[str, nn.Module], schedule: Sc
             steps += 1
             for key, value in metrics.items():
                 sums[key] += float(value)
-            task.advance(1, **{k: v / steps for k, v in sums.items()})
+            task.advance(1, **{k: sums[k] / steps for k in list(sums)[:BAR_METRICS]})
             if interrupted():
                 raise KeyboardInterrupt
     totals = info.sum({**sums, "__steps": steps})
@@ -392,9 +396,12 @@ def _wrap_distributed(objective: Objective, modules: dict[str, nn.Module], info:
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [info.device] if info.device.type == "cuda" else None
+    # The option's name changed in torch 2.x; both mean "no buffer sync at each forward".
+    renamed = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = {"forward_sync_buffers": False} if renamed else {"broadcast_buffers": False}
     for name, module in list(modules.items()):
         if any(p.requires_grad for p in module.parameters()):
-            modules[name] = DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+            modules[name] = DistributedDataParallel(module, device_ids=device_ids, **no_sync)
     if objective.modules() is not modules:
         raise TypeError(f"{type(objective).__name__}.modules() must return the same dict on every call "
                         "(fit wraps its entries for DistributedDataParallel)")

@@ -82,8 +82,9 @@ class SupervisedObjective:
         forged = (batch.yforg > 0).float()
         forg_loss = F.binary_cross_entropy_with_logits(forg_logits, forged)
         loss = (1 - self.lamb) * class_loss + self.lamb * forg_loss
-        return loss, {"loss": loss.item(), **metrics, "class_loss": class_loss.item(),
-                      "forg_loss": forg_loss.item(), "forg_acc": ((forg_logits > 0).float() == forged).float().mean().item()}
+        forg_acc = ((forg_logits > 0).float() == forged).float().mean().item()
+        return loss, {"loss": loss.item(), **metrics, "forg_acc": forg_acc, "class_loss": class_loss.item(),
+                      "forg_loss": forg_loss.item()}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

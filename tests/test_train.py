@@ -1,0 +1,289 @@
+"""sig train: SigNet / SigNet-F objectives, the shared loop (resume, Ctrl-C, NaN, DDP), batches."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from typer.testing import CliRunner
+
+from sigcli.cli.app import app
+from sigcli.data.sigset import SignatureSet
+from sigcli.errors import SigcliError
+from sigcli.models import create_model
+from sigcli.models.checkpoint import load_checkpoint
+from sigcli.training.data import (Rows, batches, center_crop, crop, num_batches, prefetch, random_offsets,
+                                  split_train_val)
+from sigcli.training.loop import Schedule, fit, learning_rate
+from sigcli.training.supervised import SupervisedObjective, TrainOptions, train_signet
+from training_data import TINY, signature_set
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory) -> Path:
+    """4 users × 5 genuine + 3 skilled, as a memory-mapped folder."""
+    return signature_set(users=4, genuine=5, skilled=3).save(tmp_path_factory.mktemp("data") / "set", folder=True)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- objectives
+@pytest.mark.parametrize("forg", [False, True], ids=["signet", "signet-f"])
+def test_signet_and_signet_f_loss_falls(tmp_path, forg):
+    """The real SigNet on 3 users × (5 genuine + 2 skilled): 2 or 3 steps per epoch (~40 images/s here)."""
+    data = signature_set(users=3, genuine=5, skilled=2).save(tmp_path / "set.npz")
+    options = TrainOptions(dataset_path=data, logdir=tmp_path / "run", model="signet", epochs=2, forg=forg,
+                           lr_decay_times=0, batch_size=6, device="cpu")
+    result = train_signet(options)
+    first, second = result.history
+    assert second["train_loss"] < first["train_loss"]
+    assert ("train_forg_loss" in first) == forg and ("val_forg_acc" in first) == forg
+    checkpoint = load_checkpoint(tmp_path / "run" / "model_last.pth")
+    assert checkpoint.arch == "signet" and checkpoint.num_classes == 3
+    assert (checkpoint.forgery_state is not None) == forg
+
+
+def test_signet_f_loss_is_the_weighted_sum_over_genuines_and_all():
+    """(1 − λ)·CE over the genuine samples + λ·BCE of the forgery head over all samples."""
+    torch.manual_seed(0)
+    features = create_model(TINY)
+    data = signature_set(users=2, genuine=2, skilled=2)
+    rows = Rows.select(data)
+    objective = SupervisedObjective(features, rows, np.arange(8), np.arange(8), 2, forg=True, lamb=0.7)
+    batch = next(iter(batches(rows, np.arange(8), 8)))
+    loss, metrics = objective.train_step(batch)
+    out = features(batch.x)
+    genuine = batch.yforg == 0
+    ce = torch.nn.functional.cross_entropy(objective.nets["classifier"](out[genuine]), batch.y[genuine])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(objective.nets["forgery"](out).squeeze(1),
+                                                               (batch.yforg > 0).float())
+    assert loss.item() == pytest.approx((0.3 * ce + 0.7 * bce).item(), rel=1e-5)
+    assert metrics["class_loss"] == pytest.approx(ce.item(), rel=1e-5)
+
+
+def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
+    """A 1-epoch run works (the reference's step size epochs // 3 = 0 crashes) and writes every file."""
+    logdir = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(small_set), "--users", "1", "4",
+                                 "--epochs", "1", "--logdir", str(logdir), "--batch-size", "4", "--device", "cpu",
+                                 "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "best epoch 1" in result.output and "val acc" in result.output
+    assert {p.name for p in logdir.iterdir()} == {"model_best.pth", "model_last.pth", "metrics.csv", "config.json",
+                                                  "train_state.pth"}
+    config = json.loads((logdir / "config.json").read_text())
+    assert config["options"]["seed"] == 3 and config["options"]["users"] == [1, 4]
+    assert config["environment"]["torch"] == torch.__version__
+    assert len(config["data"]["fingerprint"]) == 16 and config["data"]["users"] == 3
+    rows = _rows(logdir / "metrics.csv")
+    assert len(rows) == 1 and rows[0]["best"] == "True" and float(rows[0]["lr"]) == 1e-3
+    checkpoint = load_checkpoint(logdir / "model_best.pth", model=TINY)
+    assert checkpoint.num_classes == 3 and checkpoint.forgery_state is None
+
+
+def test_cli_errors_are_one_line(small_set, tmp_path):
+    def run(*args: str) -> str:
+        result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(small_set), "--logdir",
+                                     str(tmp_path / "run"), "--device", "cpu", *args])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:")
+        return lines[0]
+
+    assert "no signatures of users [50, 60)" in run("--users", "50", "60")
+    assert "--lamb" in run("--lamb", "1.5")
+    assert "no completed epoch to resume" in run("--resume")
+    assert "unknown model 'nope'" in run("--model", "nope")
+    genuine_only = tmp_path / "genuine.npz"
+    signature_set(users=2, genuine=5).save(genuine_only)
+    result = runner.invoke(app, ["train", "--dataset-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
+                                 "--forg", "--model", TINY])
+    assert result.exit_code == 2 and "--forg needs forgeries" in result.output
+
+
+# --------------------------------------------------------------------------- loop
+def test_learning_rate_is_stepped_and_a_short_run_works():
+    twenty = Schedule(epochs=20)
+    assert [learning_rate(e, twenty) for e in (0, 5, 6, 11, 12, 18, 19)] == \
+        pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-6, 1e-6])
+    assert learning_rate(0, Schedule(epochs=1)) == 1e-3
+    assert [learning_rate(e, Schedule(epochs=2)) for e in (0, 1)] == pytest.approx([1e-3, 1e-4])
+    assert learning_rate(9, Schedule(epochs=10, lr_decay_times=0)) == 1e-3
+
+
+class _InterruptInEpoch:
+    """A reporter that presses Ctrl-C (a real SIGINT) during the first step of an epoch."""
+
+    def __init__(self, epoch: int):
+        self.prefix = f"epoch {epoch}/"
+
+    @contextmanager
+    def task(self, description: str, total):
+        armed = description.startswith(self.prefix)
+
+        class Task:
+            def advance(self, n=1, **fields):
+                nonlocal armed
+                if armed:
+                    armed = False
+                    signal.raise_signal(signal.SIGINT)
+
+        yield Task()
+
+
+def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(small_set, tmp_path):
+    def options(logdir: Path, resume: bool = False) -> TrainOptions:
+        return TrainOptions(dataset_path=small_set, logdir=logdir, model=TINY, epochs=3, batch_size=4, lr=0.05,
+                            forg=True, device="cpu", resume=resume)
+
+    train_signet(options(tmp_path / "straight"))
+    with pytest.raises(KeyboardInterrupt):
+        train_signet(options(tmp_path / "resumed"), reporter=_InterruptInEpoch(2))
+    interrupted = load_checkpoint(tmp_path / "resumed" / "model_last.pth")  # valid, mid-epoch-2 weights
+    assert interrupted.arch == TINY and len(_rows(tmp_path / "resumed" / "metrics.csv")) == 1
+    train_signet(options(tmp_path / "resumed", resume=True))
+
+    for name in ("model_last.pth", "model_best.pth"):
+        straight = torch.load(tmp_path / "straight" / name, weights_only=True)
+        resumed = torch.load(tmp_path / "resumed" / name, weights_only=True)
+        for a, b in zip(straight, resumed):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop_time(_rows(tmp_path / "straight" / "metrics.csv")) == drop_time(_rows(tmp_path / "resumed" / "metrics.csv"))
+
+
+def test_a_fresh_run_refuses_a_used_logdir_and_resume_checks_options(small_set, tmp_path):
+    options = dict(dataset_path=small_set, logdir=tmp_path / "run", model=TINY, epochs=1, batch_size=4, device="cpu")
+    train_signet(TrainOptions(**options))
+    with pytest.raises(SigcliError, match="already holds a training run"):
+        train_signet(TrainOptions(**options))
+    with pytest.raises(SigcliError, match="--lr 0.5 \\(was 0.001\\)"):
+        train_signet(TrainOptions(**{**options, "lr": 0.5, "resume": True}))
+    more = train_signet(TrainOptions(**{**options, "epochs": 2, "resume": True}))  # more epochs may be added
+    assert [row["epoch"] for row in more.history] == [1, 2]
+
+
+class _NanInSecondEpoch(SupervisedObjective):
+    def train_batches(self, epoch, generator):
+        self.epoch = epoch
+        return super().train_batches(epoch, generator)
+
+    def train_step(self, batch):
+        loss, metrics = super().train_step(batch)
+        return (loss * float("nan") if self.epoch == 1 else loss), metrics
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
+    rows = Rows.select(signature_set(users=2, genuine=5))
+    train, val = split_train_val(len(rows), seed=0)
+    objective = _NanInSecondEpoch(create_model(TINY), rows, train, val, 2, batch_size=4)
+    with pytest.raises(SigcliError, match="NaN or infinite in epoch 2, step 1.*holds epoch 1, the last good one"):
+        fit(objective, Schedule(epochs=3, device="cpu"), tmp_path)
+    state = torch.load(tmp_path / "train_state.pth", weights_only=True)
+    last = torch.load(tmp_path / "model_last.pth", weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.equal(last[0][k], v) for k, v in state["modules"]["features"].items())
+    assert all(torch.isfinite(v.float()).all() for v in last[0].values())
+
+
+def test_nan_in_the_first_epoch_through_the_cli(tmp_path):
+    data = signature_set(users=2, genuine=5)
+    broken = SignatureSet(np.full(data.x.shape, np.nan, dtype=np.float32), data.y, data.yforg)
+    broken.save(tmp_path / "nan.npz")
+    result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(tmp_path / "nan.npz"), "--logdir",
+                                 str(tmp_path / "run"), "--epochs", "2", "--device", "cpu"])
+    assert result.exit_code == 2 and "no checkpoint was written" in result.output
+    assert not (tmp_path / "run" / "model_last.pth").exists()
+
+
+def test_two_process_gloo_run(small_set, tmp_path):
+    """`torchrun --nproc-per-node 2 … sig train`: DDP on CPU; rank 0 alone writes the run."""
+    launcher = tmp_path / "sig_with_tiny.py"
+    launcher.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                        "import training_data  # registers the tiny network\n"
+                        "from sigcli.cli.app import main\nsys.argv[0] = 'sig'\nmain()\n")
+    logdir = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(launcher), "train", "--model", TINY, "--dataset-path", str(small_set), "--forg",
+                           "--epochs", "2", "--batch-size", "4", "--logdir", str(logdir), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    config = json.loads((logdir / "config.json").read_text())
+    assert config["world_size"] == 2
+    assert [row["epoch"] for row in _rows(logdir / "metrics.csv")] == ["1", "2"]
+    assert done.stdout.count("best epoch") == 1  # only rank 0 renders
+    assert sorted(p.name for p in logdir.iterdir()) == ["config.json", "metrics.csv", "model_best.pth",
+                                                        "model_last.pth", "train_state.pth"]
+    # 28 training signatures shared by 2 ranks, 4 per step: 4 steps per epoch (7 on one process).
+    assert "4/4" in next(line for line in done.stderr.splitlines() if line.startswith("epoch 1/2"))
+    assert torch.load(logdir / "train_state.pth", weights_only=True)["epoch"] == 2
+    assert load_checkpoint(logdir / "model_last.pth").arch == TINY
+
+
+# --------------------------------------------------------------------------- data
+def test_batched_crops_equal_per_image_crops():
+    images = torch.randint(0, 256, (6, 1, 170, 242), dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    tops, lefts = random_offsets(6, (170, 242), (150, 220), generator)
+    assert tops.max() <= 20 and lefts.max() <= 22
+    cropped = crop(images, tops, lefts)
+    for i in range(6):
+        assert torch.equal(cropped[i], TF.crop(images[i], int(tops[i]), int(lefts[i]), 150, 220))
+    assert torch.equal(center_crop(images), TF.center_crop(images, [150, 220]))
+
+
+def test_batches_scale_to_unit_keep_labels_and_stream_a_memmap(tmp_path):
+    data = signature_set(users=3, genuine=4, skilled=2)
+    data.save(tmp_path / "set", folder=True)
+    loaded = SignatureSet.load(tmp_path / "set")
+    rows = Rows.select(loaded, users=(1, 3), genuine_only=True)
+    assert isinstance(rows.x, np.memmap) and list(rows.rows) == [6, 7, 8, 9, 12, 13, 14, 15]
+    order = np.array([5, 0, 3, 1, 2, 4, 6, 7])
+    seen = list(batches(rows, order, 3))
+    assert [len(b.index) for b in seen] == [3, 3, 2]
+    assert sorted(np.concatenate([b.index for b in seen]).tolist()) == list(range(8))
+    first = seen[0]
+    expected = TF.center_crop(torch.from_numpy(data.x[rows.rows[first.index]]), [150, 220]).float() / 255
+    assert torch.equal(first.x, expected) and first.x.dtype == torch.float32
+    assert torch.equal(first.y, torch.from_numpy(data.y[rows.rows[first.index]]))
+    floats = Rows(data.x[:4].astype(np.float32) / 7, np.arange(4), data.y[:4], data.yforg[:4])
+    assert torch.equal(next(iter(batches(floats, np.arange(4), 4))).x,
+                       TF.center_crop(torch.from_numpy(floats.x), [150, 220]))  # float taken as it is
+    # Training drops a last batch of one image (batch norm cannot train on it).
+    generator = torch.Generator().manual_seed(0)
+    assert len(list(batches(rows, np.arange(7), 3, generator=generator))) == num_batches(7, 3, training=True) == 2
+
+
+def test_split_is_ninety_ten_and_seeded():
+    train, val = split_train_val(41, seed=5)
+    assert len(train) == 36 and len(val) == 5 and not set(train) & set(val)
+    assert np.array_equal(split_train_val(41, seed=5)[1], val)
+    with pytest.raises(SigcliError, match="cannot be split"):
+        split_train_val(1, seed=0)
+
+
+def test_prefetch_keeps_order_and_raises_errors():
+    assert list(prefetch(iter(range(10)), depth=2)) == list(range(10))
+
+    def failing():
+        yield 1
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        list(prefetch(failing()))
