@@ -21,6 +21,7 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.models import register_model
 from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
 from sigcli.training import distill as D
+from sigcli.training.data import Rows
 from sigcli.training.loop import DistributedInfo
 
 LN = math.log
@@ -134,6 +135,42 @@ def test_pairing_never_yields_a_batch_of_one():
     assert D.num_steps(9, 4) == 2 and D.num_steps(10, 8) == 2 and D.num_steps(1, 4) == 1
     assert [len(b) for b in D.shuffled_batches(5, 2, torch.Generator())] == [2, 2]
 
+
+
+class _FirstRow(nn.Module):
+    """Features = the first 4 pixels of an image's first row, so the test decides each prediction."""
+
+    def forward(self, x):
+        return x[:, 0, 0, :4]
+
+
+def _part(x: np.ndarray, y: np.ndarray, batch_size: int) -> D.Part:
+    rows = Rows.select(SignatureSet(x, y, np.zeros(len(y), dtype=np.int64)))
+    return D.Part(rows, np.arange(0), np.arange(len(y)), batch_size, False)
+
+
+def test_validation_accuracy_is_the_mean_of_per_batch_accuracies():
+    predicted = np.array([0, 1, 2, 3, 2])
+    x = np.zeros((5, 1, 150, 220), dtype=np.float32)
+    x[np.arange(5), 0, 0, predicted] = 1.0
+    labels = np.array([0, 0, 0, 0, 2])                     # batch [4]: 1/4 right, batch [1]: 1/1 right
+    head = nn.Linear(4, 4, bias=False)
+    head.weight.data = torch.eye(4)
+    objective = D.DistillObjective(D.Student(_FirstRow(), head), None, _part(x, labels, 4), None)
+    metrics = objective.validate()
+    assert metrics["d_acc"] == pytest.approx((0.25 + 1.0) / 2)   # not the pooled 2/5
+    assert metrics["score"] == metrics["d_acc"] and metrics["spread"] == 0.0
+
+
+def test_d_images_reach_the_networks_in_unit_range():
+    rng = np.random.default_rng(0)
+    as_uint8 = rng.integers(0, 256, (3, 1, 150, 220), dtype=np.uint8)
+    as_float = rng.random((3, 1, 150, 220)).astype(np.float32) * 3   # float is never rescaled
+    positions = np.arange(3)
+    read_uint8 = D._read(_part(as_uint8, np.zeros(3, dtype=np.int64), 3), positions, torch.device("cpu"), None)
+    read_float = D._read(_part(as_float, np.zeros(3, dtype=np.int64), 3), positions, torch.device("cpu"), None)
+    assert torch.allclose(read_uint8.x, torch.from_numpy(as_uint8).float() / 255)
+    assert torch.equal(read_float.x, torch.from_numpy(as_float))
 
 # ---------------------------------------------------------------------------- tiny end-to-end runs
 # A network registered through the public registry: 1×150×220 in, 8 features out, a few
@@ -287,9 +324,9 @@ def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
 def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
     refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-dataset", files["d170"])
     assert refused.exit_code == 2 and "--d-transform" in refused.output
-    for transform in ("center-crop", "crop"):
+    for transform, c_batch in (("center-crop", 4), ("crop", 8)):   # C batch larger than D's: no StopIteration
         done = sig(*base_args(files, tmp_path / transform, "--epochs", 1), "--d-dataset", files["d170"],
-                   "--d-transform", transform, "--c-dataset", files["c"])
+                   "--d-transform", transform, "--c-dataset", files["c"], "--c-batch-size", c_batch)
         assert done.exit_code == 0, done.output
 
 

@@ -1,0 +1,237 @@
+"""Benchmark of `sig distill` training steps: samples per second against the networks' ceiling.
+
+One step is one D batch (inverted data, float 150×220) and one C batch (uint8 170×242,
+random crops), a SigNet teacher and a SigNet student. Three ways of running the same steps,
+interleaved in the same run:
+
+- ``ceiling``: the bare networks on tensors already cropped and in memory (teacher forward,
+  student forward/backward on D and C, the loss, clipping and the SGD step);
+- ``ours``: :func:`sigcli.training.loop.fit` with :class:`~sigcli.training.distill.DistillObjective`
+  (reads and crops the batches from the arrays in a background thread);
+- ``reference``: the reference's loop: DataLoaders with a per-sample PIL crop
+  (ToPILImage → RandomCrop → ToTensor) for C, a with-replacement sampler for D, two teacher
+  passes per step.
+
+The three run in turn, ``rounds`` times; a step's time is the fastest step of its way over
+all rounds (the first step of each run, a warm-up, left out), which is robust to other load
+on a shared machine. Model building, validation and checkpoint writing are left out of all
+three. Goal on CPU: ours ≥ 95% of the ceiling's samples/s. Rows: ``ratio`` = reference / ours (speed-up), ``ceiling`` = reference
+/ bare networks (the most any loop could reach), ``of_ceiling`` = bare networks / ours.
+
+Run: ``python -m bench.bench_distill [--quick] [--device cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, TensorDataset
+from torchvision import transforms
+
+from sigcli.data.sigset import SignatureSet
+from sigcli.models import INPUT_SIZE, create_model
+from sigcli.models.checkpoint import Checkpoint
+from sigcli.training.data import Rows
+from sigcli.training.distill import DistillObjective, LossWeights, Part, Student, Teacher, distillation_loss
+from sigcli.training.loop import DistributedInfo, Schedule, fit
+
+K, C_USERS = 20, 10
+
+
+def run(quick: bool, device: str = "cpu") -> list[dict]:
+    batch, steps, rounds = (8, 4, 2) if quick else (32, 5, 3)
+    dev = torch.device(device)
+    d_set, c_set = _data(batch, steps)
+    teacher_checkpoint = _teacher()
+    ways = {"ceiling": _ceiling, "ours": _ours, "reference": _reference}
+    steps_s: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            steps_s[name] += _durations(way(teacher_checkpoint, d_set, c_set, batch, steps, dev))
+    timings = {name: min(wall for wall, _ in durations) for name, durations in steps_s.items()}
+    samples = 2 * batch
+    row = {"step": f"distill step on {dev.type}", "work": f"D {batch} + C {batch} per step, SigNet teacher and "
+                                                          f"student, {rounds}×{steps} steps",
+           "ours_s": round(timings["ours"], 4), "baseline_s": round(timings["reference"], 4),
+           "ratio": round(timings["reference"] / timings["ours"], 3),
+           "ceiling": round(timings["reference"] / timings["ceiling"], 3),
+           "of_ceiling": round(timings["ceiling"] / timings["ours"], 3),
+           "samples_per_s": {name: round(samples / seconds, 1) for name, seconds in timings.items()},
+           "median_step_s": {name: round(float(np.median([w for w, _ in d])), 4) for name, d in steps_s.items()},
+           # CPU seconds of the whole process per step (all threads): the work, whatever else runs
+           "cpu_step_s": {name: round(float(np.median([c for _, c in d])), 4) for name, d in steps_s.items()},
+           "threads": torch.get_num_threads()}
+    return [row]
+
+
+def _data(batch: int, steps: int) -> tuple[SignatureSet, SignatureSet]:
+    rng = np.random.default_rng(0)
+    n_c = batch * (steps + 2)          # steps + 1 training batches (one warm-up), one validation batch
+    n_d = 10 * K
+    d = SignatureSet(rng.random((n_d, 1, *INPUT_SIZE), dtype=np.float32), np.arange(n_d) % K,
+                     np.zeros(n_d, dtype=np.int64))
+    c = SignatureSet(rng.integers(0, 256, (n_c, 1, 170, 242), dtype=np.uint8), np.arange(n_c) % C_USERS,
+                     np.zeros(n_c, dtype=np.int64))
+    return d, c
+
+
+def _teacher() -> Checkpoint:
+    torch.manual_seed(1)
+    features = create_model("signet")
+    return Checkpoint("signet", features.state_dict(), nn.Linear(features.feature_space_size, K).state_dict())
+
+
+def _student(seed: int = 2) -> Student:
+    torch.manual_seed(seed)
+    features = create_model("signet")
+    return Student(features, nn.Linear(features.feature_space_size, K + C_USERS))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _durations(stamps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of each step but the first (warm-up), from the times steps ended."""
+    return [tuple(b - a for a, b in zip(first, second)) for first, second in zip(stamps[1:], stamps[2:])]
+
+
+# ---------------------------------------------------------------------------- the bare networks
+
+
+def _ceiling(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+             device: torch.device) -> list[float]:
+    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
+    optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    d_x = torch.from_numpy(d_set.x[:batch]).to(device)
+    c_x = torch.from_numpy(c_set.x[:batch, :, 10:160, 11:231]).float().div(255).to(device)
+    c_y = torch.from_numpy(c_set.y[:batch]).to(device)
+    stamps = []
+    for _ in range(steps + 1):
+        s_d, s_c = student(d_x, c_x)
+        t = teacher(torch.cat([d_x, c_x]))
+        loss, _ = distillation_loss(s_d, t[:batch], student_c=s_c, teacher_c=t[batch:], c_labels=c_y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_value_(student.parameters(), 10)
+        optimizer.step()
+        loss.item()
+        _sync(device)
+        stamps.append((time.perf_counter(), time.process_time()))
+    return stamps
+
+
+# ---------------------------------------------------------------------------- ours: fit + the objective
+
+
+class _Stamps:
+    """A reporter that records when each training step ends."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Any]:
+        stamps = self.stamps
+
+        class _Task:
+            def advance(self, n: int = 1, **fields: Any) -> None:
+                stamps.append((time.perf_counter(), time.process_time()))
+
+        yield _Task()
+
+
+def _ours(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+          device: torch.device) -> list[float]:
+    info = DistributedInfo(device=device)
+    d_rows = Rows.select(d_set)
+    c_rows = Rows.select(c_set)
+    d_train, d_val = np.arange(len(d_rows) - batch), np.arange(len(d_rows) - batch, len(d_rows))
+    n_c_train = batch * (steps + 1)
+    c_train, c_val = np.arange(n_c_train), np.arange(n_c_train, len(c_rows))
+    objective = DistillObjective(_student(), Teacher(teacher_checkpoint, device),
+                                 Part(d_rows, d_train, d_val, batch, False),
+                                 Part(c_rows, c_train, c_val, batch, True), LossWeights(), info)
+    reporter = _Stamps()
+    with tempfile.TemporaryDirectory(prefix="bench-distill-") as logdir:
+        fit(objective, Schedule(epochs=1, device=device.type), Path(logdir) / "run", reporter=reporter)
+    return reporter.stamps
+
+
+# ---------------------------------------------------------------------------- the reference's loop
+
+
+class _PerSample(Dataset):
+    """A dataset whose images go through a torchvision transform one by one (reference style)."""
+
+    def __init__(self, base: TensorDataset, transform):
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        x, y, yforg = self.base[index]
+        return self.transform(x), y, yforg
+
+
+def _reference(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+               device: torch.device) -> list[float]:
+    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
+    optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    n_c = batch * (steps + 1)
+    crops = transforms.Compose([transforms.ToPILImage(), transforms.RandomCrop(INPUT_SIZE), transforms.ToTensor()])
+    c_train = _PerSample(TensorDataset(torch.from_numpy(c_set.x[:n_c]), torch.from_numpy(c_set.y[:n_c]),
+                                       torch.from_numpy(c_set.yforg[:n_c])), crops)
+    d_train = TensorDataset(torch.from_numpy(d_set.x), torch.from_numpy(d_set.y), torch.from_numpy(d_set.yforg))
+    c_loader = DataLoader(c_train, batch_size=batch, shuffle=True)
+    d_loader = DataLoader(d_train, batch_size=batch, sampler=RandomSampler(d_train, replacement=True, num_samples=n_c))
+    c_batches = iter(c_loader)
+    stamps = []
+    for d_x, _, _ in d_loader:
+        c_x, c_y, _ = next(c_batches)
+        d_x, c_x, c_y = d_x.float().to(device), c_x.float().to(device), c_y.long().to(device)
+        with torch.no_grad():
+            t_d = teacher(d_x)
+        s_d = student.classifier(student.features(d_x))
+        s_c = student.classifier(student.features(c_x))
+        with torch.no_grad():
+            t_c = teacher(c_x)
+        loss = (F.kl_div(F.log_softmax(s_d, 1), F.softmax(F.pad(t_d, (0, C_USERS)), 1), reduction="batchmean")
+                + F.cross_entropy(s_c[:, K:], c_y)
+                + 1.7 * F.kl_div(F.log_softmax(s_c[:, :K], 1), F.softmax(t_c, 1), reduction="batchmean"))
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_value_(student.parameters(), 10)
+        optimizer.step()
+        loss.item()
+        _sync(device)
+        stamps.append((time.perf_counter(), time.process_time()))
+    return stamps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batches of 8 and 4 steps, for a smoke run")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for row in run(args.quick, args.device):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
