@@ -142,9 +142,9 @@ def test_random_pages_match_the_reference_byte_for_byte(caplog):
     compared = blank = cropped = 0
     sizes = [(170, 242), (150, 220), (40, 60), (300, 100), (64, 64)]
     with caplog.at_level(logging.WARNING, logger="sigcli"):
-        for i in range(110):
-            shape = (int(rng.integers(3, 300)), int(rng.integers(3, 450)))
-            canvas = (int(rng.integers(10, 400)), int(rng.integers(10, 600)))
+        for i in range(90):
+            shape = (int(rng.integers(3, 240)), int(rng.integers(3, 360)))
+            canvas = (int(rng.integers(10, 300)), int(rng.integers(10, 450)))
             img = page(rng, shape, touch_border=i % 3 == 0)
             try:
                 expected = reference_preprocess_signature(img, canvas, sizes[i % 5])
@@ -157,7 +157,7 @@ def test_random_pages_match_the_reference_byte_for_byte(caplog):
             assert np.array_equal(preprocess_signature(img, canvas, sizes[i % 5]), expected), (i, shape, canvas)
             compared += 1
             cropped += len(caplog.records) > before
-    assert compared >= 90 and cropped >= 10  # the crop branch is exercised, not just the easy one
+    assert compared >= 70 and cropped >= 10  # the crop branch is exercised, not just the easy one
 
 
 def test_dataset_sized_canvases_match_with_and_without_the_windowed_resize(monkeypatch):
@@ -342,6 +342,8 @@ def test_one_or_two_workers_write_the_same_set(tiny, messy_dir, tmp_path, save_a
     a, b = load_all(one.path), load_all(two.path)
     assert all(np.array_equal(a[key], b[key]) for key in a)
     assert one.skipped == two.skipped and len(one.skipped) == 2
+    if save_as == "folder":  # .npy files carry no timestamp: the very same bytes
+        assert all((one.path / f).read_bytes() == (two.path / f).read_bytes() for f in os.listdir(one.path))
 
 
 def test_folder_streaming_matches_npz_and_shrinks_past_skipped_images(tiny, messy_dir, tmp_path):
