@@ -15,6 +15,7 @@ import pytest
 
 from sigcli.data import plugins
 from sigcli.data.loader import DatasetLoader
+from sigcli.data.sigset import SignatureSet
 from sigcli.errors import PluginError
 
 try:
@@ -96,8 +97,13 @@ def test_example_third_party_plugin_is_discovered_and_reads_its_data(example_plu
     loader = plugins.get_loader("toy")(write_example(tmp_path / "toy", users=2))
     assert loader.users() == [1, 2]
     assert len(loader.genuine_files(2)) == 5 and len(loader.skilled_files(2)) == 3
-    images = [image for image, _ in loader.iter_skilled(1)]
-    assert all(image.shape[0] < 600 and image.shape[1] < 900 for image in images)
+
+    done = cli("preprocess", "--dataset", "toy", "--path", tmp_path / "toy", "--save-path", tmp_path / "toy.npz",
+               "--workers", 1)
+    assert done.exit_code == 0, done.output
+    data = SignatureSet.load(tmp_path / "toy.npz")
+    assert data.counts() == {"genuine": 10, "skilled": 6, "simple": 0}
+    assert data.user_mapping.tolist() == [1, 2] and data.image_size == (170, 242)
 
     described = cli("datasets", "toy")
     assert described.exit_code == 0 and "writerN/genuine/*.png" in described.stdout

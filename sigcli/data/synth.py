@@ -34,7 +34,6 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 from pydantic import Field
-from scipy import ndimage
 
 from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError
@@ -56,6 +55,8 @@ _SAMPLE_PURPOSE = {"genuine": _GENUINE, "skilled": _SKILLED, "simple": _SIMPLE}
 FORGERS_PER_USER = 5
 #: Distance in pixels between the points splatted along a stroke.
 _SPACING = 0.75
+#: Distance in pixels between the points laid across a stroke (bilinear splats fill the gaps).
+_ACROSS = 1.0
 #: Ink density → opacity: the centre of a stroke at mean pressure is 1 - e^-4 ≈ 98% ink.
 _INK_GAIN = 4.0
 #: Side of the square paper-grain texture shared by all images of a seed (cropped at random).
@@ -183,7 +184,8 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
         for written in (pool.imap_unordered(_write_user_job, jobs) if pool else map(_write_user_job, jobs)):
             task.advance(written)
     seconds = time.perf_counter() - began
-    save_options(options, out / "sig-synth.json", images=total)
+    resolved = options.model_copy(update={**counts, "first_user": start})
+    save_options(resolved, out / "sig-synth.json", images=total)
     return SynthResult(spec.loader.name, out, user_ids, total, seconds)
 
 
@@ -295,7 +297,7 @@ class Style:
     aspect: float  # horizontal stretch
     rotation: float  # baseline angle, radians
     size: float  # x-height in pixels
-    pen: float  # stroke half-width scale (Gaussian sigma, pixels)
+    pen: float  # half-width of the stroke at mean pressure, pixels
     pressure: float  # relative amplitude of pressure changes along a stroke
     ink: float  # grey level of the ink
     jitter: float  # natural variability of control points between samples (x-heights)
@@ -317,8 +319,8 @@ def make_style(rng: np.random.Generator, scale: float = 1.0, letters: int | None
     if rng.random() < 0.55:
         strokes.append(_flourish(rng, strokes))
     return Style(strokes=tuple(strokes), slant=rng.uniform(-0.2, 0.6), aspect=rng.uniform(0.75, 1.3),
-                 rotation=rng.normal(0, 0.05), size=rng.uniform(38, 58) * scale,
-                 pen=rng.uniform(1.2, 2.4) * np.sqrt(scale), pressure=rng.uniform(0.15, 0.45),
+                 rotation=rng.normal(0, 0.05), size=rng.uniform(34, 52) * scale,
+                 pen=rng.uniform(1.8, 3.6) * np.sqrt(scale), pressure=rng.uniform(0.15, 0.45),
                  ink=rng.uniform(10, 70), jitter=rng.uniform(0.03, 0.06), letters=letters)
 
 
@@ -414,26 +416,26 @@ def render(style: Style, rng: np.random.Generator, grain: np.ndarray,
 
     An image that would reach ``max_shape`` is drawn smaller, so it always fits the canvas.
     """
-    points, weights = [], []
-    for stroke in style.strokes:
-        xy = _spline(_to_pixels(stroke, style))
-        if style.tremor:
-            xy = _shake(xy, style.tremor * style.size, rng)
-        points.append(xy)
-        weights.append(_pressure(xy, style.pressure, rng))
-    xy, weight = np.concatenate(points), np.concatenate(weights)
+    xy, stroke = _splines([_to_pixels(points, style) for points in style.strokes])
+    along, local, length = _arc_lengths(xy, stroke)
+    if style.tremor:
+        xy = xy + _normals(xy) * _tremor(along, style.tremor * style.size, rng)[:, None]
+    normal = _normals(xy)
+    halfwidth = np.maximum(style.pen * _pressure(along, local, length, style.pressure, rng), 0.5)
 
-    reach = int(np.ceil(3 * style.pen)) + 2
+    widest = float(halfwidth.max())
+    reach = int(np.ceil(widest)) + 2
     margin = rng.uniform((6, 8), (30, 45), size=(2, 2))  # (top, left), (bottom, right)
-    xy = xy - xy.min(axis=0)
+    low, span = xy.min(axis=0), np.ptp(xy, axis=0)
+    shrink = 1.0
     if max_shape is not None:
         room = np.asarray(max_shape[::-1]) - 1 - 2 * reach - margin.sum(axis=0)[::-1]
-        xy *= min(1.0, float(np.min(room / np.maximum(xy.max(axis=0), 1))))
-    xy += reach + margin[0, ::-1]
-    height, width = (np.ceil(xy.max(axis=0)[::-1] + reach + margin[1])).astype(int)
+        shrink = min(1.0, float(np.min(room / np.maximum(span, 1))))
+    xy = (xy - low) * shrink + (reach + margin[0, ::-1])
+    height, width = np.ceil(span[::-1] * shrink + 2 * reach + margin.sum(axis=0)).astype(int)
 
     image = _paper_background(rng, grain, (height, width))
-    box, opacity = _ink(xy, weight, style.pen)
+    box, opacity = _ink(xy, normal, halfwidth, widest)
     opacity *= image[box] - style.ink
     image[box] -= opacity
     return np.clip(image, 0, 255, out=image).astype(np.uint8)
@@ -447,63 +449,89 @@ def _to_pixels(points: np.ndarray, style: Style) -> np.ndarray:
     return np.column_stack([x * cos - y * sin, -(x * sin + y * cos)]) * style.size
 
 
-def _spline(control: np.ndarray) -> np.ndarray:
-    """Catmull-Rom curve through ``control`` (K×2), sampled every ~_SPACING pixels."""
-    padded = np.concatenate([control[:1], control, control[-1:]])
-    lengths = np.linalg.norm(np.diff(control, axis=0), axis=1)
-    steps = np.maximum(np.ceil(lengths / _SPACING).astype(int), 1)
-    segment = np.repeat(np.arange(len(steps)), steps)
-    t = (np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / np.repeat(steps, steps)
+def _splines(controls: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Catmull-Rom curves through each K×2 control polygon, sampled every ~_SPACING pixels.
+
+    Returns the points of all curves (N×2) and the index of the curve of each point.
+    """
+    padded = np.concatenate([np.concatenate([c[:1], c, c[-1:]]) for c in controls])
+    starts = np.cumsum([0] + [len(c) + 2 for c in controls[:-1]])
+    # Segment j of curve i runs from padded[b + 1] to padded[b + 2], with b = starts[i] + j.
+    base = np.concatenate([start + np.arange(len(c) - 1) for start, c in zip(starts, controls)])
+    curve = np.repeat(np.arange(len(controls)), [len(c) - 1 for c in controls])
+    lengths = np.linalg.norm(padded[base + 2] - padded[base + 1], axis=1)
+    steps = np.maximum(np.ceil(lengths / _SPACING).astype(np.int64), 1)
+    segment = np.repeat(base, steps)
+    t = ((np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / np.repeat(steps, steps))[:, None]
     p0, p1, p2, p3 = (padded[segment + i] for i in range(4))
-    t = t[:, None]
-    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                   + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
-    return np.concatenate([curve, control[-1:]])
+    xy = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
+    return xy, np.repeat(curve, steps)
 
 
-def _arc_length(xy: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
+def _arc_lengths(xy: np.ndarray, stroke: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance along the path: over all strokes (jumps between strokes left out), from the
+    start of each point's stroke, and the length of each point's stroke."""
+    step = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+    step[stroke[1:] != stroke[:-1]] = 0.0
+    along = np.concatenate([[0.0], np.cumsum(step)])
+    first = np.flatnonzero(np.diff(stroke, prepend=-1))
+    last = np.append(first[1:] - 1, len(xy) - 1)
+    local = along - along[first][stroke]
+    return along, local, (along[last] - along[first])[stroke]
 
 
-def _shake(xy: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
-    """Tremor: displace points across the path by noise that changes every few pixels."""
-    s = _arc_length(xy)
-    knots = np.arange(0, s[-1] + 6, 6.0)
-    offset = np.interp(s, knots, rng.normal(0, amplitude, len(knots)))
-    tangent = np.gradient(xy, axis=0)
+def _normals(xy: np.ndarray, reach: int = 3) -> np.ndarray:
+    """Unit vectors across the path, from the direction over ±``reach`` points (which
+    keeps a shaken ribbon from fanning out at sharp turns)."""
+    padded = np.pad(xy, ((reach, reach), (0, 0)), mode="edge")
+    tangent = padded[2 * reach:] - padded[:-2 * reach]
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
-    return xy + normal * offset[:, None]
+    return normal / np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
 
 
-def _pressure(xy: np.ndarray, variation: float, rng: np.random.Generator) -> np.ndarray:
-    """Pen pressure along a stroke: a slow wave, thin at the start and end of the stroke."""
-    s = _arc_length(xy)
-    wave = 1 + variation * np.sin(2 * np.pi * s / rng.uniform(40, 140) + rng.uniform(0, 2 * np.pi))
-    taper = np.clip(np.minimum(s, s[-1] - s) / 8.0, 0.15, 1.0)
+def _tremor(along: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """A forger's shake: smooth sideways offsets that change direction every few pixels."""
+    knots = np.arange(0, along[-1] + 6, 6.0)
+    offset = np.interp(along, knots, rng.normal(0, amplitude, len(knots)))
+    window = np.ones(int(6 / _SPACING)) / int(6 / _SPACING)  # rounds the corners of the interpolation
+    return np.convolve(offset, window, mode="same")
+
+
+def _pressure(along: np.ndarray, local: np.ndarray, length: np.ndarray, variation: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """Pen pressure: a slow wave along the path, thin at the start and end of each stroke."""
+    wave = 1 + variation * np.sin(2 * np.pi * along / rng.uniform(40, 140) + rng.uniform(0, 2 * np.pi))
+    taper = np.clip(np.minimum(local, length - local) / 8.0, 0.15, 1.0)
     return wave * taper
 
 
-def _ink(xy: np.ndarray, weight: np.ndarray, pen: float) -> tuple[tuple[slice, slice], np.ndarray]:
-    """Opacity of the ink over its bounding box: points splatted bilinearly, blurred by the pen."""
-    reach = int(np.ceil(3 * pen)) + 1
-    corner = np.floor(xy.min(axis=0)).astype(np.int64) - reach
-    local = xy - corner
-    width, height = (np.floor(local.max(axis=0)).astype(np.int64) + reach + 2)
-    base = np.floor(local).astype(np.int64)
-    frac = local - base
-    index = base[:, 1] * width + base[:, 0]
-    fx, fy = frac[:, 0], frac[:, 1]
-    shares = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+def _ink(xy: np.ndarray, normal: np.ndarray, halfwidth: np.ndarray,
+         widest: float) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Ink opacity over the box around the path: a ribbon of ``halfwidth`` on each side along ``normal``.
+
+    Points are laid across the path every ~_ACROSS pixels and splatted bilinearly (which
+    anti-aliases the edges); their density, about 1 inside the ribbon, is saturated to an
+    opacity 1 - e^(-gain·density), so crossings stay dark instead of adding up.
+    """
+    across = int(np.ceil(2 * widest / _ACROSS)) + 1
+    offsets = halfwidth[:, None] * np.linspace(-1.0, 1.0, across)  # N×across
+    corner = np.floor(xy.min(axis=0) - widest).astype(np.int64) - 1
+    width, height = np.floor(xy.max(axis=0) + widest).astype(np.int64) - corner + 2
+    x = ((xy[:, 0] - corner[0])[:, None] + normal[:, :1] * offsets).ravel()
+    y = ((xy[:, 1] - corner[1])[:, None] + normal[:, 1:] * offsets).ravel()
+    # Each point stands for its share of the ribbon's area (about _SPACING × gap across).
+    weight = np.repeat(_INK_GAIN * _SPACING * 2 * halfwidth / (across - 1), across)
+    left, top = np.floor(x), np.floor(y)
+    fx, fy = x - left, y - top
+    index = top.astype(np.int64) * width + left.astype(np.int64)
+    near_x, far_x = weight * (1 - fx), weight * fx
     density = np.bincount(np.concatenate([index, index + 1, index + width, index + width + 1]),
-                          np.concatenate([weight * share for share in shares]), minlength=height * width)
-    density = ndimage.gaussian_filter(density.reshape(height, width).astype(np.float32), pen, truncate=2.5)
-    # Scaled so that a straight stroke's centre is -gain × its pressure, then saturated: 1 - e^-x.
-    density *= -_INK_GAIN * _SPACING * np.sqrt(2 * np.pi) * pen
-    opacity = np.expm1(density, out=density)
+                          np.concatenate([near_x * (1 - fy), far_x * (1 - fy), near_x * fy, far_x * fy]),
+                          minlength=height * width).reshape(height, width).astype(np.float32)
+    opacity = np.expm1(np.negative(density, out=density), out=density)
     np.negative(opacity, out=opacity)
-    box = (slice(corner[1], corner[1] + height), slice(corner[0], corner[0] + width))
-    return box, opacity
+    return (slice(corner[1], corner[1] + height), slice(corner[0], corner[0] + width)), opacity
 
 
 def _paper_background(rng: np.random.Generator, grain: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
