@@ -298,7 +298,7 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     then simple forgeries, as the reference does. ``y`` is the user's position in the
     processed range (0 for the first, as in the reference), ``user_mapping`` the original
     ids. Unreadable and blank images are skipped and reported; none usable is an InputError.
-    The resolved options are saved beside the output (``<output>.options.json``).
+    The resolved options are saved beside the output (:func:`options_file`).
     """
     from sigcli.data.plugins import get_loader
 
@@ -355,9 +355,14 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     result = PreprocessResult(path=output, format=options.output_format, dataset=options.dataset, users=users,
                               image_size=image_size, counts=counts, skipped=skipped, cropped=cropped,
                               seconds=time.perf_counter() - started, workers=options.workers)
-    result.options_path = save_options(options, output.with_name(output.name + ".options.json"),
-                                       result=result.as_dict())
+    result.options_path = save_options(options, options_file(output), result=result.as_dict())
     return result
+
+
+def options_file(output: Path) -> Path:
+    """Where a run's options go: ``NAME.json`` beside ``NAME.npz`` or the folder ``NAME/``
+    (as `sig invert` does for its sets)."""
+    return output.with_suffix(".json") if output.suffix == ".npz" else output.with_name(output.name + ".json")
 
 
 def _select_users(loader: DatasetLoader, users: tuple[int, int] | None) -> list[int]:

@@ -329,7 +329,7 @@ def test_order_labels_and_pixels_follow_the_reference(tiny, tiny_dir, tmp_path):
         assert np.array_equal(image[0], expected), name
     assert result.counts == {"genuine": 6, "skilled": 6, "simple": 3} and not result.skipped
     assert reporter.steps["preprocess tiny"][:2] == [15, 15]
-    saved = (tmp_path / "tiny.npz.options.json").read_text()
+    saved = (tmp_path / "tiny.json").read_text()
     assert '"workers": 1' in saved and '"dataset": "tiny"' in saved
 
 
@@ -354,7 +354,7 @@ def test_folder_streaming_matches_npz_and_shrinks_past_skipped_images(tiny, mess
     assert isinstance(data.x, np.memmap) and data.x.shape == (15, 1, 170, 242)
     a, b = load_all(folder.path), load_all(npz.path)
     assert all(np.array_equal(a[key], b[key]) for key in a)
-    assert sorted(os.listdir(tmp_path)) == ["set.npz", "set.npz.options.json", "stream", "stream.options.json"]
+    assert sorted(os.listdir(tmp_path)) == ["set.json", "set.npz", "stream", "stream.json"]
 
 
 def test_unreadable_and_blank_images_are_skipped_and_named(tiny, messy_dir, tmp_path, caplog):
@@ -424,7 +424,7 @@ def test_cli_happy_path_with_a_real_loader(synth_dataset, cli, tmp_path):
     assert "2 (ids 1..2)" in result.stdout and "4 × 85×121 uint8" in result.stdout
     data = SignatureSet.load(tmp_path / "out" / "cedar.npz")
     assert data.x.shape == (4, 1, 85, 121) and data.yforg.tolist() == [0, 1, 0, 1]
-    assert (tmp_path / "out" / "cedar.npz.options.json").exists()
+    assert (tmp_path / "out" / "cedar.json").exists()
     again = cli("preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{out}.npz")
     assert again.exit_code == 2 and error_lines(again) == [
         f"error: {out}.npz already exists (pass --overwrite to replace it, or choose another --save-path)"]
