@@ -11,8 +11,9 @@ Brazilian set) writes a name of the same length in a style of their own.
 
 Every image comes from a generator seeded by (seed, purpose, user, index), so a user's
 images are the same whatever the other users, counts, order or number of workers.
-Rendering is vectorised: dense points along Catmull-Rom splines are splatted onto the
-image and blurred into strokes (no per-pixel Python loop).
+Rendering is vectorised (no per-pixel Python loop): Catmull-Rom splines through the
+control points are sampled densely, each sample widened into a ribbon as wide as the pen
+pressure makes it, and the ribbon's points are splatted bilinearly onto the paper.
 """
 
 from __future__ import annotations
