@@ -1,0 +1,32 @@
+"""`sig info`: what a file holds, in one line."""
+
+import numpy as np
+import torch
+from typer.testing import CliRunner
+
+from sigcli.cli.app import app
+from sigcli.data.sigset import SignatureSet
+from sigcli.features import FeatureSet
+from sigcli.models import create_model
+from sigcli.models.checkpoint import save_checkpoint
+
+runner = CliRunner()
+
+
+def test_info_describes_sets_features_and_checkpoints(tmp_path):
+    x = np.zeros((5, 1, 170, 242), np.uint8)
+    SignatureSet(x, np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 0, 2])).save(tmp_path / "set.npz")
+    FeatureSet(np.zeros((3, 4), np.float32), np.array([0, 1, 1]), np.zeros(3, int)).save(tmp_path / "f.npz")
+    model = create_model("signet-smaller")
+    save_checkpoint(tmp_path / "m.pth", model.state_dict(), torch.nn.Linear(model.feature_space_size, 7).state_dict())
+    result = runner.invoke(app, ["info", str(tmp_path / "set.npz"), str(tmp_path / "f.npz"), str(tmp_path / "m.pth")])
+    assert result.exit_code == 0, result.output
+    assert "2 users, 3 genuine, 1 skilled, 1 simple, 170×242" in result.output
+    assert "feature file: 3 signatures of 2 users, 4-d" in result.output
+    assert "signet-smaller checkpoint, 7 users" in result.output
+
+
+def test_info_on_a_missing_file_is_one_line(tmp_path):
+    result = runner.invoke(app, ["info", str(tmp_path / "nope.npz")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output

@@ -1,0 +1,69 @@
+"""`sig quickstart --fast` end to end: the README's main job on synthetic data."""
+
+import json
+import pickle
+
+import pytest
+from typer.testing import CliRunner
+
+from sigcli.cli.app import app
+from sigcli.quickstart import QuickstartOptions, plan_stages
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("quickstart")
+    result = runner.invoke(app, ["quickstart", "--fast", "--workdir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    return workdir, result
+
+
+def test_quickstart_writes_every_artefact(quickstart_run):
+    workdir, _ = quickstart_run
+    for stage in plan_stages(QuickstartOptions(workdir=workdir, fast=True)):
+        for output in stage.outputs:
+            assert output.exists(), f"{stage.name} did not write {output}"
+    for who in ("teacher", "student"):
+        assert (workdir / "runs" / who / "model_last.pth").exists()
+        assert (workdir / "runs" / who / "config.json").exists()
+    assert (workdir / "results" / "report.png").stat().st_size > 10_000
+
+
+def test_quickstart_numbers_show_the_method_working(quickstart_run):
+    workdir, result = quickstart_run
+    for protocol in ("wd", "wi"):
+        for who in ("teacher", "student"):
+            with open(workdir / "results" / f"{protocol}-{who}.pkl", "rb") as fh:
+                folds = pickle.load(fh)
+            summary = json.loads((workdir / "results" / f"{protocol}-{who}.json").read_text())["summary"]
+            assert len(folds) == 3
+            assert summary["EER"]["mean"] < 0.5, (protocol, who, summary)
+            assert summary["FAR_random"]["mean"] <= summary["FAR_skilled"]["mean"], (protocol, who, summary)
+    assert "the method did not separate writers" not in result.output
+
+
+def test_quickstart_prints_the_equivalent_commands(quickstart_run):
+    _, result = quickstart_run
+    for command in ("sig synth --layout gpds", "sig preprocess --dataset gpds", "sig train --model",
+                    "sig distill --s-model", "sig extract --model-path", "sig wd --features", "sig wi --features",
+                    "sig report"):
+        assert command in result.output.replace("\n", " ")
+
+
+def test_quickstart_rerun_reuses_every_stage(quickstart_run):
+    workdir, _ = quickstart_run
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results").iterdir()}
+    again = runner.invoke(app, ["quickstart", "--fast", "--workdir", str(workdir)])
+    assert again.exit_code == 0, again.output
+    stages = plan_stages(QuickstartOptions(workdir=workdir, fast=True))
+    assert again.output.count("reusing") == len(stages)
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "results").iterdir()} == before
+
+
+def test_quickstart_refuses_a_workdir_of_another_plan(quickstart_run):
+    workdir, _ = quickstart_run
+    result = runner.invoke(app, ["quickstart", "--workdir", str(workdir)])
+    assert result.exit_code == 2
+    assert "other options" in result.output
