@@ -74,11 +74,19 @@ class WIModel:
 
     def score(self, queries: np.ndarray, references: np.ndarray, fusion: str | None = None) -> np.ndarray:
         """Fused score of each query against one writer's references (higher: more genuine)."""
+        self._check_dims(queries, references)
+        return score_queries(from_pipeline(self.classifier), queries, references, fusion or self.fusion)
+
+    def pair_scores(self, queries: np.ndarray, references: np.ndarray) -> np.ndarray:
+        """Decision value of every query × reference pair (q×r), before fusion."""
+        self._check_dims(queries, references)
+        return pair_decisions(from_pipeline(self.classifier), queries, references)
+
+    def _check_dims(self, queries: np.ndarray, references: np.ndarray) -> None:
         for name, x in (("query", queries), ("reference", references)):
             if np.ndim(x) != 2 or np.shape(x)[1] != self.feature_dim:
                 raise InputError(f"{name} features have shape {np.shape(x)}, the model expects "
                                  f"N×{self.feature_dim}", "extract them with the model the WI classifier was trained on")
-        return score_queries(from_pipeline(self.classifier), queries, references, fusion or self.fusion)
 
 
 def check_wi(features: FeatureSet, options: WIOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -136,11 +144,16 @@ def score_queries(svm: KernelSVM, queries: np.ndarray, references: np.ndarray, f
     """
     if fusion not in FUSIONS:
         raise InputError(f"unknown fusion '{fusion}'", f"choose one of {', '.join(FUSIONS)}")
-    queries, references = np.asarray(queries), np.asarray(references)
     if len(queries) == 0:
         return np.empty(0)
+    return FUSIONS[fusion](pair_decisions(svm, queries, references), axis=1)
+
+
+def pair_decisions(svm: KernelSVM, queries: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Decision values of every pair ``|query - reference|`` (q×r), in one kernel expansion."""
+    queries, references = np.asarray(queries), np.asarray(references)
     pairs = np.abs(queries[:, None, :] - references[None, :, :]).reshape(-1, queries.shape[1])
-    return FUSIONS[fusion](svm.decision(pairs).reshape(len(queries), len(references)), axis=1)
+    return svm.decision(pairs).reshape(len(queries), len(references))
 
 
 def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | None = None) -> WIRun:
