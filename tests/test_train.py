@@ -270,6 +270,17 @@ def test_batches_scale_to_unit_keep_labels_and_stream_a_memmap(tmp_path):
     assert len(list(batches(rows, np.arange(7), 3, generator=generator))) == num_batches(7, 3, training=True) == 2
 
 
+def test_rows_of_a_memory_map_slice_are_read_from_its_file(tmp_path):
+    data = signature_set(users=3, genuine=4, skilled=2)
+    data.save(tmp_path / "set", folder=True)
+    subset = SignatureSet.load(tmp_path / "set").select_users(1, 3)  # a slice of the map, offset inside the file
+    rows = Rows.select(subset)
+    order = np.array([7, 0, 11, 3, 4, 5])
+    got = np.concatenate([b.x.numpy() for b in batches(rows, order, 4)])
+    expected = TF.center_crop(torch.from_numpy(data.x[data.y >= 1][np.sort(order[:4]).tolist() + [4, 5]]), [150, 220])
+    assert np.array_equal(got, expected.float().numpy() / 255)
+
+
 def test_split_is_ninety_ten_and_seeded():
     train, val = split_train_val(41, seed=5)
     assert len(train) == 36 and len(val) == 5 and not set(train) & set(val)

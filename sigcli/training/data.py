@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -25,8 +26,6 @@ from sigcli.errors import InputError
 from sigcli.models import INPUT_SIZE
 
 T = TypeVar("T")
-# Bytes read from a memory-mapped x before its pages are released (bounds resident memory).
-RELEASE_EVERY_BYTES = 64 << 20
 TRAIN_FRACTION = 0.9  # train / validation split of the selected signatures (PROTOCOLS §3)
 
 
@@ -94,22 +93,24 @@ def batches(rows: Rows, order: np.ndarray, batch_size: int, device: torch.device
         starts = starts[:-1]
 
     def produce() -> Iterator[Batch]:
-        release = _PageReleaser(rows.x)
-        for start in starts:
-            positions = order[start:start + batch_size]
-            positions = positions[np.argsort(rows.rows[positions], kind="stable")]  # sequential reads
-            images = torch.from_numpy(np.ascontiguousarray(rows.x[rows.rows[positions]]))
-            release.after(images.nbytes)
-            if device.type == "cuda":
-                images = images.pin_memory().to(device, non_blocking=True)
-            if generator is None:
-                images = center_crop(images, input_size)
-            else:
-                images = crop(images, *random_offsets(len(images), images.shape[2:], input_size, generator),
-                              input_size)
-            yield Batch(to_unit(images), torch.from_numpy(rows.y[positions]).to(device),
-                        torch.from_numpy(rows.yforg[positions]).to(device), positions)
-        release.now()
+        reader = _RowReader(rows.x)
+        try:
+            for start in starts:
+                yield prepare(reader, order[start:start + batch_size])
+        finally:
+            reader.close()
+
+    def prepare(reader: _RowReader, positions: np.ndarray) -> Batch:
+        positions = positions[np.argsort(rows.rows[positions], kind="stable")]  # sequential reads
+        images = torch.from_numpy(reader.read(rows.rows[positions]))
+        if device.type == "cuda":
+            images = images.pin_memory().to(device, non_blocking=True)
+        if generator is None:
+            images = center_crop(images, input_size)
+        else:
+            images = crop(images, *random_offsets(len(images), images.shape[2:], input_size, generator), input_size)
+        return Batch(to_unit(images), torch.from_numpy(rows.y[positions]).to(device),
+                     torch.from_numpy(rows.yforg[positions]).to(device), positions)
 
     return prefetch(produce(), prefetch_depth)
 
@@ -194,6 +195,8 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             ready.put((done, None))
         except BaseException as exc:  # handed to the consumer
             ready.put((done, exc))
+        finally:
+            getattr(items, "close", lambda: None)()  # a generator's cleanup runs in its own thread
 
     thread = threading.Thread(target=work, name="sig-prefetch", daemon=True)
     thread.start()
@@ -221,30 +224,73 @@ def fingerprint(sigset: SignatureSet) -> str:
     digest.update(np.ascontiguousarray(sigset.y, dtype=np.int64).tobytes())
     digest.update(np.ascontiguousarray(sigset.yforg, dtype=np.int64).tobytes())
     sample = np.unique(np.linspace(0, len(sigset) - 1, num=min(64, len(sigset))).astype(np.int64))
-    digest.update(np.ascontiguousarray(sigset.x[sample]).tobytes())
+    reader = _RowReader(sigset.x)
+    try:
+        digest.update(reader.read(sample).tobytes())
+    finally:
+        reader.close()
     return digest.hexdigest()[:16]
 
 
-class _PageReleaser:
-    """Hands the pages of a memory-mapped array back to the kernel every so many bytes read.
+class _RowReader:
+    """Reads rows of ``x``; for a memory-mapped ``x``, with ``preadv`` from the file behind it.
 
-    Mapped pages that were read count as this process's memory until released; the data
-    stays in the page cache, so a later read of the same rows costs no disk access.
+    Pages of a memory map that were read count as this process's memory (and the kernel may
+    map large neighbouring blocks on each access), so indexing the map would grow with the
+    set. A read into our own buffer goes through the page cache, which is not process
+    memory: resident memory stays flat however large the set. Runs of consecutive rows are
+    read in one call. Any other array (or a platform without ``preadv``) is indexed.
     """
 
     def __init__(self, x: np.ndarray):
-        self._map = getattr(x, "_mmap", None) if hasattr(mmap, "MADV_DONTNEED") else None
-        self._pending = 0
+        self.x = x
+        self.row_bytes = int(np.prod(x.shape[1:])) * x.dtype.itemsize
+        self.fd: int | None = None
+        location = _file_location(x)
+        if location is not None:
+            self.fd = os.open(location[0], os.O_RDONLY)
+            self.offset = location[1]
+            if not np.array_equal(self._pread(np.array([0])), x[:1]):  # a layout we misread: index instead
+                self.close()
+            _release(x)  # the check mapped row 0 (and, with large folios, its neighbours)
 
-    def after(self, nbytes: int) -> None:
-        self._pending += nbytes
-        if self._pending >= RELEASE_EVERY_BYTES:
-            self.now()
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (ascending) as one in-memory array."""
+        return np.ascontiguousarray(self.x[rows]) if self.fd is None else self._pread(rows)
 
-    def now(self) -> None:
-        if self._map is not None:
-            try:
-                self._map.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):  # closed map or unsupported platform: memory use only
-                self._map = None
-        self._pending = 0
+    def _pread(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), *self.x.shape[1:]), dtype=self.x.dtype)
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+        for first, end in zip(starts, [*starts[1:], len(rows)]):
+            buffer, position = memoryview(flat[first:end]).cast("B"), self.offset + int(rows[first]) * self.row_bytes
+            while len(buffer):
+                count = os.preadv(self.fd, [buffer], position)
+                if count <= 0:
+                    raise InputError(f"{getattr(self.x, 'filename', 'x.npy')} is shorter than its header says",
+                                     "the file is truncated; preprocess the set again")
+                buffer, position = buffer[count:], position + count
+        return out
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _file_location(x: np.ndarray) -> tuple[str, int] | None:
+    """File and byte offset of ``x[0]`` for a C-ordered memory map (or a slice of one) of rows."""
+    base_map, filename = getattr(x, "_mmap", None), getattr(x, "filename", None)
+    if base_map is None or filename is None or not hasattr(os, "preadv") or not x.flags.c_contiguous or not len(x):
+        return None
+    map_start = x.offset - x.offset % mmap.ALLOCATIONGRANULARITY  # where numpy's map begins in the file
+    map_address = np.frombuffer(base_map, dtype=np.uint8).ctypes.data
+    return filename, map_start + (x.ctypes.data - map_address)
+
+
+def _release(x: np.ndarray) -> None:
+    """Unmap the pages of a memory map that were read (they stay in the page cache)."""
+    try:
+        x._mmap.madvise(mmap.MADV_DONTNEED)
+    except (AttributeError, OSError, ValueError):  # no such call on this platform: memory use only
+        pass
