@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("datasets", "datasets"),
     ("synth", "synth"),
     ("preprocess", "preprocess"),
+    ("invert", "invert"),
     ("download", "download"),
     ("train", "train"),
     ("distill", "distill"),

@@ -1,0 +1,489 @@
+"""Deep inversion with competition: distillation data synthesised from a trained teacher.
+
+The distillation of PROTOCOLS §4 needs images that carry the teacher's knowledge without
+the teacher's (licensed) training signatures. Following DeepInversion (Yin et al., CVPR
+2020) a batch of images, started from noise, is optimised with Adam so that
+
+    loss = CE(teacher(x), targets)                      the teacher sees its target users
+         + bn_weight · Σ_layers ‖μ_batch − μ_run‖₂ + ‖σ²_batch − σ²_run‖₂
+                                                        feature statistics of real data
+         + tv_weight · TV(x) + l2_weight · mean(x²)     image priors
+         − competition_weight · JS(teacher ‖ student)   "adaptive" DeepInversion
+
+with the statistics read by forward hooks on every batch-norm layer of the (eval-mode)
+teacher, a random shift (``torch.roll``) of the batch at every step, and the images
+clamped to [0, 1] after every step. The competition term rewards images on which a
+student disagrees with the teacher, so they cover what the student has not learned yet.
+
+:func:`invert` writes the result as a signature set (PROTOCOLS §1: ``x`` float32 in
+[0, 1] at 150×220, ``y`` the teacher's user index, ``yforg`` 0), resumably: finished
+batches are kept in ``OUT.parts/`` until the set is assembled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from sigcli import progress
+from sigcli.errors import CheckpointError, InputError
+from sigcli.fileio import atomic_path, remove
+from sigcli.models import INPUT_SIZE
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint
+from sigcli.options import Options, save_options, user_range
+from sigcli.training.loop import resolve_device
+
+log = logging.getLogger(__name__)
+
+COMPETITION_TEMPERATURE = 3.0
+"""Softmax temperature of the competition term, as in the DeepInversion authors' code."""
+
+HISTORY_TERMS = ("loss", "ce", "bn", "tv", "l2", "competition")
+
+
+class InversionSettings(Options):
+    """How one batch is optimised. Defaults suit small teachers on a CPU; SigNet wants more
+    iterations (2000 in DeepInversion) and a GPU."""
+
+    iterations: int = Field(200, gt=0, description="Adam steps per batch")
+    lr: float = Field(0.05, gt=0, description="Adam learning rate (cosine decay to 0 over the iterations)")
+    batch_size: int = Field(64, gt=0, description="images optimised together (batch statistics need many)")
+    bn_weight: float = Field(1.0, ge=0, description="weight of the batch-norm statistics term")
+    # The priors are means over pixels, hence the large weights: they keep the background at 0
+    # and the strokes smooth, as in real (ink bright on 0) signatures.
+    tv_weight: float = Field(100.0, ge=0, description="weight of the total variation prior (mean squared neighbour difference)")
+    l2_weight: float = Field(1000.0, ge=0, description="weight of the L2 prior (mean squared intensity)")
+    competition_weight: float = Field(1.0, ge=0, description="weight of the competition term (only with a student)")
+    jitter: int = Field(8, ge=0, description="largest random shift in pixels applied at each step")
+
+
+# ---------------------------------------------------------------------------- loss terms
+
+
+class BatchNormStatistics:
+    """Forward hooks on every batch-norm layer of ``model`` measuring how far the statistics
+    of each layer's input batch are from the layer's running statistics.
+
+    Use as a context manager (hooks are removed on exit); :meth:`collect` returns the sum
+    over layers of ‖mean − running_mean‖₂ + ‖var − running_var‖₂ for the forward passes
+    since the last call, except those made under :meth:`paused` (a student sharing layers
+    with the teacher, a final classification).
+    """
+
+    def __init__(self, model: nn.Module):
+        self.layers = [m for m in model.modules()
+                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        self._terms: list[torch.Tensor] = []
+        self._handles: list = []
+        self._recording = True
+
+    def __enter__(self) -> "BatchNormStatistics":
+        self._handles = [layer.register_forward_hook(self._hook) for layer in self.layers]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self._recording = False
+        try:
+            yield
+        finally:
+            self._recording = True
+
+    def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if not self._recording:
+            return
+        x = inputs[0].float()
+        dims = [0, *range(2, x.ndim)]
+        mean = x.mean(dims)
+        var = x.var(dims, unbiased=False)
+        self._terms.append(torch.linalg.vector_norm(mean - module.running_mean)
+                           + torch.linalg.vector_norm(var - module.running_var))
+
+    def collect(self) -> torch.Tensor:
+        """The statistics loss of the forward passes since the last call (0 without layers)."""
+        total = torch.stack(self._terms).sum() if self._terms else torch.zeros(())
+        self._terms = []
+        return total
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between vertically and horizontally adjacent pixels."""
+    return ((images[..., 1:, :] - images[..., :-1, :]).square().mean()
+            + (images[..., :, 1:] - images[..., :, :-1]).square().mean())
+
+
+def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor,
+                   temperature: float = COMPETITION_TEMPERATURE) -> torch.Tensor:
+    """Jensen–Shannon divergence of softmax(a/T) and softmax(b/T), averaged over the batch.
+
+    Computed from the probabilities so that identical logits give exactly 0.
+    """
+    p = F.softmax(logits_a.float() / temperature, dim=1)
+    q = F.softmax(logits_b.float() / temperature, dim=1)
+    m = 0.5 * (p + q)
+    kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(1)
+    kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(1)
+    return (0.5 * (kl_pm + kl_qm)).mean()
+
+
+# ---------------------------------------------------------------------------- one batch
+
+
+@dataclass
+class BatchResult:
+    images: torch.Tensor
+    """(n, 1, H, W) float32 in [0, 1], on the CPU."""
+    predictions: torch.Tensor
+    """The teacher's class for each final (unshifted) image."""
+    history: dict[str, list[float]] = field(default_factory=dict)
+    """Each loss term (unweighted) at every step: ``loss``, ``ce``, ``bn``, ``tv``, ``l2``, ``competition``."""
+
+
+def batch_generator(seed: int, batch_index: int) -> torch.Generator:
+    """The generator of one batch: independent of the others, so a resumed run draws the same."""
+    state = np.random.SeedSequence([seed, batch_index]).generate_state(2, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+def invert_batch(teacher: nn.Module, targets: torch.Tensor, settings: InversionSettings,
+                 generator: torch.Generator, student: nn.Module | None = None,
+                 device: torch.device | str = "cpu",
+                 on_step: Callable[[int, dict[str, float]], None] | None = None) -> BatchResult:
+    """Optimise ``len(targets)`` images so that ``teacher`` classifies them as ``targets``.
+
+    ``teacher`` (and ``student``) map (n, 1, 150, 220) images in [0, 1] to class logits; both
+    are used in eval mode and left unchanged. A student's first K columns (K = the teacher's
+    classes) are compared with the teacher, so a student with extra (continual) users works.
+    ``generator`` (CPU) draws the initial noise and the shifts. ``on_step(step, terms)`` is
+    called every few steps with the current loss terms, for progress display.
+    """
+    device = torch.device(device)
+    teacher_modes = _freeze(teacher)
+    student_modes = _freeze(student) if student is not None else None
+    try:
+        images = torch.rand((len(targets), 1, *INPUT_SIZE), generator=generator).to(device)
+        images.requires_grad_(True)
+        shifts = torch.randint(-settings.jitter, settings.jitter + 1, (settings.iterations, 2), generator=generator)
+        targets = targets.to(device)
+        optimiser = torch.optim.Adam([images], lr=settings.lr, betas=(0.5, 0.9))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.iterations)
+        use_competition = student is not None and settings.competition_weight > 0
+        history = []
+        with BatchNormStatistics(teacher) as statistics:
+            for step in range(settings.iterations):
+                shifted = torch.roll(images, shifts=tuple(shifts[step].tolist()), dims=(2, 3))
+                logits = teacher(shifted)
+                terms = {"ce": F.cross_entropy(logits, targets), "bn": statistics.collect(),
+                         "tv": total_variation(shifted), "l2": shifted.square().mean()}
+                if use_competition:
+                    with statistics.paused():
+                        student_logits = student(shifted)[:, :logits.shape[1]]
+                    terms["competition"] = -jensen_shannon(logits, student_logits)
+                else:
+                    terms["competition"] = torch.zeros((), device=device)
+                loss = (terms["ce"] + settings.bn_weight * terms["bn"] + settings.tv_weight * terms["tv"]
+                        + settings.l2_weight * terms["l2"] + settings.competition_weight * terms["competition"])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                with torch.no_grad():
+                    images.clamp_(0.0, 1.0)
+                history.append(torch.stack([loss.detach(), *(terms[k].detach() for k in HISTORY_TERMS[1:])]))
+                if on_step is not None and (step % 10 == 9 or step == settings.iterations - 1):
+                    on_step(step + 1, {k: float(v) for k, v in zip(HISTORY_TERMS, history[-1])})
+            with torch.no_grad(), statistics.paused():
+                predictions = teacher(images).argmax(1)
+        table = torch.stack(history).cpu().T.tolist()
+        return BatchResult(images=images.detach().cpu().float(), predictions=predictions.cpu(),
+                           history=dict(zip(HISTORY_TERMS, table)))
+    finally:
+        _restore(teacher, teacher_modes)
+        if student is not None:
+            _restore(student, student_modes)
+
+
+def _freeze(model: nn.Module) -> tuple[bool, list[bool]]:
+    """Put ``model`` in eval mode without parameter gradients; return what to restore."""
+    modes = (model.training, [p.requires_grad for p in model.parameters()])
+    model.eval()
+    model.requires_grad_(False)
+    return modes
+
+
+def _restore(model: nn.Module, modes: tuple[bool, list[bool]]) -> None:
+    model.train(modes[0])
+    for parameter, flag in zip(model.parameters(), modes[1]):
+        parameter.requires_grad_(flag)
+
+
+# ---------------------------------------------------------------------------- the whole set
+
+
+class InvertOptions(InversionSettings):
+    """Options of `sig invert`."""
+
+    t_model_path: Path
+    save_path: Path
+    per_user: int = Field(gt=0, description="images per teacher user")
+    users: tuple[int, int] | None = Field(None, description="the teacher's user index range [FIRST, LAST); "
+                                                            "default 0 and the number of classes")
+    s_model_path: Path | None = Field(None, description="student checkpoint for the competition term")
+    seed: int = Field(1234, description="seed of the noise and shifts (each batch has its own stream)")
+    device: str = Field("auto", description="auto (a GPU when present), cpu, cuda or cuda:N")
+    preview: Path | None = Field(None, description="PNG contact sheet of some images per user")
+    force: bool = Field(False, description="discard finished batches made with other options")
+    allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
+
+
+@dataclass
+class InversionReport:
+    save_path: Path
+    images: int
+    users: tuple[int, int]
+    batches: int
+    resumed_batches: int
+    teacher_accuracy: float
+    """Share of the written images the teacher classifies as their target user."""
+    final_terms: dict[str, float]
+    """Each loss term at the last step, averaged over the batches."""
+    seconds: float
+    device: str
+    preview: Path | None = None
+
+
+PREVIEW_USERS = 12
+PREVIEW_PER_USER = 8
+
+
+def parts_folder(save_path: Path) -> Path:
+    """Where finished batches wait: ``OUT.parts/`` beside ``OUT.npz``."""
+    return save_path.with_suffix(".parts")
+
+
+def batch_plan(num_classes: int, per_user: int, batch_size: int) -> list[np.ndarray]:
+    """Target classes of each batch: every class ``per_user`` times, interleaved so that each
+    batch mixes all users (their batch statistics then resemble the training data's)."""
+    order = np.tile(np.arange(num_classes, dtype=np.int64), per_user)
+    return np.array_split(order, math.ceil(len(order) / batch_size))
+
+
+def invert(options: InvertOptions, reporter=None) -> InversionReport:
+    """Synthesise ``per_user`` images for every user of the teacher and write the signature set.
+
+    Finished batches are kept in ``OUT.parts/``; a re-run with the same options completes
+    them, one with other options stops with an error unless ``force``.
+    """
+
+    started = time.perf_counter()
+    save_path = Path(options.save_path)
+    if save_path.suffix != ".npz":
+        raise InputError(f"--save-path {save_path} must end in .npz", "inverted data is written as one .npz file")
+    device = resolve_device(options.device)
+    teacher, teacher_checkpoint = load_classifier(options.t_model_path, device, "teacher",
+                                                  options.allow_unsafe_checkpoint)
+    num_classes = teacher_checkpoint.num_classes
+    first, last = _user_range(options.users, num_classes)
+    student, student_checkpoint = None, None
+    if options.s_model_path is not None:
+        student, student_checkpoint = load_classifier(options.s_model_path, device, "student",
+                                                      options.allow_unsafe_checkpoint)
+        student_classes = student_checkpoint.num_classes
+        if student_classes < num_classes:
+            raise InputError(f"the student has {student_classes} classes, fewer than the teacher's {num_classes}",
+                             "give a student distilled from this teacher")
+    if not BatchNormStatistics(teacher).layers:
+        log.warning("the teacher has no batch-norm layers: only the class and image-prior terms apply")
+
+    plan = batch_plan(num_classes, options.per_user, options.batch_size)
+    fingerprint = _fingerprint(options, teacher_checkpoint, student_checkpoint, first, last)
+    parts = parts_folder(save_path)
+    done = _prepare_parts(parts, fingerprint, len(plan), options.force)
+
+    reporter = progress.resolve(reporter)
+    with reporter.task("inverting", total=len(plan)) as task:
+        if done:
+            task.advance(len(done), resumed=len(done))
+        for index, targets in enumerate(plan):
+            if index in done:
+                continue
+            result = invert_batch(
+                teacher, torch.from_numpy(targets), options, batch_generator(options.seed, index),
+                student=student, device=device,
+                on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}", **_short(terms)))
+            _write_part(parts / _part_name(index), result, targets)
+            task.advance(1, step=f"{options.iterations}/{options.iterations}",
+                         **_short({k: v[-1] for k, v in result.history.items()}))
+
+    summary = _assemble(parts, len(plan), save_path, first, options.preview,
+                        title=f"inverted from {Path(options.t_model_path).name}")
+    save_options(options, save_path.with_suffix(".json"), users=[first, last], num_classes=num_classes,
+                 teacher_accuracy=summary["accuracy"], final_terms=summary["final_terms"])
+    remove(parts)
+    return InversionReport(save_path=save_path, images=summary["images"], users=(first, last), batches=len(plan),
+                           resumed_batches=len(done), teacher_accuracy=summary["accuracy"],
+                           final_terms=summary["final_terms"], seconds=time.perf_counter() - started,
+                           device=str(device), preview=options.preview)
+
+
+def _short(terms: dict[str, float]) -> dict[str, float]:
+    """The terms worth showing beside the progress bar."""
+    return {k: terms[k] for k in ("ce", "bn", "competition") if k in terms}
+
+
+def _user_range(users: tuple[int, int] | None, num_classes: int) -> tuple[int, int]:
+    if users is None:
+        return 0, num_classes
+    first, last = user_range(users, "--users")
+    if last - first != num_classes:
+        raise InputError(f"--users {first} {last} spans {last - first} users but the teacher has {num_classes} classes",
+                         f"give a range of {num_classes} users, e.g. --users {first} {first + num_classes}")
+    return first, last
+
+
+def _fingerprint(options: InvertOptions, teacher: Checkpoint, student: Checkpoint | None,
+                 first: int, last: int) -> dict:
+    """Everything that decides the images: a batch made under another fingerprint differs.
+    (The device is left out: a run may be finished on another machine.)"""
+    settings = options.model_dump(include=set(InversionSettings.model_fields) | {"per_user", "seed"})
+    return {"format": 1, "teacher": teacher.fingerprint(), "student": student.fingerprint() if student else None,
+            "num_classes": teacher.num_classes, "users": [first, last], **settings}
+
+
+def _part_name(index: int) -> str:
+    return f"batch-{index:05d}.npz"
+
+
+def _prepare_parts(parts: Path, fingerprint: dict, n_batches: int, force: bool) -> set[int]:
+    """Create or check ``parts``; return the indices of the batches already finished."""
+    plan_file = parts / "plan.json"
+    if parts.exists() and plan_file.exists():
+        previous = json.loads(plan_file.read_text())
+        if previous != fingerprint:
+            if not force:
+                changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+                raise InputError(f"{parts} holds batches made with other options ({', '.join(changed)} differ)",
+                                 "re-run with the same options to finish them, or pass --force to start over")
+            remove(parts)
+    elif parts.exists():
+        remove(parts)
+    if not parts.exists():
+        parts.mkdir(parents=True)
+        with atomic_path(plan_file) as tmp:
+            tmp.write_text(json.dumps(fingerprint, indent=2) + "\n")
+    return {i for i in range(n_batches) if (parts / _part_name(i)).exists()}
+
+
+def _write_part(path: Path, result: BatchResult, targets: np.ndarray) -> None:
+    final = np.asarray([values[-1] for values in result.history.values()], dtype=np.float64)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, x=result.images.numpy().astype(np.float32, copy=False), targets=targets,
+                 predictions=result.predictions.numpy().astype(np.int64), final_terms=final,
+                 term_names=np.asarray(list(result.history)))
+
+
+def _assemble(parts: Path, n_batches: int, save_path: Path, first: int, preview: Path | None,
+              title: str = "") -> dict:
+    """Stream the parts into ``save_path`` (x never whole in memory); return a summary."""
+    targets, predictions, finals = [], [], []
+    shown: dict[int, list[np.ndarray]] = {}
+    with np.load(parts / _part_name(0)) as part:
+        names = [str(n) for n in part["term_names"]]
+    total = sum(len(_read_targets(parts / _part_name(i))) for i in range(n_batches))
+    with atomic_path(save_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("x.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                      "fortran_order": False, "shape": (total, 1, *INPUT_SIZE)})
+            for index in range(n_batches):
+                with np.load(parts / _part_name(index)) as part:
+                    x = np.ascontiguousarray(part["x"], dtype=np.float32)
+                    fh.write(x.tobytes())
+                    targets.append(part["targets"])
+                    predictions.append(part["predictions"])
+                    finals.append(part["final_terms"])
+                if preview is not None:
+                    for image, target in zip(x, targets[-1]):
+                        if target < PREVIEW_USERS and len(shown.setdefault(int(target), [])) < PREVIEW_PER_USER:
+                            shown[int(target)].append(image[0])
+        classes = np.concatenate(targets)
+        y = classes + first
+        counts = np.zeros(int(classes.max()) + 1, dtype=np.int64)
+        filenames = []
+        for batch, batch_targets in enumerate(targets):
+            for target in batch_targets:
+                filenames.append(f"inverted/user{first + target:05d}/{counts[target]:04d}")
+                counts[target] += 1
+        for key, value in {"y": y, "yforg": np.zeros_like(y), "filenames": np.asarray(filenames)}.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, value, allow_pickle=False)
+    if preview is not None:
+        contact_sheet({first + k: np.stack(v) for k, v in sorted(shown.items())}, preview, title)
+    return {"images": total, "accuracy": float(np.mean(np.concatenate(predictions) == classes)),
+            "final_terms": dict(zip(names, np.mean(finals, axis=0).tolist()))}
+
+
+def _read_targets(path: Path) -> np.ndarray:
+    with np.load(path) as part:
+        return part["targets"]
+
+
+def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title: str | None = None) -> Path:
+    """A PNG grid, one row per user, of images (n×H×W, ink bright on 0) shown as dark ink on paper."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    gap = 4
+    rows = len(images_by_user)
+    columns = max(len(v) for v in images_by_user.values())
+    h, w = next(iter(images_by_user.values())).shape[-2:]
+    mosaic = np.ones((rows * (h + gap), columns * (w + gap)), dtype=np.float32)
+    for row, images in enumerate(images_by_user.values()):
+        for column, image in enumerate(images):
+            top, left = row * (h + gap) + gap // 2, column * (w + gap) + gap // 2
+            mosaic[top:top + h, left:left + w] = 1.0 - np.clip(image, 0.0, 1.0)
+    dpi, left_margin, top_margin = 100, 80, 30 if title else 0  # margins in pixels
+    width, height = mosaic.shape[1] + left_margin, mosaic.shape[0] + top_margin
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((left_margin / width, 0.0, mosaic.shape[1] / width, mosaic.shape[0] / height))
+    axes.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    axes.set_yticks([row * (h + gap) + gap // 2 + h / 2 for row in range(rows)],
+                    [f"user {u}" for u in images_by_user])
+    axes.set_xticks([])
+    if title:
+        figure.suptitle(title, y=1 - 4 / height, va="top")
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return path
+
+
+def load_classifier(path: Path, device: torch.device, role: str,
+                    allow_unsafe: bool = False) -> tuple[nn.Module, Checkpoint]:
+    """The network ``images → user logits`` of a checkpoint (feature extractor + its
+    user-classification layer, eval mode), and the checkpoint."""
+    checkpoint = load_checkpoint(path, allow_unsafe=allow_unsafe)
+    if checkpoint.num_classes is None:
+        raise CheckpointError(f"the {role} {path} has no user-classification layer, which inversion needs",
+                              "give a checkpoint saved by 'sig train' or 'sig distill'")
+    features = checkpoint.build_model(device)
+    classifier = checkpoint.build_heads(device)[0]
+    return nn.Sequential(features, classifier).eval(), checkpoint

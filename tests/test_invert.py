@@ -1,0 +1,300 @@
+"""`sig invert`: deep inversion with competition from a tiny batch-norm teacher."""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sigcli.data.sigset import SignatureSet
+from sigcli.invert import (BatchNormStatistics, InversionSettings, InvertOptions, batch_generator, batch_plan,
+                           invert, invert_batch, jensen_shannon, parts_folder, total_variation)
+from sigcli.models import INPUT_SIZE, register_model
+from sigcli.models.checkpoint import save_checkpoint
+
+CLASSES = 4
+TINY_BN = "tiny-bn-invert-test"
+
+
+@register_model(TINY_BN)
+def tiny_features() -> nn.Module:
+    """conv → BN → ReLU → pool → conv → BN → ReLU → pool → fc → BN1d → ReLU: 16-d features."""
+    features = nn.Sequential(
+        nn.Conv2d(1, 6, 7, stride=4, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(6, 12, 3, padding=1, bias=False), nn.BatchNorm2d(12), nn.ReLU(), nn.AdaptiveAvgPool2d((3, 4)),
+        nn.Flatten(), nn.Linear(144, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU())
+    features.feature_space_size = 16
+    return features
+
+
+def synthetic_signatures(per_class: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Separable "signatures": class k is a wavy stroke whose amplitude, frequency and width grow with k."""
+    n = CLASSES * per_class
+    y = torch.arange(CLASSES).repeat_interleave(per_class)
+    rows = torch.arange(INPUT_SIZE[0]).float().view(1, -1, 1)
+    cols = torch.arange(INPUT_SIZE[1]).float().view(1, 1, -1)
+    k = y.float().view(-1, 1, 1)
+    phase = torch.rand(n, 1, 1, generator=generator) * 2 * math.pi
+    offset = (torch.rand(n, 1, 1, generator=generator) - 0.5) * 30
+    centre = INPUT_SIZE[0] / 2 + offset + (8 + 10 * k) * torch.sin(cols * (0.02 + 0.02 * k) + phase)
+    x = torch.exp(-(rows - centre) ** 2 / (2 * (1.0 + 0.7 * k) ** 2))
+    return x.unsqueeze(1), y
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These networks are tiny: with several threads, synchronisation costs more than the work
+    (several times slower when other tests share the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def teacher() -> nn.Module:
+    """Feature extractor + classification layer trained for a few steps; eval mode."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    x, y = synthetic_signatures(16, generator)
+    model = nn.Sequential(tiny_features(), nn.Linear(16, CLASSES))
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        batch = torch.randint(len(x), (32,), generator=generator)
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    held_x, held_y = synthetic_signatures(8, generator)
+    with torch.no_grad():
+        assert (model(held_x).argmax(1) == held_y).float().mean() > 0.9, "the tiny teacher did not learn"
+    return model
+
+
+FAST = InversionSettings(iterations=40, batch_size=16)
+
+
+# ---------------------------------------------------------------------------- loss terms
+
+
+def test_batch_norm_statistics_measure_distance_to_running_statistics():
+    layer = nn.BatchNorm2d(2).eval()
+    layer.running_mean.copy_(torch.tensor([1.0, -1.0]))
+    layer.running_var.copy_(torch.tensor([4.0, 1.0]))
+    x = torch.zeros(2, 2, 1, 2)
+    x[:, 0] = torch.tensor([[[0.0, 2.0]], [[0.0, 2.0]]])  # channel 0: mean 1, variance 1
+    x[:, 1] = 3.0  # channel 1: mean 3, variance 0
+    with BatchNormStatistics(nn.Sequential(layer)) as statistics:
+        layer(x)
+        value = statistics.collect()
+        # ‖(1, 3) − (1, −1)‖ + ‖(1, 0) − (4, 1)‖ = 4 + √10
+        assert value.item() == pytest.approx(4 + math.sqrt(10))
+        assert statistics.collect().item() == 0.0  # collected once
+        x_matching = torch.tensor([[-1.0, 0.0], [3.0, -2.0]]).view(2, 2, 1, 1)  # means (1,-1), variances (4,1)
+        layer(x_matching)
+        assert statistics.collect().item() == pytest.approx(0.0, abs=1e-6)
+    assert not layer._forward_hooks  # removed on exit
+
+
+def test_batch_norm_statistics_find_1d_and_2d_layers(teacher):
+    assert [type(m) for m in BatchNormStatistics(teacher).layers] == [nn.BatchNorm2d, nn.BatchNorm2d, nn.BatchNorm1d]
+
+
+def test_total_variation_of_constant_is_zero_and_of_stripes_is_known():
+    assert total_variation(torch.full((1, 1, 4, 5), 0.3)).item() == 0.0
+    stripes = torch.zeros(1, 1, 4, 4)
+    stripes[..., ::2] = 1.0  # every horizontal neighbour differs by 1, vertical ones by 0
+    assert total_variation(stripes).item() == pytest.approx(1.0)
+
+
+def test_jensen_shannon_is_zero_for_equal_logits_symmetric_and_bounded():
+    logits = torch.randn(5, 7, generator=torch.Generator().manual_seed(1))
+    assert jensen_shannon(logits, logits.clone()).item() == 0.0
+    other = torch.randn(5, 7, generator=torch.Generator().manual_seed(2))
+    assert jensen_shannon(logits, other).item() == pytest.approx(jensen_shannon(other, logits).item())
+    opposite = torch.tensor([[100.0, -100.0]]), torch.tensor([[-100.0, 100.0]])
+    assert jensen_shannon(*opposite, temperature=1.0).item() == pytest.approx(math.log(2), rel=1e-5)
+    # two classes, p = (1/2, 1/2) vs q = (1, 0): JS = ½·KL(p‖m) + ½·KL(q‖m) with m = (3/4, 1/4)
+    half, certain = torch.tensor([[0.0, 0.0]]), torch.tensor([[200.0, 0.0]])
+    expected = 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)) + 0.5 * math.log(1 / 0.75)
+    assert jensen_shannon(half, certain, temperature=1.0).item() == pytest.approx(expected, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- one batch
+
+
+def test_inverted_images_are_classified_as_their_targets_and_statistics_converge(teacher):
+    targets = torch.arange(CLASSES).repeat(4)
+    result = invert_batch(teacher, targets, FAST, batch_generator(0, 0))
+    assert result.images.shape == (16, 1, *INPUT_SIZE) and result.images.dtype == torch.float32
+    assert result.images.min() >= 0.0 and result.images.max() <= 1.0
+    accuracy = (result.predictions == targets).float().mean().item()
+    assert accuracy >= 0.9  # chance is 0.25
+    bn = result.history["bn"]
+    assert len(bn) == FAST.iterations and bn[-1] < 0.5 * bn[0]
+    assert result.history["ce"][-1] < 0.2 * result.history["ce"][0]
+    assert result.history["competition"] == [0.0] * FAST.iterations  # no student
+    assert not teacher.training and all(p.requires_grad for p in teacher.parameters())  # left as found
+
+
+def test_competition_term_is_zero_when_the_student_is_the_teacher(teacher):
+    settings = FAST.model_copy(update={"iterations": 5})
+    result = invert_batch(teacher, torch.arange(CLASSES), settings, batch_generator(0, 0), student=teacher)
+    assert result.history["competition"] == [0.0] * 5
+
+
+def test_competition_term_rewards_disagreement_with_a_different_student(teacher):
+    torch.manual_seed(3)
+    student = nn.Sequential(tiny_features(), nn.Linear(16, CLASSES + 2))  # extra continual users are ignored
+    student.eval()
+    settings = FAST.model_copy(update={"iterations": 20, "competition_weight": 5.0})
+    result = invert_batch(teacher, torch.arange(CLASSES).repeat(2), settings, batch_generator(0, 0), student=student)
+    competition = result.history["competition"]
+    assert all(c < 0 for c in competition) and competition[-1] < competition[0]  # −JS grows in magnitude
+
+
+def test_inversion_is_deterministic_for_a_seed_on_cpu(teacher):
+    settings = FAST.model_copy(update={"iterations": 5})
+    runs = [invert_batch(teacher, torch.arange(CLASSES), settings, batch_generator(seed, 3)).images
+            for seed in (7, 7, 8)]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def test_batch_plan_interleaves_users_and_balances_batch_sizes():
+    plan = batch_plan(num_classes=3, per_user=5, batch_size=4)
+    assert [len(b) for b in plan] == [4, 4, 4, 3]
+    assert np.bincount(np.concatenate(plan)).tolist() == [5, 5, 5]
+    assert plan[0].tolist() == [0, 1, 2, 0]
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def teacher_path(teacher, tmp_path_factory) -> Path:
+    features, classifier = teacher
+    return save_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pth", features.state_dict(),
+                           classifier.state_dict())
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+QUICK = ["--iterations", "6", "--batch-size", "4", "--per-user", "3"]
+
+
+def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_path):
+    out = tmp_path / "inverted.npz"
+    result = cli("invert", "--t-model-path", teacher_path, "--save-path", out, "--users", 10, 14,
+                 "--preview", tmp_path / "grid.png", *QUICK)
+    assert result.exit_code == 0, result.output
+    data = SignatureSet.load(out)
+    assert data.x.dtype == np.float32 and data.x.shape == (12, 1, *INPUT_SIZE)
+    assert data.x.min() >= 0.0 and data.x.max() <= 1.0 and data.x.std() > 0
+    assert np.bincount(data.y, minlength=14)[10:].tolist() == [3, 3, 3, 3] and data.y.min() == 10
+    assert data.yforg.tolist() == [0] * 12
+    assert len(set(data.filenames.tolist())) == 12
+    with np.load(out, allow_pickle=False) as raw:  # no pickle needed to read it back
+        assert set(raw.files) == {"x", "y", "yforg", "filenames"}
+    assert not parts_folder(out).exists()
+    assert json.loads(out.with_suffix(".json").read_text())["options"]["per_user"] == 3
+    from PIL import Image
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.format == "PNG" and grid.width > INPUT_SIZE[1] * 3
+    # `sig distill` takes it as it is (D users 10..13 ↔ teacher classes 0..3)
+    distilled = cli("distill", "--t-model-path", teacher_path, "--d-dataset", out, "--d-users", 10, 14,
+                    "--s-model", TINY_BN, "--epochs", 1, "--d-batch-size", 4, "--device", "cpu",
+                    "--logdir", tmp_path / "student")
+    assert distilled.exit_code == 0, distilled.output
+    assert (tmp_path / "student" / "model_best.pth").exists()
+
+
+class _StopAfter:
+    """A reporter that interrupts the run (like Ctrl-C) once ``batches`` batches are written."""
+
+    def __init__(self, batches: int):
+        self.batches = batches
+
+    @contextmanager
+    def task(self, description, total):
+        outer = self
+
+        class _Task:
+            def advance(self, n=1, **fields):
+                if n:
+                    outer.batches -= n
+                    if outer.batches == 0:
+                        raise KeyboardInterrupt
+
+        yield _Task()
+
+
+def test_resume_keeps_finished_batches_and_completes_the_same_set(cli, teacher_path, tmp_path):
+    out = tmp_path / "inverted.npz"
+    options = InvertOptions(t_model_path=teacher_path, save_path=out, per_user=3, iterations=6, batch_size=4,
+                            device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        invert(options, _StopAfter(2))
+    assert not out.exists()
+    assert sorted(p.name for p in parts_folder(out).glob("batch-*.npz")) == ["batch-00000.npz", "batch-00001.npz"]
+    kept = parts_folder(out) / "batch-00001.npz"
+    kept_time = kept.stat().st_mtime_ns
+
+    changed = cli("invert", "--t-model-path", teacher_path, "--save-path", out, "--iterations", 7,
+                  "--batch-size", 4, "--per-user", 3)
+    assert "iterations" in one_error_line(changed) and "--force" in changed.output
+    assert kept.stat().st_mtime_ns == kept_time  # nothing discarded without --force
+
+    resumed = cli("invert", "--t-model-path", teacher_path, "--save-path", out, *QUICK)
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 resumed" in resumed.output
+    uninterrupted = invert(options.model_copy(update={"save_path": tmp_path / "whole.npz"}))
+    assert uninterrupted.resumed_batches == 0 and uninterrupted.batches == 3
+    assert np.array_equal(SignatureSet.load(out).x, SignatureSet.load(tmp_path / "whole.npz").x)
+
+
+def test_force_discards_batches_made_with_other_options(teacher_path, tmp_path):
+    out = tmp_path / "inverted.npz"
+    options = InvertOptions(t_model_path=teacher_path, save_path=out, per_user=3, iterations=6, batch_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        invert(options, _StopAfter(1))
+    report = invert(options.model_copy(update={"seed": 99, "force": True}))
+    assert report.resumed_batches == 0 and report.images == 12
+
+
+def test_bad_inputs_exit_2_with_one_line_and_write_nothing(cli, teacher, teacher_path, tmp_path):
+    headless = save_checkpoint(tmp_path / "features-only.pth", teacher[0].state_dict())
+    out = tmp_path / "inverted.npz"
+    cases = {
+        "no user-classification layer": ["--t-model-path", headless, "--save-path", out],
+        "spans 3 users but the teacher has 4 classes": ["--t-model-path", teacher_path, "--save-path", out,
+                                                        "--users", 5, 8],
+        "must end in .npz": ["--t-model-path", teacher_path, "--save-path", tmp_path / "inverted.h5"],
+        "no checkpoint at": ["--t-model-path", tmp_path / "missing.pth", "--save-path", out],
+        "fewer than the teacher's 4": ["--t-model-path", teacher_path, "--save-path", out,
+                                       "--s-model-path", _student_path(tmp_path, classes=3)],
+        "--per-user": ["--t-model-path", teacher_path, "--save-path", out, "--per-user", 0],
+    }
+    for expected, args in cases.items():
+        result = cli("invert", *QUICK, *args)
+        assert expected in one_error_line(result), expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features-only.pth", "student.pth"]
+
+
+def _student_path(folder: Path, classes: int) -> Path:
+    torch.manual_seed(5)
+    return save_checkpoint(folder / "student.pth", tiny_features().state_dict(),
+                           nn.Linear(16, classes).state_dict())
