@@ -57,7 +57,7 @@ FORGERS_PER_USER = 5
 #: Distance in pixels between the points splatted along a stroke.
 _SPACING = 0.75
 #: Distance in pixels between the points laid across a stroke (bilinear splats fill the gaps).
-_ACROSS = 1.0
+_ACROSS = 1.25
 #: Ink density → opacity: the centre of a stroke at mean pressure is 1 - e^-4 ≈ 98% ink.
 _INK_GAIN = 4.0
 #: Side of the square paper-grain texture shared by all images of a seed (cropped at random).
