@@ -222,7 +222,8 @@ before = rss_mb()
 reporter = PeakReporter()
 start = time.perf_counter()
 train_signet(TrainOptions(dataset_path=folder, logdir=logdir, model="bench-tiny", epochs=1, device="cpu"), reporter)
-print(json.dumps({"before_mb": before, "peak_mb": max(reporter.peak, rss_mb()), "seconds": time.perf_counter() - start}))
+seconds = time.perf_counter() - start
+print(json.dumps({"before_mb": before, "peak_mb": max(reporter.peak, rss_mb()), "seconds": seconds}))
 """
 
 

@@ -186,7 +186,8 @@ def test_a_file_needing_unsafe_unpickling_is_refused_unless_allowed(tmp_path):
     model, _ = _save_random(tmp_path / "m.pth")
     path = tmp_path / "with_args.pth"
     torch.save({"state_dict": (model.state_dict(), {}, {}), "args": argparse.Namespace(lr=0.1)}, path)
-    with pytest.raises(CheckpointError, match=f"needs unsafe unpickling \\(it stores argparse.Namespace\\).*{UNSAFE_FLAG}"):
+    with pytest.raises(CheckpointError,
+                       match=f"needs unsafe unpickling \\(it stores argparse.Namespace\\).*{UNSAFE_FLAG}"):
         load_checkpoint(path)
     assert load_checkpoint(path, allow_unsafe=True).arch == "signet-smaller"
 

@@ -163,8 +163,9 @@ def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(small_set, tmp_p
         resumed = torch.load(tmp_path / "resumed" / name, weights_only=True)
         for a, b in zip(straight, resumed):
             assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert drop_time(_rows(tmp_path / "straight" / "metrics.csv")) == drop_time(_rows(tmp_path / "resumed" / "metrics.csv"))
+    straight, resumed = (_rows(tmp_path / run / "metrics.csv") for run in ("straight", "resumed"))
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in straight] == \
+        [{k: v for k, v in row.items() if k != "seconds"} for row in resumed]
 
 
 def test_a_fresh_run_refuses_a_used_logdir_and_resume_checks_options(small_set, tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import csv
 import inspect
+import json
 import logging
 import os
 import signal
@@ -212,128 +213,152 @@ def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, 
     current weights as ``model_last.pth`` and re-raises :class:`KeyboardInterrupt`.
     """
     info = init_distributed(schedule.device)
-    logdir = Path(logdir)
-    paths = {"best": logdir / BEST, "last": logdir / LAST, "state": logdir / STATE,
-             "metrics": logdir / METRICS, "config": logdir / CONFIG}
-    reporter = progress.resolve(reporter) if info.is_main else progress.NullReporter()
+    run = _Run(objective, schedule, Path(logdir), info,
+               progress.resolve(reporter) if info.is_main else progress.NullReporter())
     config_options = options if options is not None else schedule
-
-    modules = objective.modules()
-    originals = dict(modules)
-    channels_last = info.device.type == "cuda"
-    for module in originals.values():
-        module.to(info.device, memory_format=torch.channels_last) if channels_last else module.to(info.device)
-    params = [p for m in originals.values() for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,
-                                weight_decay=schedule.weight_decay)
-    use_amp = schedule.amp and info.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
     if resume:
-        state = _resume_state(paths, originals, optimizer, scaler, config_options)
+        run.restore(config_options)
     else:
-        _check_fresh(logdir)
-        state = None
-    start = state["epoch"] if state else 0
-    history: list[dict[str, Any]] = state["history"] if state else []
-    best_epoch, best = (state["best_epoch"], state["best"]) if state else (None, None)
-
+        _check_fresh(run.logdir)
     if info.world_size > 1:
-        _wrap_distributed(objective, modules, info)
+        _wrap_distributed(objective, run.modules, info)
     if info.is_main:
         extra = dict(extra_config or {}, world_size=info.world_size, device=str(info.device))
         if not isinstance(config_options, Schedule):
             extra["schedule"] = schedule.model_dump()
-        save_options(config_options, paths["config"], **extra)
+        save_options(config_options, run.paths["config"], **extra)
 
-    epoch = start
     try:
         with _graceful_interrupt() as interrupted:
-            for epoch in range(start, schedule.epochs):
-                row, val = _run_epoch(objective, modules, schedule, epoch, optimizer, scaler, params, use_amp,
-                                      info, reporter, interrupted, history, paths)
-                improved = objective.is_better(val, best)
+            for epoch in range(len(run.history), schedule.epochs):
+                row, val = run.train_epoch(epoch, interrupted)
+                improved = objective.is_better(val, run.best)
                 if improved:
-                    best_epoch, best = epoch + 1, val
-                row["best"] = improved
-                history.append(row)
+                    run.best_epoch, run.best = epoch + 1, val
+                run.history.append({**row, "best": improved})
                 if info.is_main:
-                    _save_epoch(objective, paths, improved, history, best_epoch, best, originals, optimizer,
-                                scaler, schedule.seed)
+                    run.save(improved)
                 if interrupted():
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if info.is_main:
-            save_checkpoint(paths["last"], *objective.checkpoint())
-            log.warning("interrupted in epoch %d: %s holds the weights at that point; --resume restarts "
-                        "epoch %d from the end of epoch %d", epoch + 1, paths["last"], epoch + 1, epoch)
+            save_checkpoint(run.paths["last"], *objective.checkpoint())
+            log.warning("interrupted: %s holds the weights at that point; --resume continues after epoch %d",
+                        run.paths["last"], len(run.history))
         raise
-    last = {k[4:]: v for k, v in history[-1].items() if k.startswith("val_")} if history else {}
-    return FitResult(best_epoch, best, last, paths, history)
+    last = {k[4:]: v for k, v in run.history[-1].items() if k.startswith("val_")} if run.history else {}
+    return FitResult(run.best_epoch, run.best, last, run.paths, run.history)
 
 
-def _run_epoch(objective: Objective, modules: dict[str, nn.Module], schedule: Schedule, epoch: int,
-               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, params: list[nn.Parameter],
-               use_amp: bool, info: DistributedInfo, reporter: Reporter, interrupted, history: list,
-               paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, float]]:
-    """Train one epoch and validate; returns the metrics.csv row and the validation metrics."""
-    started = time.perf_counter()
-    lr = learning_rate(epoch, schedule)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    for module in modules.values():
-        module.train()
-    sums: dict[str, float] = defaultdict(float)
-    steps = 0
-    autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
-    with reporter.task(f"epoch {epoch + 1}/{schedule.epochs}", objective.num_train_batches()) as task:
-        for batch in objective.train_batches(epoch, epoch_generator(schedule.seed, epoch)):
-            with autocast:
-                loss, metrics = objective.train_step(batch)
-            if not torch.isfinite(loss.detach()).all():
-                raise _nan_error(epoch, steps, history, paths)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if schedule.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_value_(params, schedule.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            steps += 1
-            for key, value in metrics.items():
-                sums[key] += float(value)
-            task.advance(1, **{k: sums[k] / steps for k in list(sums)[:BAR_METRICS]})
-            if interrupted():
-                raise KeyboardInterrupt
-    totals = info.sum({**sums, "__steps": steps})
-    train = {f"train_{k}": v / max(1.0, totals["__steps"]) for k, v in totals.items() if k != "__steps"}
-    for module in modules.values():
-        module.eval()
-    with torch.no_grad():
-        val = objective.validate()
-    if "score" not in val:
-        raise TypeError(f"{type(objective).__name__}.validate() must return a 'score'")
-    row = {"epoch": epoch + 1, "lr": lr, **train, **{f"val_{k}": v for k, v in val.items()},
-           "seconds": round(time.perf_counter() - started, 3)}
-    return row, val
+class _Run:
+    """The state of one training run: optimiser, history, best epoch, and the files in logdir."""
 
+    def __init__(self, objective: Objective, schedule: Schedule, logdir: Path, info: DistributedInfo,
+                 reporter: Reporter):
+        self.objective, self.schedule, self.logdir = objective, schedule, logdir
+        self.info, self.reporter = info, reporter
+        self.paths = {"best": logdir / BEST, "last": logdir / LAST, "state": logdir / STATE,
+                      "metrics": logdir / METRICS, "config": logdir / CONFIG}
+        self.modules = objective.modules()  # the objective's own dict: DDP wrappers replace its entries
+        self.originals = dict(self.modules)
+        for module in self.originals.values():
+            if info.device.type == "cuda":
+                module.to(info.device, memory_format=torch.channels_last)
+            else:
+                module.to(info.device)
+        self.params = [p for m in self.originals.values() for p in m.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(self.params, lr=schedule.lr, momentum=schedule.momentum,
+                                         nesterov=schedule.nesterov, weight_decay=schedule.weight_decay)
+        self.use_amp = schedule.amp and info.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None
+        self.best: dict[str, float] | None = None
 
-def _save_epoch(objective: Objective, paths: dict[str, Path], improved: bool, history: list,
-                best_epoch: int | None, best: dict | None, originals: dict[str, nn.Module],
-                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, seed: int) -> None:
-    """Write the checkpoints, metrics.csv and the resume state of a finished epoch (atomically)."""
-    weights = objective.checkpoint()
-    save_checkpoint(paths["last"], *weights)
-    if improved:
-        save_checkpoint(paths["best"], *weights)
-    _write_metrics(paths["metrics"], history)
-    state = {"epoch": history[-1]["epoch"], "modules": {k: m.state_dict() for k, m in originals.items()},
-             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "best_epoch": best_epoch,
-             "best": best, "history": history, "seed": seed, "torch_rng": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    with atomic_path(paths["state"]) as tmp:
-        torch.save(state, tmp)
+    def train_epoch(self, epoch: int, interrupted) -> tuple[dict[str, Any], dict[str, float]]:
+        """Train one epoch and validate; returns the metrics.csv row and the validation metrics."""
+        started = time.perf_counter()
+        lr = learning_rate(epoch, self.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        for module in self.modules.values():
+            module.train()
+        sums: dict[str, float] = defaultdict(float)
+        steps = 0
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+        total = self.objective.num_train_batches()
+        with self.reporter.task(f"epoch {epoch + 1}/{self.schedule.epochs}", total) as task:
+            for batch in self.objective.train_batches(epoch, epoch_generator(self.schedule.seed, epoch)):
+                with autocast:
+                    loss, metrics = self.objective.train_step(batch)
+                if not torch.isfinite(loss.detach()).all():
+                    raise self._nan_error(epoch, steps)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if self.schedule.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_value_(self.params, self.schedule.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                steps += 1
+                for key, value in metrics.items():
+                    sums[key] += float(value)
+                task.advance(1, **{k: sums[k] / steps for k in list(sums)[:BAR_METRICS]})
+                if interrupted():
+                    raise KeyboardInterrupt
+        totals = self.info.sum({**sums, "__steps": steps})
+        train = {f"train_{k}": v / max(1.0, totals["__steps"]) for k, v in totals.items() if k != "__steps"}
+        for module in self.modules.values():
+            module.eval()
+        with torch.no_grad():
+            val = self.objective.validate()
+        if "score" not in val:
+            raise TypeError(f"{type(self.objective).__name__}.validate() must return a 'score'")
+        row = {"epoch": epoch + 1, "lr": lr, **train, **{f"val_{k}": v for k, v in val.items()},
+               "seconds": round(time.perf_counter() - started, 3)}
+        return row, val
+
+    def save(self, improved: bool) -> None:
+        """Write the checkpoints, metrics.csv and the resume state of a finished epoch (atomically)."""
+        weights = self.objective.checkpoint()
+        save_checkpoint(self.paths["last"], *weights)
+        if improved:
+            save_checkpoint(self.paths["best"], *weights)
+        _write_metrics(self.paths["metrics"], self.history)
+        state = {"epoch": len(self.history), "modules": {k: m.state_dict() for k, m in self.originals.items()},
+                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                 "best_epoch": self.best_epoch, "best": self.best, "history": self.history,
+                 "seed": self.schedule.seed, "torch_rng": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        with atomic_path(self.paths["state"]) as tmp:
+            torch.save(state, tmp)
+
+    def restore(self, options: BaseModel) -> None:
+        """Continue from ``train_state.pth``: modules, optimiser, history, best epoch and RNG."""
+        if not self.paths["state"].exists():
+            raise InputError(f"--resume: no completed epoch to resume from ({self.paths['state']} does not exist)",
+                             "start the run again without --resume")
+        _check_same_options(self.paths["config"], options)
+        try:
+            state = torch.load(self.paths["state"], map_location="cpu", weights_only=True)
+            for name, module in self.originals.items():
+                module.load_state_dict(state["modules"][name])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.history, self.best_epoch, self.best = state["history"], state["best_epoch"], state["best"]
+        except (RuntimeError, KeyError, ValueError, EOFError) as exc:
+            raise InputError(f"cannot resume from {self.paths['state']}: {str(exc).splitlines()[0][:160]}",
+                             "start a new run in another --logdir") from None
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def _nan_error(self, epoch: int, step: int) -> SigcliError:
+        kept = (f"{self.paths['last']} holds epoch {len(self.history)}, the last good one" if self.history
+                else "no checkpoint was written")
+        return SigcliError(f"the loss became NaN or infinite in epoch {epoch + 1}, step {step + 1}; training "
+                           f"stopped and {kept}", "lower --lr, or check the data for empty or corrupted images")
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
@@ -350,32 +375,8 @@ def _check_fresh(logdir: Path) -> None:
                          "pass --resume to continue it, or give another --logdir")
 
 
-def _resume_state(paths: dict[str, Path], modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
-                  scaler: torch.amp.GradScaler, options: BaseModel) -> dict:
-    """Restore modules, optimiser and RNG from ``train_state.pth``."""
-    if not paths["state"].exists():
-        raise InputError(f"--resume: no completed epoch to resume from ({paths['state']} does not exist)",
-                         "start the run again without --resume")
-    _check_same_options(paths["config"], options)
-    try:
-        state = torch.load(paths["state"], map_location="cpu", weights_only=True)
-        for name, module in modules.items():
-            module.load_state_dict(state["modules"][name])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-    except (RuntimeError, KeyError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot resume from {paths['state']}: {str(exc).splitlines()[0][:160]}",
-                         "start a new run in another --logdir") from None
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return state
-
-
 def _check_same_options(config_path: Path, options: BaseModel) -> None:
     """A resumed run must use the options it started with (only a few may change)."""
-    import json
-
     if not config_path.exists():
         return
     saved = json.loads(config_path.read_text()).get("options", {})
@@ -405,13 +406,6 @@ def _wrap_distributed(objective: Objective, modules: dict[str, nn.Module], info:
     if objective.modules() is not modules:
         raise TypeError(f"{type(objective).__name__}.modules() must return the same dict on every call "
                         "(fit wraps its entries for DistributedDataParallel)")
-
-
-def _nan_error(epoch: int, step: int, history: list, paths: dict[str, Path]) -> SigcliError:
-    kept = (f"{paths['last']} holds epoch {history[-1]['epoch']}, the last good one" if history
-            else "no checkpoint was written")
-    return SigcliError(f"the loss became NaN or infinite in epoch {epoch + 1}, step {step + 1}; training stopped "
-                       f"and {kept}", "lower --lr, or check the data for empty or corrupted images")
 
 
 @contextmanager
