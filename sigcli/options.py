@@ -8,6 +8,7 @@ reads defaults from the model with :func:`default` so ``--help`` shows the same 
 from __future__ import annotations
 
 import json
+from importlib import metadata
 import platform
 import sys
 from pathlib import Path
@@ -57,11 +58,13 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
 
 
 def environment() -> dict[str, str]:
-    """Versions that matter for reproducing a run."""
-    import torch
-
+    """Versions that matter for reproducing a run (torch's read from its metadata: no import)."""
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
     return {"sigcli": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "numpy": np.__version__, "torch": torch.__version__}
+            "numpy": np.__version__, "torch": torch_version}
 
 
 def save_options(options: BaseModel, path: str | Path, **extra: Any) -> Path:

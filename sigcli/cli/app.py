@@ -8,10 +8,13 @@ shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import inspect
+import signal
 from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from sigcli import __version__
@@ -20,6 +23,7 @@ from sigcli.errors import SigcliError
 
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
+    ("quickstart", "quickstart"),
     ("datasets", "datasets"),
     ("synth", "synth"),
     ("preprocess", "preprocess"),
@@ -31,6 +35,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("wd", "wd"),
     ("wi", "wi"),
     ("report", "report"),
+    ("verify", "verify"),
+    ("info", "info"),
 ]
 
 _state = {"debug": False}
@@ -56,7 +62,7 @@ class _Group(TyperGroup):
 
 def fail(message: str) -> None:
     """Print one error line and exit with code 2."""
-    console.err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    console.err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -91,10 +97,22 @@ def root(
     console.setup_logging(debug)
 
 
+def _reflow(doc: str) -> str:
+    """A module docstring as help text: each paragraph on one line, so rich wraps it evenly."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
 for _name, _module in COMMANDS:
     _cli = importlib.import_module(f"sigcli.cli.{_module}")
-    app.command(_name, help=_cli.__doc__)(_cli.main)
+    app.command(_name, help=_reflow(_cli.__doc__))(_cli.main)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()
