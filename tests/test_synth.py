@@ -139,3 +139,12 @@ def test_sig_synth_command(cli, tmp_path):
     assert refused.exit_code == 2
     assert [line for line in refused.output.splitlines() if line.strip()] == [
         "error: --simple 1: the mcyt layout has no simple forgeries (give --simple 0)"]
+
+
+def test_sig_synth_help_shows_every_option(cli):
+    result = cli("synth", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--layout", "--out", "--users", "--genuine", "--skilled", "--simple", "--seed", "--first-user",
+                   "--workers", "gpds-synthetic", "brazilian"):
+        assert option in result.stdout
+    assert "(default: the dataset's, e.g. 24 for gpds)" in result.stdout

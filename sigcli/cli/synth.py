@@ -24,14 +24,14 @@ def main(
     out: Annotated[Path, typer.Option(help="Folder to write into (created if missing).")],
     users: Annotated[int, typer.Option(help="Number of writers.")] = default(SynthOptions, "users"),
     genuine: Annotated[int | None, typer.Option(
-        help="Genuine signatures per user [default: the dataset's, e.g. 24 for gpds].")] = None,
+        help="Genuine signatures per user (default: the dataset's, e.g. 24 for gpds).")] = None,
     skilled: Annotated[int | None, typer.Option(
-        help="Skilled forgeries per user [default: the dataset's, e.g. 30 for gpds].")] = None,
+        help="Skilled forgeries per user (default: the dataset's, e.g. 30 for gpds).")] = None,
     simple: Annotated[int | None, typer.Option(
-        help="Simple forgeries per user, brazilian only [default: 10].")] = None,
+        help="Simple forgeries per user, brazilian only (default: 10).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = default(SynthOptions, "seed"),
     first_user: Annotated[int | None, typer.Option(
-        help="Number of the first writer [default: the dataset's first, 1; 0 for mcyt].")] = None,
+        help="Number of the first writer (default: the dataset's first, 1; 0 for mcyt).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = default(SynthOptions, "workers"),
 ) -> None:
     result = synthesize(layout, out, users=users, genuine=genuine, skilled=skilled, simple=simple, seed=seed,
