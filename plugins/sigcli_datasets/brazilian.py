@@ -60,8 +60,8 @@ Brazilian PUC-PR signature database: 168 writers; 40 genuine each; writers 1-60 
 10 simple and 10 skilled forgeries.
 
 Obtain: collected at the Pontificia Universidade Catolica do Parana (PUC-PR, Curitiba) by
-Freitas, Sabourin, Bortolozzi et al.; it is not published for download and is obtained by
-request to its authors for research use. sig cannot download it.
+Freitas et al.; it is not published for download and is obtained by request to its
+authors for research use. sig cannot download it.
 
 Layout (--path points at the folder holding the images; images in per-writer sub-folders
 one level down are found too):
