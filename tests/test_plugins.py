@@ -53,13 +53,15 @@ def example_plugin(monkeypatch, tmp_path) -> str:
 
 @pytest.fixture
 def broken_plugins(monkeypatch, tmp_path) -> None:
-    """One plugin that raises on import, one that is not a loader, one left abstract."""
+    """Plugins that raise or exit on import, one that is not a loader, one left abstract."""
     add_distribution(monkeypatch, tmp_path / "site", "sigcli-broken", {
         "exploding": "sigcli_test_exploding:Loader",
+        "exiting": "sigcli_test_exiting:Loader",
         "notaloader": "sigcli_test_misc:NOT_A_LOADER",
         "abstract": "sigcli_test_misc:Abstract",
     }, modules={
         "sigcli_test_exploding": "raise RuntimeError('boom at import')\n",
+        "sigcli_test_exiting": "import sys\nsys.exit(3)\n",
         "sigcli_test_misc": ("from sigcli.data.loader import DatasetLoader\n"
                              "NOT_A_LOADER = 42\n"
                              "class Abstract(DatasetLoader):\n"
@@ -113,6 +115,7 @@ def test_broken_plugins_are_reported_and_the_rest_still_works(broken_plugins, cl
     records = {p.name: p for p in plugins.list_plugins()}
     assert records["exploding"].status == "broken"
     assert "RuntimeError: boom at import" in records["exploding"].error
+    assert "SystemExit: 3" in records["exiting"].error
     assert "is not a DatasetLoader subclass (got int)" in records["notaloader"].error
     assert "leaves abstract" in records["abstract"].error and "users" in records["abstract"].error
     assert records["exploding"].distribution == "sigcli-broken"
@@ -121,7 +124,7 @@ def test_broken_plugins_are_reported_and_the_rest_still_works(broken_plugins, cl
     table = cli("datasets")
     assert table.exit_code == 0
     assert "broken" in table.stdout and "gpds-synthetic" in table.stdout
-    assert "3 dataset plugin(s) failed to load" in table.stderr
+    assert "4 dataset plugin(s) failed to load" in table.stderr
     as_json = {r["name"]: r for r in json.loads(cli("datasets", "--json").stdout)}
     assert as_json["exploding"]["status"] == "broken" and as_json["gpds"]["status"] == "ok"
 

@@ -83,7 +83,7 @@ def _load(ep: EntryPoint) -> type[DatasetLoader]:
     """Import one entry point and check it is a usable loader class."""
     try:
         loaded = ep.load()
-    except Exception as exc:  # a plugin may fail in any way on import; report it, never crash
+    except (Exception, SystemExit) as exc:  # a plugin may fail in any way on import; report it, never crash
         raise PluginError(f"dataset plugin {ep.name!r} ({ep.value}) failed to load: "
                           f"{type(exc).__name__}: {exc}", _blame(ep)) from exc
     if not (inspect.isclass(loaded) and issubclass(loaded, DatasetLoader)):
