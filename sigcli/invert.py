@@ -286,13 +286,14 @@ def batch_plan(num_classes: int, per_user: int, batch_size: int) -> list[np.ndar
     return np.array_split(order, math.ceil(len(order) / batch_size))
 
 
-def invert(options: InvertOptions, reporter=None) -> InversionReport:
+def invert(options: InvertOptions, reporter: progress.Reporter | None = None) -> InversionReport:
     """Synthesise ``per_user`` images for every user of the teacher and write the signature set.
 
-    Finished batches are kept in ``OUT.parts/``; a re-run with the same options completes
-    them, one with other options stops with an error unless ``force``.
+    Writes ``OUT.npz`` (images in batch order, so users are interleaved) and ``OUT.json``
+    (options, versions, the teacher's agreement). Finished batches wait in ``OUT.parts/``;
+    a re-run with the same options completes them, one with other options stops with an
+    error unless ``force`` (which starts over).
     """
-
     started = time.perf_counter()
     save_path = Path(options.save_path)
     if save_path.suffix != ".npz":
@@ -333,7 +334,7 @@ def invert(options: InvertOptions, reporter=None) -> InversionReport:
             task.advance(1, step=f"{options.iterations}/{options.iterations}",
                          **_short({k: v[-1] for k, v in result.history.items()}))
 
-    summary = _assemble(parts, len(plan), save_path, first, options.preview,
+    summary = _assemble(parts, plan, save_path, first, options.preview,
                         title=f"inverted from {Path(options.t_model_path).name}")
     save_options(options, save_path.with_suffix(".json"), users=[first, last], num_classes=num_classes,
                  teacher_accuracy=summary["accuracy"], final_terms=summary["final_terms"])
@@ -400,49 +401,44 @@ def _write_part(path: Path, result: BatchResult, targets: np.ndarray) -> None:
                  term_names=np.asarray(list(result.history)))
 
 
-def _assemble(parts: Path, n_batches: int, save_path: Path, first: int, preview: Path | None,
+def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, preview: Path | None,
               title: str = "") -> dict:
-    """Stream the parts into ``save_path`` (x never whole in memory); return a summary."""
-    targets, predictions, finals = [], [], []
+    """Stream the parts into ``save_path`` in batch order (``x`` is never whole in memory);
+    return the number of images, the teacher's accuracy on them and the mean final terms."""
+    classes = np.concatenate(plan)
+    y = classes + first
+    # the k-th image of user u is named inverted/user<u>/<k>
+    nth = np.zeros_like(classes)
+    nth[np.argsort(classes, kind="stable")] = np.concatenate([np.arange(c) for c in np.bincount(classes)])
+    filenames = np.char.add(np.char.add("inverted/user", np.char.zfill(y.astype(str), 5)),
+                            np.char.add("/", np.char.zfill(nth.astype(str), 4)))
+    correct, finals, names = 0, [], []
     shown: dict[int, list[np.ndarray]] = {}
-    with np.load(parts / _part_name(0)) as part:
-        names = [str(n) for n in part["term_names"]]
-    total = sum(len(_read_targets(parts / _part_name(i))) for i in range(n_batches))
     with atomic_path(save_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         with archive.open("x.npy", "w", force_zip64=True) as fh:
             np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                                                      "fortran_order": False, "shape": (total, 1, *INPUT_SIZE)})
-            for index in range(n_batches):
+                                                      "fortran_order": False, "shape": (len(y), 1, *INPUT_SIZE)})
+            for index, targets in enumerate(plan):
                 with np.load(parts / _part_name(index)) as part:
                     x = np.ascontiguousarray(part["x"], dtype=np.float32)
+                    if x.shape != (len(targets), 1, *INPUT_SIZE) or not np.array_equal(part["targets"], targets):
+                        raise InputError(f"{parts / _part_name(index)} does not hold the batch it should",
+                                         "re-run with --force to make the set again")
                     fh.write(x.tobytes())
-                    targets.append(part["targets"])
-                    predictions.append(part["predictions"])
+                    correct += int(np.count_nonzero(part["predictions"] == targets))
                     finals.append(part["final_terms"])
+                    names = [str(n) for n in part["term_names"]]
                 if preview is not None:
-                    for image, target in zip(x, targets[-1]):
-                        if target < PREVIEW_USERS and len(shown.setdefault(int(target), [])) < PREVIEW_PER_USER:
-                            shown[int(target)].append(image[0])
-        classes = np.concatenate(targets)
-        y = classes + first
-        counts = np.zeros(int(classes.max()) + 1, dtype=np.int64)
-        filenames = []
-        for batch, batch_targets in enumerate(targets):
-            for target in batch_targets:
-                filenames.append(f"inverted/user{first + target:05d}/{counts[target]:04d}")
-                counts[target] += 1
-        for key, value in {"y": y, "yforg": np.zeros_like(y), "filenames": np.asarray(filenames)}.items():
+                    for image, target in zip(x, targets.tolist()):
+                        if target < PREVIEW_USERS and len(shown.setdefault(target, [])) < PREVIEW_PER_USER:
+                            shown[target].append(image[0])
+        for key, value in {"y": y, "yforg": np.zeros_like(y), "filenames": filenames}.items():
             with archive.open(f"{key}.npy", "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, value, allow_pickle=False)
     if preview is not None:
         contact_sheet({first + k: np.stack(v) for k, v in sorted(shown.items())}, preview, title)
-    return {"images": total, "accuracy": float(np.mean(np.concatenate(predictions) == classes)),
+    return {"images": len(y), "accuracy": correct / len(y),
             "final_terms": dict(zip(names, np.mean(finals, axis=0).tolist()))}
-
-
-def _read_targets(path: Path) -> np.ndarray:
-    with np.load(path) as part:
-        return part["targets"]
 
 
 def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title: str | None = None) -> Path:
