@@ -1,0 +1,302 @@
+"""Verify questioned signatures against a writer's genuine references (`sig verify`).
+
+Raw images are read as the dataset loaders read them (:func:`read_gray`), normalised on one
+canvas (PROTOCOLS §2) and passed through the feature extractor in one batch (centre
+150×220 crop, eval mode). Each query is then scored against every reference, higher
+meaning more genuine:
+
+- with a writer-independent classifier (``sig wi --save-model``): the SVM's decision value
+  of ``|f(query) - f(reference)|``, exactly as ``sig wi`` scores its test signatures;
+- otherwise the cosine similarity of the two feature vectors, or minus their Euclidean
+  distance (``metric``).
+
+The per-reference scores are fused into the query's score (the classifier's own fusion,
+``mean`` for the distances; ``fusion`` overrides) and the reference with the highest score
+is the query's nearest. A query is judged genuine when its score is at or above the
+threshold (PROTOCOLS §7), by default:
+
+- with a classifier, 0: the SVM's decision boundary, as ``sig wi`` counts errors;
+- otherwise the lowest leave-one-out score among the references (each reference scored
+  against the others, fused alike): a query is accepted when it is at least as close to
+  the references as the least typical reference is to the rest. This adapts to the model
+  and the writer, but is a heuristic; give ``threshold`` for a calibrated one. With one
+  reference there is none and queries get no decision.
+
+Canvas: the dataset's (``dataset``, the size the model's training images were centred in),
+an explicit ``canvas``, or else computed from the images given: the smallest canvas with
+the 170×242 aspect ratio (so the resize crops nothing) that holds every image, enlarged by
+``CANVAS_MARGIN``. A computed canvas depends on the largest image given, so the same
+query can score slightly differently beside other images; give ``dataset`` or ``canvas``
+for scores that do not.
+
+Unreadable files and blank images (no ink) are logged one line each, listed in
+:attr:`VerifyResult.skipped` and left out; no usable reference or query is an
+:class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt
+
+from sigcli import progress
+from sigcli.data.loader import list_images, read_gray
+from sigcli.data.plugins import get_loader
+from sigcli.data.sigset import SignatureSet
+from sigcli.errors import InputError
+from sigcli.features import extract_features
+from sigcli.models.checkpoint import load_checkpoint
+from sigcli.options import Options
+from sigcli.preprocess import IMAGE_SIZE, BlankImageError, _preprocess
+from sigcli.progress import Reporter
+from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
+from sigcli.training.loop import resolve_device
+
+log = logging.getLogger(__name__)
+
+#: Room added around the largest image when the canvas is computed from the images: the
+#: datasets' canvases hold their largest signature, most signatures use far less of it.
+CANVAS_MARGIN = 0.2
+#: Fusion over the references when scoring by distance (a classifier brings its own).
+DISTANCE_FUSION = "mean"
+WI_SCORING = "wi-svm"
+
+
+class Metric(str, Enum):
+    cosine = "cosine"  # cosine similarity of the features
+    euclidean = "euclidean"  # minus the Euclidean distance of the features
+
+
+#: Scoring without a classifier when no metric is given.
+DEFAULT_METRIC = Metric.cosine
+
+
+class VerifyOptions(Options):
+    """Options of ``sig verify``; every default lives here."""
+
+    model_path: Path = Field(description="checkpoint (.pth) of the feature extractor")
+    references: list[Path] = Field(min_length=1, description="genuine reference images (folders: every image in them)")
+    queries: list[Path] = Field(min_length=1, description="questioned images (folders: every image in them)")
+    classifier: Path | None = Field(None, description="WI classifier of 'sig wi --save-model'; None: a distance")
+    metric: Metric | None = Field(None, description="distance without a classifier; None: DEFAULT_METRIC")
+    fusion: Literal["max", "min", "mean", "median"] | None = Field(
+        None, description="fusion over the references; None: the classifier's, else DISTANCE_FUSION")
+    threshold: float | None = Field(None, description="decision threshold; None: see the module docstring")
+    dataset: str | None = Field(None, description="loader whose canvas to use (see 'sig datasets')")
+    canvas: tuple[PositiveInt, PositiveInt] | None = Field(None, description="canvas (H, W); None: from the images")
+    model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
+
+
+@dataclass
+class Skipped:
+    """An input image left out, and why."""
+
+    file: str
+    role: Literal["reference", "query"]
+    reason: str
+
+
+@dataclass
+class QueryScore:
+    file: str
+    score: float  # fused over the references; higher: more genuine
+    genuine: bool | None  # score >= threshold; None without a threshold
+    nearest: str  # the reference with the highest score
+    nearest_score: float
+
+
+@dataclass
+class VerifyResult:
+    scoring: str  # "wi-svm", "cosine" or "euclidean"
+    fusion: str
+    threshold: float | None
+    threshold_from: str  # where the threshold comes from, in words
+    canvas: tuple[int, int]
+    canvas_from: str
+    model: str  # checkpoint fingerprint (architecture:sha256 prefix)
+    references: list[str]  # the references used
+    queries: list[QueryScore]
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """JSON-ready record."""
+        record = asdict(self)
+        record["canvas"] = list(self.canvas)
+        return record
+
+
+def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyResult:
+    """Score each query against the references; see the module docstring."""
+    metric = _check(options)
+    checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
+    fingerprint = checkpoint.fingerprint()
+    classifier = load_wi_model(options.classifier) if options.classifier is not None else None
+    if classifier is not None:
+        _check_classifier(classifier, checkpoint.feature_dim, fingerprint, options.classifier)
+
+    skipped: list[Skipped] = []
+    references = _read_all(options.references, "reference", skipped)
+    queries = _read_all(options.queries, "query", skipped)
+    canvas, canvas_from = _canvas(options, [image for _, image in references + queries])
+    with progress.resolve(reporter).task("preprocess images", len(references) + len(queries)) as task:
+        references = _normalise_all(references, "reference", canvas, skipped, task)
+        queries = _normalise_all(queries, "query", canvas, skipped, task)
+    for role, kept in (("reference", references), ("query", queries)):
+        if not kept:
+            left_out = sum(s.role == role for s in skipped)
+            raise InputError(f"no usable {role} image: all {left_out} given were left out (see the warnings above)",
+                             f"give {role} images with a visible signature")
+
+    device = resolve_device(options.device)
+    images = np.stack([image for _, image in references + queries])[:, None]
+    zeros = np.zeros(len(images), dtype=np.int64)
+    features = extract_features(checkpoint.build_model(device), SignatureSet(images, zeros, zeros),
+                                batch_size=len(images), device=device, reporter=reporter)
+    ref_features, query_features = features[:len(references)], features[len(references):]
+
+    scoring = WI_SCORING if classifier is not None else metric.value
+    fusion = options.fusion or (classifier.fusion if classifier is not None else DISTANCE_FUSION)
+    pairs = pair_scores(query_features, ref_features, classifier, metric)
+    scores = FUSIONS[fusion](pairs, axis=1)
+    threshold, threshold_from = _threshold(options, ref_features, classifier, metric, fusion)
+    nearest = pairs.argmax(axis=1)
+    ref_names = [name for name, _ in references]
+    results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
+                          ref_names[best], float(pairs[i, best]))
+               for i, ((name, _), score, best) in enumerate(zip(queries, scores, nearest))]
+    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, fingerprint,
+                        ref_names, results, skipped)
+
+
+def pair_scores(queries: np.ndarray, references: np.ndarray, classifier: WIModel | None,
+                metric: Metric = DEFAULT_METRIC) -> np.ndarray:
+    """Score of every query × reference pair (q×r), higher meaning more genuine."""
+    if classifier is not None:
+        return classifier.pair_scores(queries, references)
+    queries, references = np.asarray(queries, np.float64), np.asarray(references, np.float64)
+    if metric is Metric.cosine:
+        return _unit_rows(queries) @ _unit_rows(references).T
+    squared = (np.einsum("ij,ij->i", queries, queries)[:, None] + np.einsum("ij,ij->i", references, references)
+               - 2 * queries @ references.T)
+    return -np.sqrt(np.maximum(squared, 0))
+
+
+def canvas_for(shapes: list[tuple[int, int]], image_size: tuple[int, int] = IMAGE_SIZE,
+               margin: float = CANVAS_MARGIN) -> tuple[int, int]:
+    """The smallest canvas with ``image_size``'s aspect ratio holding every shape, times ``1 + margin``.
+
+    Sides are rounded up, after rounding away float noise (a side of exactly 600 stays 600).
+    """
+    ratio = image_size[1] / image_size[0]
+    height = max(max(h, w / ratio) for h, w in shapes) * (1 + margin)
+    return math.ceil(round(height, 6)), math.ceil(round(height * ratio, 6))
+
+
+def _check(options: VerifyOptions) -> Metric:
+    if options.dataset is not None and options.canvas is not None:
+        raise InputError("--dataset and --canvas both set the canvas", "give one of them")
+    if options.classifier is not None and options.metric is not None:
+        raise InputError(f"--metric {options.metric.value} has no effect with --classifier, which scores by its SVM",
+                         "leave out one of them")
+    return options.metric or DEFAULT_METRIC
+
+
+def _check_classifier(classifier: WIModel, feature_dim: int, fingerprint: str, path: Path) -> None:
+    if classifier.feature_dim != feature_dim:
+        raise InputError(f"the WI classifier {path} takes {classifier.feature_dim} features, the checkpoint "
+                         f"gives {feature_dim}", "use the checkpoint whose features trained the classifier")
+    source = classifier.info.get("source")
+    if source and source != fingerprint:
+        log.warning("the WI classifier %s was trained on features of %s, not of this checkpoint (%s)",
+                    path, source, fingerprint)
+
+
+def _read_all(paths: list[Path], role: str, skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
+    """Each readable image as (name, grey image); a folder stands for the images in it."""
+    images = []
+    for path in paths:
+        files = list_images(path) if path.is_dir() else [path]
+        if not files:
+            _skip(skipped, str(path), role, "a folder with no images (.png, .jpg, .bmp, .tif)")
+        for file in files:
+            try:
+                images.append((str(file), _read(file)))
+            except _Unusable as exc:
+                _skip(skipped, str(file), role, str(exc))
+    return images
+
+
+class _Unusable(Exception):
+    """An input image that is left out; the message says why."""
+
+
+def _read(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise _Unusable("no such file")
+    try:
+        image = read_gray(path)
+    except Exception as exc:  # image decoders fail in many ways on a corrupt or foreign file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise _Unusable(f"not a readable image ({detail})") from None
+    if image.ndim != 2 or image.size == 0:
+        raise _Unusable(f"not a single grey image (shape {image.shape})")
+    return image
+
+
+def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tuple[int, int],
+                   skipped: list[Skipped], task: progress.Task) -> list[tuple[str, np.ndarray]]:
+    normalised = []
+    for name, image in images:
+        try:
+            result, cropped = _preprocess(image, canvas, IMAGE_SIZE)
+        except BlankImageError as exc:
+            _skip(skipped, name, role, f"blank, no ink found ({exc.message})")
+        else:
+            if cropped:
+                log.warning("%s %s: the signature is larger than the %d×%d canvas and was cropped",
+                            role, name, *canvas)
+            normalised.append((name, result))
+        task.advance(1)
+    return normalised
+
+
+def _skip(skipped: list[Skipped], name: str, role: str, reason: str) -> None:
+    log.warning("skipped %s %s: %s", role, name, reason)
+    skipped.append(Skipped(name, role, reason))
+
+
+def _canvas(options: VerifyOptions, images: list[np.ndarray]) -> tuple[tuple[int, int], str]:
+    if options.canvas is not None:
+        return tuple(options.canvas), "--canvas"
+    if options.dataset is not None:
+        return tuple(get_loader(options.dataset).canvas_size), f"dataset {options.dataset}"
+    if not images:  # nothing readable: the caller reports it
+        return IMAGE_SIZE, "none"
+    return canvas_for([image.shape for image in images]), "the images"
+
+
+def _threshold(options: VerifyOptions, references: np.ndarray, classifier: WIModel | None, metric: Metric,
+               fusion: str) -> tuple[float | None, str]:
+    if options.threshold is not None:
+        return options.threshold, "--threshold"
+    if classifier is not None:
+        return 0.0, "the SVM's decision boundary"
+    if len(references) < 2:
+        return None, "none with one reference (give --threshold)"
+    scores = pair_scores(references, references, None, metric)
+    others = scores[~np.eye(len(references), dtype=bool)].reshape(len(references), -1)
+    return float(FUSIONS[fusion](others, axis=1).min()), "lowest leave-one-out score of the references"
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
