@@ -32,6 +32,10 @@ for scores that do not.
 Unreadable files and blank images (no ink) are logged one line each, listed in
 :attr:`VerifyResult.skipped` and left out; no usable reference or query is an
 :class:`InputError`.
+
+Every image is held in memory and the network sees them in one batch: this is for one
+writer's references and a few queries; whole datasets go through ``sig preprocess``,
+``sig extract`` and ``sig wi``.
 """
 
 from __future__ import annotations
