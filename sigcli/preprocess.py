@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-import multiprocessing.pool
 import os
 import re
-import signal
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -37,6 +31,7 @@ from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet
 from sigcli.errors import InputError
 from sigcli.options import Options, save_options, user_range
+from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
 
 log = logging.getLogger(__name__)
@@ -327,7 +322,7 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     workers = min(options.workers, len(chunks))
     if workers > 1:
         _load_decoders(jobs[0].path)
-    with _worker_pool(workers) as pool, sink, \
+    with worker_pool(workers) as pool, sink, \
             resolve(reporter).task(f"preprocess {options.dataset}", total=len(jobs)) as task:
         results = pool.imap(worker, paths) if pool else map(worker, paths)
         for chunk, (images, outcomes) in zip(chunks, results):
@@ -406,25 +401,6 @@ def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
     return stacked, outcomes
 
 
-@contextmanager
-def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
-    """Worker processes for :func:`_preprocess_files`; ``None`` for one worker (this process).
-
-    On Linux the workers are forked, which starts them at once (spawned workers would each
-    import the whole CLI again); enter this before anything starts threads (the progress bar).
-    """
-    if workers <= 1:
-        yield None
-        return
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=_ignore_interrupts)
-    try:
-        yield pool
-    finally:
-        pool.terminate()
-        pool.join()
-
-
 def _load_decoders(path: Path) -> None:
     """Read one image here: image decoders load on first use (~0.4 s), and forked workers
     then inherit them instead of each loading its own."""
@@ -432,11 +408,6 @@ def _load_decoders(path: Path) -> None:
         read_gray(path)
     except Exception:  # the worker reports it properly
         pass
-
-
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the main process, which cancels the pending tasks."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _ArraySink:

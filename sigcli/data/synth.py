@@ -19,14 +19,9 @@ pressure makes it, and the ribbon's points are splatted bilinearly onto the pape
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import multiprocessing.pool
-import signal
 import struct
-import sys
 import time
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -40,6 +35,7 @@ from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.options import Options, build, default, save_options
+from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
 from sigcli_datasets.brazilian import GENUINE, LAST_FORGED_USER, SIMPLE, SKILLED, BrazilianLoader
 from sigcli_datasets.cedar import CedarLoader
@@ -180,7 +176,7 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
 
     began = time.perf_counter()
     jobs = [(options.layout, out, u, per_user[u], options.seed) for u in user_ids]
-    with (_worker_pool(min(options.workers, len(jobs))) as pool,
+    with (worker_pool(min(options.workers, len(jobs))) as pool,
           resolve(reporter).task(f"synth {spec.loader.name}", sum(total.values())) as task):
         for written in (pool.imap_unordered(_write_user_job, jobs) if pool else map(_write_user_job, jobs)):
             task.advance(written)
@@ -206,31 +202,6 @@ def _counts(options: SynthOptions, spec: LayoutSpec) -> dict[str, int]:
 def _user_counts(spec: LayoutSpec, counts: dict[str, int], user: int) -> dict[str, int]:
     forged = spec.forged_users is None or user <= spec.forged_users
     return {kind: n if kind == "genuine" or forged else 0 for kind, n in counts.items()}
-
-
-@contextmanager
-def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
-    """Worker processes, or None for one worker (this process).
-
-    Forked on Linux (they start at once, with everything imported), spawned elsewhere;
-    enter it before the progress bar starts its thread. Workers ignore Ctrl-C: the main
-    process gets it and ends them.
-    """
-    if workers <= 1:
-        yield None
-        return
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=_ignore_interrupts)
-    try:
-        yield pool
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-
-
-def _ignore_interrupts() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _write_user_job(job: tuple) -> int:
