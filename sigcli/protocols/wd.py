@@ -2,7 +2,8 @@
 
 Per fold, every random choice is drawn first, in the reference's order (:mod:`.splits`);
 then the users' SVMs are fitted and scored, in parallel threads when ``jobs > 1`` (libsvm
-and BLAS release the GIL). Results do not depend on ``jobs``.
+and BLAS release the GIL), each user's work single-threaded, so that results do not depend
+on ``jobs`` to the last bit.
 
 Three ways to fit, all on the reference's training set (the user's training genuines, then
 random forgeries from other exploitation users, then those of the development users):
@@ -22,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -162,7 +162,9 @@ def score_fold(features: FeatureSet, fold: WDFold, options: WDOptions,
         return tuple(np.split(values, cut))
 
     scores = []
-    with threadpool_limits(limits=1, user_api="blas") if options.jobs != 1 else nullcontext():
+    # Each user's kernel is computed single-threaded whatever --jobs is: BLAS results depend on
+    # its thread count in the last bits, and --jobs must not change a single score.
+    with threadpool_limits(limits=1, user_api="blas"):
         for result in Parallel(n_jobs=options.jobs, backend="threading", return_as="generator")(
                 delayed(user_scores)(user) for user in range(len(fold.train))):
             scores.append(result)
