@@ -6,8 +6,9 @@ interleaved in the same run:
 
 - ``ceiling``: the bare networks on tensors already cropped and in memory (teacher forward,
   student forward/backward on D and C, the loss, clipping and the SGD step);
-- ``ours``: :func:`sigcli.training.loop.fit` with :class:`~sigcli.training.distill.DistillObjective`
-  (reads and crops the batches from the arrays in a background thread);
+- ``ours``: :func:`sigcli.training.loop.fit` with
+  :class:`~sigcli.training.distill.DistillObjective` (reads and crops the batches from the
+  arrays in a background thread);
 - ``reference``: the reference's loop: DataLoaders with a per-sample PIL crop
   (ToPILImage → RandomCrop → ToTensor) for C, a with-replacement sampler for D, two teacher
   passes per step.

@@ -304,6 +304,19 @@ def test_student_initialised_from_a_checkpoint(files, tmp_path):
     assert torch.equal(student.classifier.weight[K:], fresh.student.classifier.weight[K:])  # C rows: seeded init
 
 
+def test_joint_bn_passes_d_and_c_as_one_batch_norm_batch():
+    torch.manual_seed(0)
+    features, head = TinyNet(4).train(), nn.Linear(8, 5)
+    d, c = torch.rand(3, 1, 150, 220), torch.rand(4, 1, 150, 220) * 2
+    separate = D.Student(features, head)(d, c)
+    joint = D.Student(features, head, joint=True)(d, c)
+    together = head(features(torch.cat([d, c])))
+    assert torch.allclose(torch.cat(joint), together, atol=1e-6)
+    assert torch.allclose(separate[0], head(features(d)), atol=1e-6)
+    assert not torch.allclose(separate[1], joint[1], atol=1e-3)      # batch statistics differ
+    (only_d,) = D.Student(features, head, joint=True)(d)              # validation: one set at a time
+    assert torch.allclose(only_d, separate[0], atol=1e-6)
+
 def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
     args = ("--c-dataset", files["c"], "--lr", 0.05)
     assert sig(*base_args(files, tmp_path / "straight", *args, "--epochs", 3)).exit_code == 0

@@ -61,6 +61,9 @@ def main(
         = default(_O, "d_batch_size"),
     c_batch_size: Annotated[int, typer.Option(help="C signatures per step (per process under torchrun).")]
         = default(_O, "c_batch_size"),
+    joint_bn: Annotated[bool, typer.Option(
+        "--joint-bn", help="Pass D and C through the student as one batch, so batch norm's running statistics "
+                           "match training (the reference passes them separately).")] = default(_O, "joint_bn"),
     epochs: Annotated[int, typer.Option(help="Passes over C (over D without C).")] = default(_O, "epochs"),
     lr: Annotated[float, typer.Option(help="Initial learning rate (SGD, Nesterov momentum).")] = default(_O, "lr"),
     lr_decay_times: Annotated[int, typer.Option(help="Times the learning rate is divided by 10 over the run.")]
@@ -85,7 +88,7 @@ def main(
     options = build(DistillOptions, c_dataset=c_dataset, c_users=c_users, s_model=s_model,
                     t_model_path=t_model_path, s_checkpoint=s_checkpoint, d_dataset=d_dataset, d_users=d_users,
                     d_transform=d_transform, d_lamb=d_lamb, c_lamb=c_lamb, p_lamb=p_lamb, temperature=temperature,
-                    d_batch_size=d_batch_size, c_batch_size=c_batch_size, epochs=epochs, lr=lr,
+                    d_batch_size=d_batch_size, c_batch_size=c_batch_size, joint_bn=joint_bn, epochs=epochs, lr=lr,
                     lr_decay_times=lr_decay_times, momentum=momentum, weight_decay=weight_decay, seed=seed,
                     logdir=logdir, resume=resume, test=test, device=device, amp=amp, allow_pickle=allow_pickle,
                     allow_unsafe_checkpoint=allow_unsafe_checkpoint)

@@ -146,17 +146,23 @@ def _without_single_last(index_batches: list[torch.Tensor]) -> list[torch.Tensor
 class Student(nn.Module):
     """Feature extractor and a K+C-way user head.
 
-    One call takes the D and the C batch and runs each through the network on its own, so
-    batch norm sees each set's statistics separately (as in the reference) while the
-    data-parallel wrapper sees a single forward per step.
+    One call takes the D and the C batch (so the data-parallel wrapper sees one forward per
+    step) and, as in the reference, runs each through the network on its own: batch norm
+    normalises each set with its own statistics. Its running statistics, which evaluation
+    and feature extraction use, then mix both sets, which C's features were not trained
+    with. ``joint=True`` runs the batches as one, so training and evaluation agree.
     """
 
-    def __init__(self, features: nn.Module, classifier: nn.Linear):
+    def __init__(self, features: nn.Module, classifier: nn.Linear, joint: bool = False):
         super().__init__()
         self.features = features
         self.classifier = classifier
+        self.joint = joint
 
     def forward(self, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.joint and len(images) > 1:
+            logits = self.classifier(self.features(torch.cat(images)))
+            return tuple(logits.split([len(x) for x in images]))
         return tuple(self.classifier(self.features(x)) for x in images)
 
 
@@ -327,6 +333,8 @@ class DistillOptions(Schedule):
     temperature: float = Field(1.0, gt=0, description="softmax temperature of the KL terms")
     d_batch_size: int = Field(32, ge=2, description="D signatures per step (per process under torchrun)")
     c_batch_size: int = Field(32, ge=2, description="C signatures per step (per process under torchrun)")
+    joint_bn: bool = Field(False, description="one student pass over D and C together (batch norm statistics "
+                                              "as at extraction); the reference passes them separately")
     resume: bool = Field(False, description="continue the run in logdir")
     test: bool = Field(False, description="only evaluate the --s-checkpoint student on D-val and C-val")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
@@ -369,7 +377,7 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         features = create_model(options.s_model)
-        student = Student(features, nn.Linear(features.feature_space_size, k + num_c))
+        student = Student(features, nn.Linear(features.feature_space_size, k + num_c), joint=options.joint_bn)
     if options.s_checkpoint is not None:
         _initialise(student, options, k)
     teacher = Teacher(teacher_checkpoint, info.device)
