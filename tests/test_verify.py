@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image
 from torch import nn
 
+from sigcli.data.loader import read_gray
 from sigcli.data.sigset import SignatureSet
 from sigcli.data.synth import user_signatures
 from sigcli.features import FeatureSet, extract_features
@@ -247,8 +247,6 @@ def _r(references: list[Path]) -> list[object]:
 
 def _features(writers: Writers, references: list[Path], queries: list[Path]) -> np.ndarray:
     """Features of the files as verify computes them: read, normalised on the canvas, one batch."""
-    from sigcli.data.loader import read_gray
-
     images = np.stack([preprocess_signature(read_gray(p), writers.canvas) for p in references + queries])[:, None]
     zeros = np.zeros(len(images), dtype=np.int64)
     model = load_checkpoint(writers.model_path).build_model()
