@@ -58,9 +58,10 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
 
 
 def environment() -> dict[str, str]:
-    """Versions that matter for reproducing a run (torch's read from its metadata: no import)."""
+    """Versions that matter for reproducing a run; torch is not imported just to name its version."""
+    torch = sys.modules.get("torch")
     try:
-        torch_version = metadata.version("torch")
+        torch_version = torch.__version__ if torch is not None else metadata.version("torch")
     except metadata.PackageNotFoundError:
         torch_version = "not installed"
     return {"sigcli": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
