@@ -32,12 +32,12 @@ def main(
     save_path: Annotated[str, typer.Option(
         help="Output: a .npz file, or a folder of .npy files when it ends with '/'.")],
     users: Annotated[Optional[tuple[int, int]], typer.Option(
-        help="Only users at positions FIRST..LAST-1 of the dataset's sorted user list. [default: all]")]
+        help="Only users at positions FIRST..LAST-1 of the dataset's sorted user list. \\[default: all]")]
         = default(_O, "users"),
     image_size: Annotated[tuple[int, int], typer.Option(help="Height and width of the saved images.")]
         = default(_O, "image_size"),
     workers: Annotated[Optional[int], typer.Option(
-        help="Worker processes; the output is the same for any number. [default: one per CPU]")]
+        help="Worker processes; the output is the same for any number. \\[default: one per CPU]")]
         = default(_O, "workers"),
     format: Annotated[OutputFormat, typer.Option(
         help="npz, folder, or auto (folder when --save-path ends with '/').")] = default(_O, "format"),
