@@ -4,7 +4,8 @@
 {'genuinePreds', 'randomPreds', 'skilledPreds'}}``, made only of dicts, lists, floats and
 numpy arrays, so the reference tools' users read it with plain ``pickle.load``. ``R.json``
 holds what a reader needs without unpickling: per-fold metrics, mean ± std, the resolved
-options and seed, versions and sha256 fingerprints of the inputs.
+options and seed, versions (scikit-learn's too: it fits the SVMs) and sha256 fingerprints
+of the inputs.
 
 Reading a results file never runs code: :class:`SafeUnpickler` admits only builtin
 containers and scalars and numpy arrays, scalars and dtypes.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 from pydantic import BaseModel
 
 from sigcli.errors import InputError
@@ -60,7 +62,7 @@ def save_results(folds: list[dict], path: str | os.PathLike, options: BaseModel,
             pickle.dump(folds, fh, protocol=4)
         save_options(options, json_path(path), command=command, results=path.name,
                      seed=getattr(options, "seed", None), summary=summarise(folds), per_fold=per_fold,
-                     inputs=inputs)
+                     inputs=inputs, scikit_learn=sklearn.__version__)
     return path, json_path(path)
 
 

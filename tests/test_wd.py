@@ -241,7 +241,7 @@ def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
     assert summary["command"] == "wd" and summary["seed"] == 1234 and summary["options"]["svm_gamma"] == 2 ** -4
     assert summary["inputs"]["features"]["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
     assert summary["summary"]["EER"]["mean"] == pytest.approx(np.mean([f["all_metrics"]["EER"] for f in folds]))
-    assert len(summary["per_fold"]) == 2 and "numpy" in summary["environment"]
+    assert len(summary["per_fold"]) == 2 and "numpy" in summary["environment"] and summary["scikit_learn"]
 
 
 @pytest.mark.parametrize("overrides, message", [

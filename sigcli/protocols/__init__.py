@@ -111,7 +111,7 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
         raise InputError("give either --features or --model-path with --data-path, not both")
     if features is not None:
         feature_set = FeatureSet.load(features)
-        return feature_set, {"features": _provenance(features)}
+        return feature_set, {"features": {**_provenance(features), "source": feature_set.source}}
     if model_path is None or data_path is None:
         raise InputError("no features to evaluate", "give --features F.npz, or --model-path M with --data-path D")
     from sigcli.data.sigset import SignatureSet
