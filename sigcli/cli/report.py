@@ -28,7 +28,7 @@ def main(
     results: Annotated[list[Path], typer.Argument(help="Results pickles (R.pkl) to compare.")],
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format("table"),
     sort_by: Annotated[Optional[SortKey], typer.Option(
-        help="Order rows best first by this metric (or by run name). [default: as given]")] = None,
+        help="Order rows best first by this metric (or by run name). \\[default: as given]")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write DET / ROC curves and score distributions to this image (.png, .pdf, .svg).")] = None,
 ) -> None:

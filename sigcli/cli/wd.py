@@ -65,9 +65,10 @@ SvmGamma = Annotated[str, typer.Option(help="RBF gamma: a number or a power such
 Folds = Annotated[int, typer.Option(help="Repetitions with new random splits (one generator for all).")]
 Seed = Annotated[int, typer.Option(help="Seed of every random draw.")]
 Threshold = Annotated[float, typer.Option(help="Decision threshold of FRR and FAR.")]
-BatchSize = Annotated[Optional[int], typer.Option(help="Signatures per forward pass when extracting.")]
+BatchSize = Annotated[Optional[int], typer.Option(help="Signatures per forward pass when extracting. "
+                                                      "\\[default: as 'sig extract']")]
 Device = Annotated[Optional[str], typer.Option(help="Torch device for extraction: cpu, cuda, cuda:N. "
-                                                     "[default: cuda when present, else cpu]")]
+                                                     "\\[default: cuda when present, else cpu]")]
 
 
 def main(
