@@ -319,6 +319,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     parts = parts_folder(save_path)
     done = _prepare_parts(parts, fingerprint, len(plan), options.force)
 
+    shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
     reporter = progress.resolve(reporter)
     with reporter.task("inverting", total=len(plan)) as task:
         if done:
@@ -329,10 +330,11 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
             result = invert_batch(
                 teacher, torch.from_numpy(targets), options, batch_generator(options.seed, index),
                 student=student, device=device,
-                on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}", **_short(terms)))
+                on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}",
+                                                         **{k: terms[k] for k in shown}))
             _write_part(parts / _part_name(index), result, targets)
             task.advance(1, step=f"{options.iterations}/{options.iterations}",
-                         **_short({k: v[-1] for k, v in result.history.items()}))
+                         **{k: result.history[k][-1] for k in shown})
 
     summary = _assemble(parts, plan, save_path, first, options.preview,
                         title=f"inverted from {Path(options.t_model_path).name}")
@@ -343,11 +345,6 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
                            resumed_batches=len(done), teacher_accuracy=summary["accuracy"],
                            final_terms=summary["final_terms"], seconds=time.perf_counter() - started,
                            device=str(device), preview=options.preview)
-
-
-def _short(terms: dict[str, float]) -> dict[str, float]:
-    """The terms worth showing beside the progress bar."""
-    return {k: terms[k] for k in ("ce", "bn", "competition") if k in terms}
 
 
 def _user_range(users: tuple[int, int] | None, num_classes: int) -> tuple[int, int]:

@@ -68,7 +68,8 @@ def main(
                             f"{report.users[0]}..{report.users[1] - 1}, {options.per_user} each)")
     table.add_row("batches", f"{report.batches} ({report.resumed_batches} resumed)")
     table.add_row("teacher agrees", f"{100 * report.teacher_accuracy:.1f}% classified as their user")
-    table.add_row("final terms", "  ".join(f"{k}={v:.4g}" for k, v in report.final_terms.items()))
+    terms = {k: v for k, v in report.final_terms.items() if k != "competition" or options.s_model_path}
+    table.add_row("final terms", "  ".join(f"{k}={v:.4g}" for k, v in terms.items()))
     table.add_row("time", f"{report.seconds:.1f} s on {report.device}")
     if report.preview is not None:
         table.add_row("preview", str(report.preview))
