@@ -232,6 +232,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
             "small": _signature_set(range(C_USERS), 4, (140, 200), np.uint8, 4)}
     for name, sigset in sets.items():
         paths[name] = sigset.save(root / f"{name}.npz")
+    paths["c_folder"] = sets["c"].save(root / "c_folder", folder=True)   # memory-mapped x
     return paths
 
 
@@ -337,9 +338,10 @@ def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
 def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
     refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-dataset", files["d170"])
     assert refused.exit_code == 2 and "--d-transform" in refused.output
-    for transform, c_batch in (("center-crop", 4), ("crop", 8)):   # C batch larger than D's: no StopIteration
+    # C batch larger than D's: no StopIteration; C as a memory-mapped folder
+    for transform, c_batch, c_set in (("center-crop", 4, "c"), ("crop", 8, "c_folder")):
         done = sig(*base_args(files, tmp_path / transform, "--epochs", 1), "--d-dataset", files["d170"],
-                   "--d-transform", transform, "--c-dataset", files["c"], "--c-batch-size", c_batch)
+                   "--d-transform", transform, "--c-dataset", files[c_set], "--c-batch-size", c_batch)
         assert done.exit_code == 0, done.output
 
 

@@ -299,7 +299,11 @@ class DistillObjective:
 
 def _read(part: Part, positions: np.ndarray, device: torch.device, generator: torch.Generator | None) -> Batch:
     """One batch of ``part`` at ``positions``: cropped (random with ``generator``), in [0, 1]."""
-    return next(batches(part.rows, positions, len(positions), device, generator=generator, prefetch_depth=0))
+    one = batches(part.rows, positions, len(positions), device, generator=generator, prefetch_depth=0)
+    try:
+        return next(one)
+    finally:
+        one.close()  # releases the file a memory-mapped set is read from
 
 
 # ---------------------------------------------------------------------------- options and entry points
