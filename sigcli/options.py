@@ -65,7 +65,7 @@ def environment() -> dict[str, str]:
     except metadata.PackageNotFoundError:
         torch_version = "not installed"
     return {"sigcli": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "numpy": np.__version__, "torch": torch_version}
+            "numpy": np.__version__, "torch": torch_version, "scikit-learn": metadata.version("scikit-learn")}
 
 
 def save_options(options: BaseModel, path: str | Path, **extra: Any) -> Path:
