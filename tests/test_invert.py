@@ -298,3 +298,13 @@ def _student_path(folder: Path, classes: int) -> Path:
     torch.manual_seed(5)
     return save_checkpoint(folder / "student.pth", tiny_features().state_dict(),
                            nn.Linear(16, classes).state_dict())
+
+
+def test_help_documents_the_defaults(cli):
+    result = cli("invert", "--help", env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    for option in ("--iterations", "--lr", "--batch-size", "--bn-weight", "--tv-weight", "--l2-weight",
+                   "--competition-weight", "--seed", "--preview", "--force"):
+        assert option in text
+    assert "[default: 200]" in text and "[default: 0 and the number of classes]" in text

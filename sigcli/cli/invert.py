@@ -33,7 +33,7 @@ def main(
     per_user: Annotated[int, typer.Option(help="Images to synthesise per teacher user.")],
     users: Annotated[Optional[tuple[int, int]], typer.Option(
         help="The teacher's user index range FIRST LAST (LAST excluded): class k becomes user FIRST+k. "
-             "[default: 0 and the number of classes]")] = default(_O, "users"),
+             "\\[default: 0 and the number of classes]")] = default(_O, "users"),
     s_model_path: Annotated[Optional[Path], typer.Option(
         help="Student checkpoint: adds the competition term (images where the student disagrees).")] = None,
     iterations: Annotated[int, typer.Option(help="Adam steps per batch.")] = default(_O, "iterations"),
