@@ -135,9 +135,9 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
     """A :class:`FeatureSet` of the set's users in ``[first, last)`` (all when ``None``)."""
     check_image_size(sigset.image_size)
     rows = Rows.select(sigset, users)
-    if len(rows) == 0:
+    if users is not None and len(rows) == 0:
         raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})",
-                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}")
+                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}" if len(sigset) else None)
     device = resolve_device(device) if isinstance(device, str) else device
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]

@@ -105,7 +105,7 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error:")
         return lines[0]
 
-    assert "no signatures of users [50, 60)" in run("--users", "50", "60")
+    assert "no genuine signatures of users [50, 60)" in run("--users", "50", "60")
     assert "--lamb" in run("--lamb", "1.5")
     assert "no completed epoch to resume" in run("--resume")
     assert "unknown model 'nope'" in run("--model", "nope")

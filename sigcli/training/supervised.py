@@ -4,7 +4,9 @@ SigNet: cross-entropy over the users. SigNet-F with λ: (1 − λ)·cross-entrop
 batch's genuine signatures + λ·binary cross-entropy of a one-output forgery head over all
 of them. Users of the selected range are re-encoded 0..U−1 (in ascending order), the
 signatures split 90/10 at random into training and validation, the best epoch chosen by
-validation accuracy (an equal accuracy replaces the best, as in the reference).
+validation accuracy (an equal accuracy replaces the best, as in the reference). Skilled and
+simple forgeries are both "forged" (target 1) for the forgery head; the reference would
+pass a simple forgery's code 2 as a binary target.
 """
 
 from __future__ import annotations
@@ -127,8 +129,9 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     rows = Rows.select(sigset, users, genuine_only=not options.forg)
     where = f"users [{users[0]}, {users[1]})" if users else "the set"
     if len(rows) == 0:
-        raise InputError(f"{options.dataset_path} has no signatures of {where}",
-                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}")
+        kind = "signatures" if options.forg else "genuine signatures"
+        raise InputError(f"{options.dataset_path} has no {kind} of {where}",
+                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}" if len(sigset) else None)
     if options.forg and not np.any(rows.yforg > 0):
         raise InputError(f"--forg needs forgeries, and {where} in {options.dataset_path} has none",
                          "train without --forg, or on a set with skilled forgeries")
