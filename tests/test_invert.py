@@ -48,6 +48,13 @@ def synthetic_signatures(per_class: int, generator: torch.Generator) -> tuple[to
     return x.unsqueeze(1), y
 
 
+def seeded(seed: int, make):
+    """``make()`` under ``torch.manual_seed(seed)`` without touching the global generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """These networks are tiny: with several threads, synchronisation costs more than the work
@@ -61,10 +68,9 @@ def one_thread():
 @pytest.fixture(scope="module")
 def teacher() -> nn.Module:
     """Feature extractor + classification layer trained for a few steps; eval mode."""
-    torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     x, y = synthetic_signatures(16, generator)
-    model = nn.Sequential(tiny_features(), nn.Linear(16, CLASSES))
+    model = seeded(0, lambda: nn.Sequential(tiny_features(), nn.Linear(16, CLASSES)))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(80):
         batch = torch.randint(len(x), (32,), generator=generator)
@@ -152,8 +158,7 @@ def test_competition_term_is_zero_when_the_student_is_the_teacher(teacher):
 
 
 def test_competition_term_rewards_disagreement_with_a_different_student(teacher):
-    torch.manual_seed(3)
-    student = nn.Sequential(tiny_features(), nn.Linear(16, CLASSES + 2))  # extra continual users are ignored
+    student = seeded(3, lambda: nn.Sequential(tiny_features(), nn.Linear(16, CLASSES + 2)))  # extra users ignored
     student.eval()
     settings = FAST.model_copy(update={"iterations": 20, "competition_weight": 5.0})
     result = invert_batch(teacher, torch.arange(CLASSES).repeat(2), settings, batch_generator(0, 0), student=student)
@@ -295,9 +300,8 @@ def test_bad_inputs_exit_2_with_one_line_and_write_nothing(cli, teacher, teacher
 
 
 def _student_path(folder: Path, classes: int) -> Path:
-    torch.manual_seed(5)
-    return save_checkpoint(folder / "student.pth", tiny_features().state_dict(),
-                           nn.Linear(16, classes).state_dict())
+    student = seeded(5, lambda: nn.Sequential(tiny_features(), nn.Linear(16, classes)))
+    return save_checkpoint(folder / "student.pth", student[0].state_dict(), student[1].state_dict())
 
 
 def test_help_documents_the_defaults(cli):
