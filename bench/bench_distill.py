@@ -13,11 +13,19 @@ interleaved in the same run:
   (ToPILImage → RandomCrop → ToTensor) for C, a with-replacement sampler for D, two teacher
   passes per step.
 
-The three run in turn, ``rounds`` times; a step's time is the fastest step of its way over
-all rounds (the first step of each run, a warm-up, left out), which is robust to other load
-on a shared machine. Model building, validation and checkpoint writing are left out of all
-three. Goal on CPU: ours ≥ 95% of the ceiling's samples/s. Rows: ``ratio`` = reference / ours (speed-up), ``ceiling`` = reference
-/ bare networks (the most any loop could reach), ``of_ceiling`` = bare networks / ours.
+The three run in turn, ``rounds`` times; a way's step time is its fastest step over all
+rounds (the first step of each run, a warm-up, left out). Model building, validation and
+checkpoint writing are left out of all three. Goal on CPU: ours ≥ 95% of the ceiling's
+samples/s. Fields: ``ratio`` = reference / ours (speed-up), ``ceiling`` = reference / bare
+networks (the most any loop could reach), ``of_ceiling`` = bare networks / ours, and
+``of_ceiling_cpu`` the same with the CPU time the process spends per step (all threads).
+
+On a shared machine, other load moves step times by tens of percent from one run to the
+next, more than the few milliseconds a loop adds. So a second row times the data path
+alone (reading, cropping and scaling one D and one C batch, no network) for ours and for
+the reference's DataLoaders, over many steps; ``of_ceiling_bound`` = bare step / (bare step
++ our data path) is what ours would reach even if none of its reading overlapped the
+networks' work (it runs in a background thread, so it mostly does).
 
 Run: ``python -m bench.bench_distill [--quick] [--device cuda]``.
 """
@@ -60,6 +68,7 @@ def run(quick: bool, device: str = "cpu") -> list[dict]:
         for name, way in ways.items():
             steps_s[name] += _durations(way(teacher_checkpoint, d_set, c_set, batch, steps, dev))
     timings = {name: min(wall for wall, _ in durations) for name, durations in steps_s.items()}
+    cpu = {name: min(c for _, c in durations) for name, durations in steps_s.items()}
     samples = 2 * batch
     row = {"step": f"distill step on {dev.type}", "work": f"D {batch} + C {batch} per step, SigNet teacher and "
                                                           f"student, {rounds}×{steps} steps",
@@ -67,12 +76,18 @@ def run(quick: bool, device: str = "cpu") -> list[dict]:
            "ratio": round(timings["reference"] / timings["ours"], 3),
            "ceiling": round(timings["reference"] / timings["ceiling"], 3),
            "of_ceiling": round(timings["ceiling"] / timings["ours"], 3),
+           "of_ceiling_cpu": round(cpu["ceiling"] / cpu["ours"], 3),
            "samples_per_s": {name: round(samples / seconds, 1) for name, seconds in timings.items()},
            "median_step_s": {name: round(float(np.median([w for w, _ in d])), 4) for name, d in steps_s.items()},
-           # CPU seconds of the whole process per step (all threads): the work, whatever else runs
-           "cpu_step_s": {name: round(float(np.median([c for _, c in d])), 4) for name, d in steps_s.items()},
            "threads": torch.get_num_threads()}
-    return [row]
+    data_steps = 20 if quick else 100
+    ours_data = min(_durations(_ours_data_path(d_set, c_set, batch, data_steps)))[0]
+    reference_data = min(_durations(_reference_data_path(d_set, c_set, batch, data_steps)))[0]
+    data_row = {"step": "data path per step (no network)", "work": f"D {batch} + C {batch}, {data_steps} steps",
+                "ours_s": round(ours_data, 5), "baseline_s": round(reference_data, 5),
+                "ratio": round(reference_data / ours_data, 2), "ceiling": None,
+                "of_ceiling_bound": round(timings["ceiling"] / (timings["ceiling"] + ours_data), 4)}
+    return [row, data_row]
 
 
 def _data(batch: int, steps: int) -> tuple[SignatureSet, SignatureSet]:
@@ -112,7 +127,7 @@ def _durations(stamps: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _ceiling(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
-             device: torch.device) -> list[float]:
+             device: torch.device) -> list[tuple[float, float]]:
     teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
     optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
     d_x = torch.from_numpy(d_set.x[:batch]).to(device)
@@ -140,7 +155,7 @@ class _Stamps:
     """A reporter that records when each training step ends."""
 
     def __init__(self) -> None:
-        self.stamps: list[float] = []
+        self.stamps: list[tuple[float, float]] = []
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -153,21 +168,33 @@ class _Stamps:
         yield _Task()
 
 
-def _ours(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
-          device: torch.device) -> list[float]:
-    info = DistributedInfo(device=device)
-    d_rows = Rows.select(d_set)
-    c_rows = Rows.select(c_set)
+def _objective(teacher: Teacher | None, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+               device: torch.device) -> DistillObjective:
+    """D: all but one batch for training; C: ``steps + 1`` training batches, the rest validation."""
+    d_rows, c_rows = Rows.select(d_set), Rows.select(c_set)
     d_train, d_val = np.arange(len(d_rows) - batch), np.arange(len(d_rows) - batch, len(d_rows))
     n_c_train = batch * (steps + 1)
     c_train, c_val = np.arange(n_c_train), np.arange(n_c_train, len(c_rows))
-    objective = DistillObjective(_student(), Teacher(teacher_checkpoint, device),
-                                 Part(d_rows, d_train, d_val, batch, False),
-                                 Part(c_rows, c_train, c_val, batch, True), LossWeights(), info)
+    return DistillObjective(_student(), teacher, Part(d_rows, d_train, d_val, batch, False),
+                            Part(c_rows, c_train, c_val, batch, True), LossWeights(), DistributedInfo(device=device))
+
+
+def _ours(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+          device: torch.device) -> list[tuple[float, float]]:
+    objective = _objective(Teacher(teacher_checkpoint, device), d_set, c_set, batch, steps, device)
     reporter = _Stamps()
     with tempfile.TemporaryDirectory(prefix="bench-distill-") as logdir:
         fit(objective, Schedule(epochs=1, device=device.type), Path(logdir) / "run", reporter=reporter)
     return reporter.stamps
+
+
+def _ours_data_path(d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int) -> list[tuple[float, float]]:
+    """Our batches of one epoch, read and cropped, and nothing else."""
+    objective = _objective(None, d_set, _repeat(c_set, batch * (steps + 2)), batch, steps, torch.device("cpu"))
+    stamps = []
+    for _ in objective.train_batches(0, torch.Generator().manual_seed(0)):
+        stamps.append((time.perf_counter(), time.process_time()))
+    return stamps
 
 
 # ---------------------------------------------------------------------------- the reference's loop
@@ -187,10 +214,8 @@ class _PerSample(Dataset):
         return self.transform(x), y, yforg
 
 
-def _reference(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
-               device: torch.device) -> list[float]:
-    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
-    optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+def _reference_loaders(d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int):
+    """The reference's D and C DataLoaders over ``steps + 1`` batches."""
     n_c = batch * (steps + 1)
     crops = transforms.Compose([transforms.ToPILImage(), transforms.RandomCrop(INPUT_SIZE), transforms.ToTensor()])
     c_train = _PerSample(TensorDataset(torch.from_numpy(c_set.x[:n_c]), torch.from_numpy(c_set.y[:n_c]),
@@ -198,6 +223,29 @@ def _reference(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: Signa
     d_train = TensorDataset(torch.from_numpy(d_set.x), torch.from_numpy(d_set.y), torch.from_numpy(d_set.yforg))
     c_loader = DataLoader(c_train, batch_size=batch, shuffle=True)
     d_loader = DataLoader(d_train, batch_size=batch, sampler=RandomSampler(d_train, replacement=True, num_samples=n_c))
+    return d_loader, c_loader
+
+
+def _reference_data_path(d_set: SignatureSet, c_set: SignatureSet, batch: int,
+                         steps: int) -> list[tuple[float, float]]:
+    d_loader, c_loader = _reference_loaders(d_set, _repeat(c_set, batch * (steps + 2)), batch, steps)
+    stamps = []
+    for _, _ in zip(d_loader, c_loader):
+        stamps.append((time.perf_counter(), time.process_time()))
+    return stamps
+
+
+def _repeat(sigset: SignatureSet, size: int) -> SignatureSet:
+    """The set tiled to at least ``size`` signatures (data-path runs are longer than network runs)."""
+    times = max(1, -(-size // len(sigset)))
+    return SignatureSet(np.concatenate([sigset.x] * times), np.tile(sigset.y, times), np.tile(sigset.yforg, times))
+
+
+def _reference(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+               device: torch.device) -> list[tuple[float, float]]:
+    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
+    optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    d_loader, c_loader = _reference_loaders(d_set, c_set, batch, steps)
     c_batches = iter(c_loader)
     stamps = []
     for d_x, _, _ in d_loader:
