@@ -3,7 +3,7 @@
 - ``synth_dataset(layout, users=3, genuine=4, skilled=2, simple=None, seed=0, first_user=None)``
   returns a folder of synthetic raw images in ``layout``'s real layout (see ``sig synth``),
   written once per session and arguments. Shared: treat it as read-only (copy it to edit).
-- ``cli("datasets", "--json", env={...})`` runs ``sig`` in-process and returns the click Result
+- ``cli("datasets", "--json", env={...})`` runs ``sig`` in-process and returns the Result
   (``exit_code``, ``output``, ``stdout``, ``stderr``).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from click.testing import Result
+from typer.testing import Result
 from typer.testing import CliRunner
 
 from sigcli.data.synth import synthesize

@@ -12,7 +12,6 @@ import inspect
 import signal
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -45,10 +44,10 @@ _state = {"debug": False}
 class _Group(TyperGroup):
     """Catch library errors of any subcommand in one place."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         return [name for name, _ in COMMANDS if name in self.commands]
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except SigcliError as exc:
