@@ -31,22 +31,22 @@ _O = DistillOptions
 
 def main(
     c_dataset: Annotated[Optional[Path], typer.Option(
-        help="Continual set (.npz or folder, 170×242). [default: none, plain distillation]")]
+        help="Continual set (.npz or folder, 170×242). \\[default: none, plain distillation]")]
         = default(_O, "c_dataset"),
     c_users: Annotated[Optional[tuple[int, int]], typer.Option(
-        help="Continual user indices FIRST..LAST-1. [default: all]")] = default(_O, "c_users"),
+        help="Continual user indices FIRST..LAST-1. \\[default: all]")] = default(_O, "c_users"),
     s_model: Annotated[str, typer.Option(help=f"Student architecture: {', '.join(available_models())}.")]
         = default(_O, "s_model"),
     t_model_path: Annotated[Optional[Path], typer.Option(
-        help="Teacher checkpoint with its user head. [default: the downloaded signet-distill]")]
+        help="Teacher checkpoint with its user head. \\[default: the downloaded signet-distill]")]
         = default(_O, "t_model_path"),
     s_checkpoint: Annotated[Optional[Path], typer.Option(
         help="Initialise the student: feature extractor and the teacher-part rows of its head.")]
         = default(_O, "s_checkpoint"),
     d_dataset: Annotated[Optional[Path], typer.Option(
-        help="Distillation set. [default: the downloaded inverted-data]")] = default(_O, "d_dataset"),
+        help="Distillation set. \\[default: the downloaded inverted-data]")] = default(_O, "d_dataset"),
     d_users: Annotated[Optional[tuple[int, int]], typer.Option(
-        help="D user indices FIRST..LAST-1, the teacher's classes in order. [default: all users of D]")]
+        help="D user indices FIRST..LAST-1, the teacher's classes in order. \\[default: all users of D]")]
         = default(_O, "d_users"),
     d_transform: Annotated[DTransform, typer.Option(
         help="none: D is at the input size, used as it is; crop: random crops (centre in validation); "

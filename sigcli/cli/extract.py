@@ -27,9 +27,9 @@ def main(
     data_path: Annotated[Path, typer.Option(help="Preprocessed set: .npz file or folder (memory-mapped).")],
     save_path: Annotated[Path, typer.Option(help="Feature file to write (.npz).")],
     users: Annotated[Optional[tuple[int, int]], typer.Option(
-        help="Only user indices FIRST..LAST-1. [default: all]")] = default(_O, "users"),
+        help="Only user indices FIRST..LAST-1. \\[default: all]")] = default(_O, "users"),
     model: Annotated[Optional[str], typer.Option(
-        help="Architecture; checked against the checkpoint. [default: detected]")] = default(_O, "model"),
+        help="Architecture; checked against the checkpoint. \\[default: detected]")] = default(_O, "model"),
     batch_size: Annotated[int, typer.Option(help="Signatures per forward pass.")] = default(_O, "batch_size"),
     device: Annotated[str, typer.Option(help="auto (a GPU when present), cpu, cuda or cuda:N.")]
         = default(_O, "device"),

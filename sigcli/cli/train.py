@@ -33,7 +33,7 @@ def main(
     model: Annotated[str, typer.Option(help=f"Architecture: {', '.join(available_models())}.")]
         = default(_O, "model"),
     users: Annotated[Optional[tuple[int, int]], typer.Option(
-        help="Train on user indices FIRST..LAST-1. [default: all]")] = default(_O, "users"),
+        help="Train on user indices FIRST..LAST-1. \\[default: all]")] = default(_O, "users"),
     epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = default(_O, "epochs"),
     forg: Annotated[bool, typer.Option("--forg", help="SigNet-F: also learn to tell skilled forgeries.")]
         = default(_O, "forg"),
