@@ -81,10 +81,13 @@ def split_train_val(n: int, seed: int, train_fraction: float = TRAIN_FRACTION) -
 def batches(rows: Rows, order: np.ndarray, batch_size: int, device: torch.device | str = "cpu", *,
             generator: torch.Generator | None = None, input_size: tuple[int, int] = INPUT_SIZE,
             prefetch_depth: int = 2) -> Iterator[Batch]:
-    """Batches of ``rows`` at ``order`` (positions), in that order, prepared in a background thread.
+    """Batches of ``rows`` at ``order`` (positions), in that order, read ahead in a background thread.
 
     With ``generator`` every image gets a random crop drawn from it; without, the centre crop.
     A final batch of one image is dropped when training (batch norm cannot train on it).
+    The thread only reads and (on CPU) crops, single-threaded numpy work; the conversion to
+    float runs here, in the caller's thread, so that torch's thread pool is never shared
+    with a second thread while the network runs. On a GPU the crop runs there too.
     """
     device = torch.device(device)
     check_image_size(rows.x.shape[2:], input_size)
@@ -92,27 +95,32 @@ def batches(rows: Rows, order: np.ndarray, batch_size: int, device: torch.device
     if generator is not None and len(order) % batch_size == 1 and len(order) > 1:
         starts = starts[:-1]
 
-    def produce() -> Iterator[Batch]:
+    def read() -> Iterator[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None, np.ndarray]]:
         reader = _RowReader(rows.x)
         try:
             for start in starts:
-                yield prepare(reader, order[start:start + batch_size])
+                positions = order[start:start + batch_size]
+                positions = positions[np.argsort(rows.rows[positions], kind="stable")]  # sequential reads
+                images = torch.from_numpy(reader.read(rows.rows[positions]))
+                offsets = None if generator is None else random_offsets(len(images), images.shape[2:], input_size,
+                                                                        generator)
+                if device.type == "cuda":
+                    yield images.pin_memory(), offsets, positions
+                else:
+                    yield _crop(images, offsets, input_size), None, positions
         finally:
             reader.close()
 
-    def prepare(reader: _RowReader, positions: np.ndarray) -> Batch:
-        positions = positions[np.argsort(rows.rows[positions], kind="stable")]  # sequential reads
-        images = torch.from_numpy(reader.read(rows.rows[positions]))
+    for images, offsets, positions in prefetch(read(), prefetch_depth):
         if device.type == "cuda":
-            images = images.pin_memory().to(device, non_blocking=True)
-        if generator is None:
-            images = center_crop(images, input_size)
-        else:
-            images = crop(images, *random_offsets(len(images), images.shape[2:], input_size, generator), input_size)
-        return Batch(to_unit(images), torch.from_numpy(rows.y[positions]).to(device),
-                     torch.from_numpy(rows.yforg[positions]).to(device), positions)
+            images = _crop(images.to(device, non_blocking=True), offsets, input_size)
+        yield Batch(to_unit(images), torch.from_numpy(rows.y[positions]).to(device),
+                    torch.from_numpy(rows.yforg[positions]).to(device), positions)
 
-    return prefetch(produce(), prefetch_depth)
+
+def _crop(images: torch.Tensor, offsets: tuple[torch.Tensor, torch.Tensor] | None,
+          input_size: tuple[int, int]) -> torch.Tensor:
+    return center_crop(images, input_size) if offsets is None else crop(images, *offsets, input_size)
 
 
 def num_batches(n: int, batch_size: int, training: bool) -> int:
