@@ -1,11 +1,11 @@
 """Batches for training and extraction, read straight from (memory-mapped) signature arrays.
 
-Nothing here materialises a set: a :class:`Rows` is a list of row numbers into ``x``, a
-batch is read with one sorted fancy index, cropped as a batched tensor (random 150×220
+Nothing here materialises a set: a :class:`Rows` is a list of row numbers into ``x``; a
+batch's rows are read in ascending order, cropped as one batched array (random 150×220
 crops for training, the centre crop otherwise — PROTOCOLS §2.5) and scaled to [0, 1]
-(uint8 / 255; float data as it is, §1). A background thread prepares the next batches while
-the network works, and the pages a memory-mapped ``x`` has read are handed back to the
-kernel as it goes, so memory stays flat however large the set.
+(uint8 / 255; float data as it is, §1). A background thread reads the next batches while
+the network works. Rows of a memory-mapped ``x`` are read from its file into the batch
+(not through the map), so memory stays flat however large the set.
 """
 
 from __future__ import annotations
@@ -63,9 +63,6 @@ class Rows:
         rows = np.flatnonzero(keep)
         y = sigset.y if labels is None else labels
         return cls(sigset.x, rows, np.asarray(y)[rows], np.asarray(sigset.yforg)[rows])
-
-    def take(self, positions: np.ndarray) -> "Rows":
-        return Rows(self.x, self.rows[positions], self.y[positions], self.yforg[positions])
 
 
 def split_train_val(n: int, seed: int, train_fraction: float = TRAIN_FRACTION) -> tuple[np.ndarray, np.ndarray]:
