@@ -44,8 +44,9 @@ def main(
 
 def comparison_table(rows: list[dict]) -> Table:
     table = Table(title="mean ± std over folds (%)")
-    for header in ("run", "folds", *SUMMARY_METRICS.values()):
-        table.add_column(header, justify="left" if header == "run" else "right")
+    table.add_column("run", no_wrap=True)  # names stay whole; the metric columns wrap instead
+    for header in ("folds", *SUMMARY_METRICS.values()):
+        table.add_column(header, justify="right")
     for row in rows:
         table.add_row(row["run"], str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS))
     return table
