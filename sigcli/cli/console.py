@@ -58,3 +58,14 @@ def setup_logging(debug: bool) -> None:
 def step(command: str) -> None:
     """Print the equivalent `sig` command of a stage, so users learn the real commands."""
     err.print(f"[dim]$[/dim] [cyan]{command}[/cyan]")
+
+
+def metric_cell(name: str, value: Any) -> str:
+    """A training metric for a table: accuracies and scores in %, the learning rate short."""
+    if value is None:
+        return ""
+    if name.endswith(("acc", "score")):
+        return f"{100 * value:.1f}%"
+    if name == "lr":
+        return f"{value:.0e}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

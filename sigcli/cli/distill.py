@@ -115,7 +115,7 @@ def summary_table(result: FitResult) -> Table:
     for name in columns:
         table.add_column(_HEADERS.get(name, name.replace("_", " ")), justify="right")
     for row in result.history:
-        table.add_row(*(_cell(name, row.get(name)) for name in columns),
+        table.add_row(*(console.metric_cell(name, row.get(name)) for name in columns),
                       style="bold green" if row["epoch"] == result.best_epoch else None)
     return table
 
@@ -126,16 +126,7 @@ def test_table(metrics: dict[str, float]) -> Table:
         table.add_column(name, justify="right")
     for key, label in (("d", "D-val"), ("c", "C-val")):
         if f"{key}_acc" in metrics:
-            table.add_row(label, _cell("acc", metrics[f"{key}_acc"]), _cell("loss", metrics[f"{key}_loss"]))
-    table.add_row("score", _cell("acc", metrics["score"]), "")
+            table.add_row(label, console.metric_cell("acc", metrics[f"{key}_acc"]),
+                          console.metric_cell("loss", metrics[f"{key}_loss"]))
+    table.add_row("score", console.metric_cell("acc", metrics["score"]), "")
     return table
-
-
-def _cell(name: str, value) -> str:
-    if value is None:
-        return ""
-    if name.endswith(("acc", "score")):
-        return f"{100 * value:.1f}%"
-    if name == "lr":
-        return f"{value:.0e}"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

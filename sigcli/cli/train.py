@@ -71,17 +71,6 @@ def summary_table(result: FitResult, forg: bool) -> Table:
     for name in columns + ["seconds"]:
         table.add_column(name.replace("_", " "), justify="right")
     for row in result.history:
-        cells = [_cell(name, row.get(name)) for name in columns + ["seconds"]]
+        cells = [console.metric_cell(name, row.get(name)) for name in columns + ["seconds"]]
         table.add_row(*cells, style="bold green" if row["epoch"] == result.best_epoch else None)
     return table
-
-
-def _cell(name: str, value) -> str:
-    if value is None:
-        return ""
-    if name.endswith("acc"):
-        return f"{100 * value:.1f}%"
-    if name == "lr":
-        return f"{value:.0e}"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
