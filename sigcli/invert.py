@@ -112,8 +112,7 @@ class BatchNormStatistics:
             return
         x = inputs[0].float()
         dims = [0, *range(2, x.ndim)]
-        mean = x.mean(dims)
-        var = x.var(dims, unbiased=False)
+        var, mean = torch.var_mean(x, dims, unbiased=False)
         self._terms.append(torch.linalg.vector_norm(mean - module.running_mean)
                            + torch.linalg.vector_norm(var - module.running_var))
 
