@@ -25,15 +25,14 @@ import argparse
 import json
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms
 
+from bench.clock import StepClock
 from sigcli.data.sigset import SignatureSet
 from sigcli.features import extract_features
 from sigcli.models import INPUT_SIZE, create_model
@@ -106,25 +105,8 @@ def _ceiling(model: torch.nn.Module, sigset: SignatureSet, batch: int, repeats: 
     return durations
 
 
-class _StepClock:
-    """A reporter that notes when each batch is done (the time between two is one batch)."""
-
-    def __init__(self) -> None:
-        self.stamps: list[float] = []
-
-    @contextmanager
-    def task(self, description: str, total: int | None) -> Iterator[Any]:
-        clock = self
-
-        class Task:
-            def advance(self, n: int = 1, **fields: Any) -> None:
-                clock.stamps.append(time.perf_counter())
-
-        yield Task()
-
-
 def _ours(model: torch.nn.Module, sigset: SignatureSet, batch: int, device: torch.device) -> tuple[float, list[float]]:
-    clock = _StepClock()
+    clock = StepClock()
     start = time.perf_counter()
     extract_features(model, sigset, batch_size=batch, device=device, reporter=clock)
     seconds = time.perf_counter() - start

@@ -34,9 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -45,6 +43,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms
 
+from bench.clock import StepClock
 from sigcli.data.sigset import SignatureSet
 from sigcli.models import INPUT_SIZE, create_model
 from sigcli.training.data import Rows, crop, random_offsets, to_unit
@@ -120,29 +119,12 @@ def _ceiling(sigset: SignatureSet, batch: int, steps: int, device: torch.device)
     return durations[1:]
 
 
-class _StepClock:
-    """A reporter that notes when each step is done (the time between two is one step)."""
-
-    def __init__(self) -> None:
-        self.stamps: list[float] = []
-
-    @contextmanager
-    def task(self, description: str, total: int | None) -> Iterator[Any]:
-        clock = self
-
-        class Task:
-            def advance(self, n: int = 1, **fields: Any) -> None:
-                clock.stamps.append(time.perf_counter())
-
-        yield Task()
-
-
 def _ours(sigset: SignatureSet, batch: int, steps: int, device: torch.device, logdir: Path) -> list[float]:
     features, _ = _network(device)
     rows = Rows.select(sigset)
     train, val = np.arange(batch * steps), np.arange(batch * steps, len(rows))
     objective = SupervisedObjective(features, rows, train, val, USERS, batch_size=batch)
-    clock = _StepClock()
+    clock = StepClock()
     fit(objective, Schedule(epochs=1, device=str(device)), logdir, reporter=clock)
     return list(np.diff(clock.stamps))
 
