@@ -121,7 +121,7 @@ def run(quick: bool, whole_fold: bool = False) -> list[dict]:
 def show(rows: list[dict]) -> None:
     print(f"{'step':<55} {'ours_s':>9} {'baseline_s':>11} {'ratio':>7} {'ceiling':>8}  work")
     for r in rows:
-        ceiling = f"{r['ceiling']:.1f}" if r["ceiling"] else "-"
+        ceiling = f"{r['ceiling']:.1f}" if r.get("ceiling") else "-"
         print(f"{r['step']:<55} {r['ours_s']:>9.1f} {r['baseline_s']:>11.1f} {r['ratio']:>7.1f} {ceiling:>8}  {r['work']}")
 
 

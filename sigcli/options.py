@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sigcli import __version__
@@ -58,14 +57,16 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
 
 
 def environment() -> dict[str, str]:
-    """Versions that matter for reproducing a run; torch is not imported just to name its version."""
-    torch = sys.modules.get("torch")
-    try:
-        torch_version = torch.__version__ if torch is not None else metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = "not installed"
+    """Versions that matter for reproducing a run; a library not yet imported is not imported to name it."""
+    def version(name: str) -> str:
+        module = sys.modules.get(name.replace("scikit-learn", "sklearn"))
+        try:
+            return module.__version__ if module is not None else metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
     return {"sigcli": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "numpy": np.__version__, "torch": torch_version, "scikit-learn": metadata.version("scikit-learn")}
+            "numpy": version("numpy"), "torch": version("torch"), "scikit-learn": version("scikit-learn")}
 
 
 def save_options(options: BaseModel, path: str | Path, **extra: Any) -> Path:
@@ -74,3 +75,21 @@ def save_options(options: BaseModel, path: str | Path, **extra: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return Path(path)
+
+
+class Cli:
+    """Command-line facts of an option field that its name, type and default do not say.
+
+    Put it in the field's ``Annotated`` type. ``names``: extra spellings (``"-r"``, or a
+    reference tool's name); ``argument``: positional instead of an option; ``default_text``:
+    how ``--help`` shows a default that is computed or ``None``; ``skip``: set by code, not on
+    the command line. :mod:`sigcli.cli.derive` reads it.
+    """
+
+    def __init__(self, *names: str, argument: bool = False, default_text: str | None = None,
+                 hidden: bool = False, skip: bool = False, metavar: str | None = None):
+        self.names, self.argument, self.default_text = names, argument, default_text
+        self.hidden, self.skip, self.metavar = hidden, skip, metavar
+
+    def __repr__(self) -> str:
+        return f"Cli({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if v)})"

@@ -15,10 +15,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from sigcli import __version__
 from sigcli.cli import console
 from sigcli.errors import SigcliError
+from sigcli.options import environment
 
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
@@ -39,13 +41,27 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 _state = {"debug": False}
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 class _Group(TyperGroup):
-    """Catch library errors of any subcommand in one place."""
+    """Load each subcommand's module only when it is asked for; catch library errors in one place.
+
+    Command modules import only typer, rich and the options models: the library (torch,
+    scikit-learn) is imported when a command runs, so ``--help`` and ``--version`` start fast.
+    """
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        return [name for name, _ in COMMANDS if name in self.commands]
+        return [name for name, _ in COMMANDS] + sorted(set(self.commands) - set(dict(COMMANDS)))
+
+    def get_command(self, ctx: typer.Context, name: str):
+        module = dict(COMMANDS).get(name)
+        if module is None:
+            return super().get_command(ctx, name)
+        cli = importlib.import_module(f"sigcli.cli.{module}")
+        info = CommandInfo(name, callback=cli.main, help=_reflow(cli.__doc__),
+                           context_settings=CONTEXT_SETTINGS)
+        return typer.main.get_command_from_info(info, pretty_exceptions_short=False, rich_markup_mode="rich")
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -72,17 +88,15 @@ app = typer.Typer(
          "distill, and evaluate with writer-dependent and writer-independent classifiers.",
     no_args_is_help=True,
     rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=CONTEXT_SETTINGS,
     pretty_exceptions_enable=False,
 )
 
 
 def _version(value: bool) -> None:
     if value:
-        import numpy
-        import torch
-
-        console.out.print(f"sig {__version__} (torch {torch.__version__}, numpy {numpy.__version__})")
+        versions = environment()   # read from the installed metadata: nothing heavy is imported
+        console.out.print(f"sig {__version__} (torch {versions['torch']}, numpy {versions['numpy']})")
         raise typer.Exit()
 
 
@@ -100,11 +114,6 @@ def _reflow(doc: str) -> str:
     """A module docstring as help text: each paragraph on one line, so rich wraps it evenly."""
     paragraphs = inspect.cleandoc(doc or "").split("\n\n")
     return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
-
-
-for _name, _module in COMMANDS:
-    _cli = importlib.import_module(f"sigcli.cli.{_module}")
-    app.command(_name, help=_reflow(_cli.__doc__))(_cli.main)
 
 
 def _terminate(signum, frame) -> None:

@@ -1,0 +1,65 @@
+"""Option fields that several commands share, declared once (see ``docs/vocabulary.md``).
+
+Use them as field types: ``device: Device = "auto"``. Each carries its help text and its
+validation; a command needing another default gives it as the field's default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from sigcli.options import Cli
+from sigcli.errors import InputError
+
+#: Device names accepted by ``--device`` (``N`` is a GPU index).
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def check_device(spec: str) -> str:
+    """A torch device spelling we accept; any other is refused with the accepted list."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", spec):
+        raise InputError(f"--device {spec!r} is not a device", f"use {DEVICE_CHOICES}")
+    return spec
+
+
+def check_user_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``[first, last)`` with ``0 <= first < last``."""
+    if value is not None and not 0 <= value[0] < value[1]:
+        raise InputError(f"user range {value[0]} {value[1]} is empty or negative",
+                         "give FIRST LAST with 0 <= FIRST < LAST (LAST excluded)")
+    return value
+
+
+def all_cores(value: int | None) -> int:
+    """``None`` (the default) means one worker per CPU core."""
+    if value is None:
+        return os.cpu_count() or 1
+    if value < 1:
+        raise InputError(f"--workers {value} runs nothing", "give 1 or more (the default uses every core)")
+    return value
+
+
+Device = Annotated[str, AfterValidator(check_device),
+                   Field(description=f"Torch device: {DEVICE_CHOICES} (auto: a GPU when present).")]
+Seed = Annotated[int, Field(description="Seeds every random draw: the same seed gives the same result.")]
+Workers = Annotated[Optional[int], BeforeValidator(all_cores), Cli(default_text="one per CPU core"), Field(validate_default=True),
+                    Field(description="Parallel workers; the result does not depend on their number.")]
+Overwrite = Annotated[bool, Field(description="Replace an existing output of sig's own format (never a folder "
+                                              "of yours, never an input).")]
+AllowPickle = Annotated[bool, Field(description="Read a pickled user_mapping of a signature set (only for files "
+                                                "you trust: unpickling can run code).")]
+AllowUnsafeCheckpoint = Annotated[bool, Field(description="Load a legacy checkpoint that needs full unpickling "
+                                                          "(only for files you trust: it can run code).")]
+Json = Annotated[bool, Field(description="Print machine-readable JSON on stdout instead of tables.")]
+UserRange = Annotated[Optional[tuple[int, int]], AfterValidator(check_user_range),
+                      Cli(default_text="all", metavar="FIRST LAST"),
+                      Field(description="Users FIRST..LAST-1, by index in the set (LAST excluded).")]
+DataPath = Annotated[Path, Cli("--dataset-path"),
+                     Field(description="Preprocessed signature set: a .npz file or a memory-mapped folder.")]
+ModelPath = Annotated[Path, Field(description="Checkpoint (.pth) of a feature extractor, in the reference "
+                                              "3-tuple format.")]
