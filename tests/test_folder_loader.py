@@ -55,7 +55,7 @@ def test_writers_by_name_in_natural_order_with_both_default_layouts(people, capl
     with caplog.at_level(logging.WARNING, logger="sigcli"):
         loader = FolderLoader(people)
     assert loader.users() == [0, 1, 2, 3]
-    assert [loader.writer_name(u) for u in loader.users()] == ["alice", "Bob", "w2", "w10"]
+    assert [loader.writer_label(u) for u in loader.users()] == ["alice", "Bob", "w2", "w10"]
     assert [loader.record_name(f) for f in loader.genuine_files(0)] == [
         "alice/genuine/01.png", "alice/genuine/02.png", "alice/genuine/03.png"]
     assert [loader.record_name(f) for f in loader.skilled_files(1)] == ["Bob/Bob_forgery_1.JPG", "Bob/Bob_forgery_2.JPG"]
@@ -70,7 +70,7 @@ def test_numbered_writer_folders_keep_their_numbers(tmp_path):
         for kind, k, image in signatures(writer, 1, 1):
             write(tmp_path / default_path(f"{writer:03d}", kind, k + 1), image)
     loader = FolderLoader(tmp_path)
-    assert loader.users() == [7, 30, 100] and loader.writer_name(30) == "030"
+    assert loader.users() == [7, 30, 100] and loader.writer_label(30) == "030"
 
 
 def test_patterns_canvas_and_unknown_options_through_loader_options(people, tmp_path, caplog):
@@ -147,7 +147,7 @@ def test_preprocess_end_to_end_with_duplicates_and_dedupe(people, tmp_path, cli,
                "--workers", 1)
     assert kept.exit_code == 0, kept.output
     logged = [r.getMessage() for r in caplog.records]
-    assert "folder writer 2: identical files w2/genuine/04.png = w2/genuine/01.png" in logged
+    assert "folder writer w2: identical files w2/genuine/04.png = w2/genuine/01.png" in logged
     assert "folder writer w2: 4 genuine (expected 3)" in logged
     data = SignatureSet.load(tmp_path / "kept.npz")
     assert data.user_mapping.tolist() == [0, 1, 2, 3]

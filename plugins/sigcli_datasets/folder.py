@@ -45,7 +45,7 @@ class FolderLoader(DatasetLoader):
         ids = writer_ids([folder.name for folder in folders])
         self._folders = dict(zip(ids, folders))
         self._files = dict(zip(ids, folders.values()))
-        counts = {folder.name: (len(genuine), len(forged), 0) for folder, (genuine, forged) in folders.items()}
+        counts = {folder.name: (len(files[0]), len(files[1]), 0) for folder, files in folders.items()}
         self.genuine_per_user, self.skilled_per_user, _ = Counter(counts.values()).most_common(1)[0][0]
         warn_unexpected_counts(self.name, counts, (self.genuine_per_user, self.skilled_per_user, 0))
 
@@ -58,7 +58,7 @@ class FolderLoader(DatasetLoader):
     def skilled_files(self, user: int) -> list[Path]:
         return self._writer(user)[1]
 
-    def writer_name(self, user: int) -> str:
+    def writer_label(self, user: int) -> str:
         """The folder name of writer ``user``."""
         self._writer(user)
         return self._folders[user].name
@@ -115,13 +115,14 @@ Layout (--path points at ROOT; the defaults tell genuine and forged apart either
   ROOT/bob/01.jpg  bob_forgery_1.tif  or by name: paths containing 'forg' are forgeries
   ROOT/carol/ ...
 Each folder under ROOT is a writer; every image below it (any sub-folder, any format PIL
-reads, by its content) is one of its signatures. Within a writer's folder, a path matching
-the pattern 'forged' ({DEFAULT_FORGED!r}) is a skilled forgery, otherwise one matching
-'genuine' ({DEFAULT_GENUINE!r}) is genuine; the rest is ignored. Patterns are shell-style,
-case-insensitive, matched against the path inside the writer's folder ('*' crosses '/'), so
-forged='forgeries/*' genuine='references/*' reads ROOT/<w>/references/ and
-ROOT/<w>/forgeries/. Hidden files and folders (.DS_Store, ._x) and non-image files
-(Thumbs.db) are ignored, and so are folders without images.
+reads, by its content) is one of its signatures. Inside a writer's folder, a path matching
+the option 'forged' ({DEFAULT_FORGED!r}) is a skilled forgery, else one matching 'genuine' \
+({DEFAULT_GENUINE!r})
+is genuine, else it is ignored. Patterns are shell-style and case-insensitive, matched
+against the path inside the writer's folder ('*' crosses '/'): forged='forgeries/*'
+genuine='references/*' reads <w>/references/ and <w>/forgeries/ only. Hidden files and
+folders (.DS_Store, ._x), non-image files (Thumbs.db) and folders without images
+(__MACOSX) are ignored.
 
 Writers: when every folder name is a number, that number is the writer id; otherwise
 writers are numbered 0..N-1 in natural order of their names (w2 before w10). A signature
@@ -130,8 +131,9 @@ The most common genuine/forged counts are taken as expected and writers that dif
 reported, as are byte-identical copies within a writer ('sig preprocess --dedupe' leaves
 them out; kept by default).
 
-Canvas: measured from the data (the {CANVAS_PERCENTILE:g}th percentile height and width of
-all images, widened to the aspect of the preprocessed images) unless given.
+Canvas: measured from the data unless given (the {CANVAS_PERCENTILE:g}th percentile height and \
+width
+of all images, widened to the aspect of the preprocessed images); 'sig preprocess' logs it.
 
 Options ('sig preprocess --loader-option KEY=VALUE', repeatable):
 """ + "".join(f"  {key}: {help}\n" for key, help in cls.loader_options.items())

@@ -126,6 +126,10 @@ class DatasetLoader(ABC):
     def describe(cls) -> str:
         """How to obtain the data and what the folder must look like."""
 
+    def writer_label(self, user: int) -> str:
+        """How messages name writer ``user``: its id, unless the layout has names for writers."""
+        return str(user)
+
     def record_name(self, path: Path) -> str:
         """The name ``path`` keeps in a signature set's ``filenames``; the file name unless a
         layout needs more (e.g. the writer's folder) to tell images apart."""
@@ -179,12 +183,13 @@ class DatasetLoader(ABC):
         for user in list(found)[:NAMED_WRITERS]:
             pairs = ", ".join(f"{self.record_name(copy)} = {self.record_name(first)}"
                               for copy, first in found[user].items())
-            log.warning("%s writer %s: identical files %s", self.name, user, pairs)
+            log.warning("%s writer %s: identical files %s", self.name, self.writer_label(user), pairs)
         if found:
             copies = sum(map(len, found.values()))
             what = "left out (--dedupe)" if dedupe else "kept; pass --dedupe to leave them out"
+            named = f" ({NAMED_WRITERS} writers named above)" if len(found) > NAMED_WRITERS else ""
             log.warning("%s: %d file(s) in %d writer(s) are byte-identical copies of another file of "
-                        "their writer: %s", self.name, copies, len(found), what)
+                        "their writer%s: %s", self.name, copies, len(found), named, what)
 
     def layout_error(self, expected: str, where: Path | None = None) -> DatasetLayoutError:
         """The error for a folder that does not match: what was expected, what is there."""
@@ -316,7 +321,9 @@ def warn_unexpected_counts(name: str, counts: Mapping[str, tuple[int, ...]], exp
         log.warning("%s writer %s: %s", name, writer, differences)
     if deviating:
         usual = " / ".join(f"{e} {kind}" for kind, e in zip(kinds, expected) if e or kind != "simple")
-        log.warning("%s: %d of %d writer(s) do not have the expected %s", name, len(deviating), len(counts), usual)
+        named = f" ({NAMED_WRITERS} named above)" if len(deviating) > NAMED_WRITERS else ""
+        log.warning("%s: %d of %d writer(s) do not have the expected %s%s", name, len(deviating), len(counts), usual,
+                    named)
     return len(deviating)
 
 
