@@ -164,8 +164,7 @@ class DatasetLoader(ABC):
         canvas holds the CANVAS_PERCENTILE-th percentile height and width (not the largest:
         one page-sized scan or stray mark would shrink every other signature when the canvas
         is resized), with the preprocessed images' aspect ratio, its height rounded up to
-        CANVAS_STEP.
-        A larger image loses ink only if its ink box is larger, and that crop is warned about.
+        CANVAS_STEP. A larger image loses ink only if its ink box is larger, with a warning.
         """
         files = [file for user in self.users()
                  for file in (*self.genuine_files(user), *self.skilled_files(user), *self.simple_files(user))]
@@ -271,7 +270,7 @@ def image_shape(path: Path) -> tuple[int, int] | None:
 
 
 def canvas_holding(shapes: list[tuple[int, int]], percentile: float = 100.0, step: int = 1,
-               image_size: tuple[int, int] | None = None) -> tuple[int, int]:
+                   image_size: tuple[int, int] | None = None) -> tuple[int, int]:
     """The smallest canvas with ``image_size``'s aspect ratio (default: the preprocessed
     images') holding the ``percentile``-th percentile height and width of ``shapes``, its
     height rounded up to a multiple of ``step`` (the width follows from the ratio)."""
@@ -311,9 +310,9 @@ def duplicate_files(files: list[Path]) -> dict[Path, Path]:
     return dict(sorted(copies.items(), key=lambda item: order[item[0]]))
 
 
-def warn_unexpected_counts(name: str, counts: Mapping[str, tuple[int, ...]], expected: tuple[int, ...]) -> int:
+def warn_unexpected_counts(name: str, counts: Mapping[str, tuple[int, ...]], expected: tuple[int, ...]) -> None:
     """Warn about writers whose (genuine, skilled, simple) counts differ from ``expected``:
-    one line for each of the first few, then one summary line. Returns how many differ."""
+    one line for each of the first few, then one summary line."""
     kinds = ("genuine", "skilled", "simple")
     deviating = {writer: found for writer, found in counts.items() if tuple(found) != tuple(expected)}
     for writer, found in list(deviating.items())[:NAMED_WRITERS]:
@@ -324,7 +323,6 @@ def warn_unexpected_counts(name: str, counts: Mapping[str, tuple[int, ...]], exp
         named = f" ({NAMED_WRITERS} named above)" if len(deviating) > NAMED_WRITERS else ""
         log.warning("%s: %d of %d writer(s) do not have the expected %s%s", name, len(deviating), len(counts), usual,
                     named)
-    return len(deviating)
 
 
 @lru_cache(maxsize=1)
@@ -342,11 +340,10 @@ def natural_key(name: str) -> tuple:
     return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name
 
 
-def list_images(folder: Path, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[Path]:
-    """Image files of ``folder`` in natural order; hidden files (``.x``, ``._x``, temporaries)
-    and other suffixes (``Thumbs.db``) skipped; suffixes compared in lower case."""
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` in natural order; hidden files (``.x``, temporaries) skipped."""
     return sorted((entry for entry in folder.iterdir() if not entry.name.startswith(".")
-                   and entry.suffix.lower() in suffixes and entry.is_file()),
+                   and entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file()),
                   key=lambda entry: natural_key(entry.name))
 
 
