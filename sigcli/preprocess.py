@@ -227,6 +227,20 @@ class PreprocessOptions(Options):
     workers: PositiveInt | None = Field(default=None, validate_default=True)  # None: one per CPU
     format: OutputFormat = OutputFormat.auto
     overwrite: bool = False  # replace an existing output instead of refusing
+    dedupe: bool = False  # leave out files byte-identical to an earlier file of their writer
+    loader_options: dict[str, str] = {}  # passed to the loader (see its 'sig datasets NAME')
+
+    @field_validator("loader_options", mode="before")
+    @classmethod
+    def _loader_options(cls, value: object) -> object:
+        """``KEY=VALUE`` texts, as the command line gives them, become a mapping."""
+        if not isinstance(value, (list, tuple)):
+            return value
+        pairs = [str(item).partition("=") for item in value]
+        bad = next((key for key, equals, _ in pairs if not equals or not key.strip()), None)
+        if bad is not None:
+            raise InputError(f"--loader-option {bad!r} is not KEY=VALUE", "e.g. --loader-option canvas=952x1360")
+        return {key.strip(): option for key, _, option in pairs}
 
     @field_validator("users")
     @classmethod
@@ -301,12 +315,11 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     output = options.output
     if output.exists() and not options.overwrite:
         raise InputError(f"{output} already exists", "pass --overwrite to replace it, or choose another --save-path")
-    loader = get_loader(options.dataset)(options.path)
+    loader = get_loader(options.dataset).open(options.path, options.loader_options)
     users = _select_users(loader, options.users)
+    files_of = loader.signature_files(users, dedupe=options.dedupe)
     jobs = [_Job(file, index, kind) for index, user in enumerate(users)
-            for kind, files in enumerate((loader.genuine_files(user), loader.skilled_files(user),
-                                          loader.simple_files(user)))
-            for file in files]
+            for kind, files in enumerate(files_of[user]) for file in files]
     if not jobs:
         raise InputError(f"{options.dataset}: no signature files for the selected users under {options.path}")
 
@@ -336,7 +349,7 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
                     _warn_cropped(job.path, len(cropped), loader.canvas_size)
             if kept:
                 sink.append(images, np.array([job.user for job in kept]), np.array([job.kind for job in kept]),
-                            [job.path.name for job in kept])
+                            [loader.record_name(job.path) for job in kept])
                 for job in kept:
                     counts[FORGERY_KINDS[job.kind]] += 1
             task.advance(len(chunk))

@@ -24,7 +24,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "sigcli-example-dataset"
-BUILT_IN = ["brazilian", "brazilian-nosimple", "cedar", "gpds", "gpds-synthetic", "mcyt"]
+BUILT_IN = ["bhsig-bengali", "bhsig-hindi", "brazilian", "brazilian-nosimple", "cedar", "folder", "gpds",
+            "gpds-synthetic", "mcyt"]
 
 
 def add_distribution(monkeypatch, where: Path, name: str, entry_points: dict[str, str],
@@ -84,7 +85,8 @@ def test_unknown_name_lists_what_exists():
     with pytest.raises(PluginError) as raised:
         plugins.get_loader("gpds960")
     assert "no dataset loader named 'gpds960'" in str(raised.value)
-    assert "available: brazilian, brazilian-nosimple, cedar, gpds" in str(raised.value)
+    assert "available: bhsig-bengali, bhsig-hindi, brazilian, brazilian-nosimple, cedar, folder, gpds" \
+        in str(raised.value)
 
 
 def test_example_third_party_plugin_is_discovered_and_reads_its_data(example_plugin, tmp_path, cli):

@@ -43,7 +43,7 @@ def main(
                           markup=False, highlight=False, soft_wrap=True)
     else:
         table = Table(title="dataset loaders (sigcli.datasets)",
-                      caption="per user: genuine/skilled/simple signatures; canvas: height×width")
+                      caption="per user: genuine/skilled/simple signatures (?: from the data); canvas: height×width")
         for column in ("name", "distribution", "version", "status", "canvas", "per user"):
             table.add_column(column, no_wrap=column != "distribution", overflow="fold")
         errors = any(p.error for p in plugins)
@@ -51,9 +51,10 @@ def main(
             table.add_column("error", overflow="fold", ratio=1)
         for plugin in plugins:
             loader = plugin.loader
-            canvas = f"{loader.canvas_size[0]}×{loader.canvas_size[1]}" if loader else ""
-            counts = (f"{loader.genuine_per_user}/{loader.skilled_per_user}/{loader.simple_per_user}"
-                      if loader else "")
+            canvas = (f"{loader.canvas_size[0]}×{loader.canvas_size[1]}" if loader.canvas_size else "from data") \
+                if loader else ""
+            counts = "/".join("?" if n is None else str(n) for n in (
+                loader.genuine_per_user, loader.skilled_per_user, loader.simple_per_user)) if loader else ""
             status = "[green]ok[/green]" if plugin.status == "ok" else "[bold red]broken[/bold red]"
             row = [plugin.name, plugin.distribution or "", plugin.version or "", status, canvas, counts]
             table.add_row(*row, *([plugin.error or ""] if errors else []))

@@ -3,7 +3,8 @@
 Each signature is centred on the dataset's canvas, its background removed, inverted (ink
 bright on 0) and resized to --image-size, byte for byte as the reference sigver does.
 Users come in the loader's order, each with its genuine signatures, then skilled and
-simple forgeries. Unreadable or blank images are skipped and listed. A --save-path ending
+simple forgeries. Unreadable or blank images are skipped and listed; --dedupe also leaves
+out byte-identical copies of a writer's files (kept by default). A --save-path ending
 in '/' (or --format folder) writes the folder format, whose memory stays flat however
 large the set. The resolved options are saved beside it: NAME.json for NAME.npz or NAME/.
 
@@ -43,9 +44,17 @@ def main(
         help="npz, folder, or auto (folder when --save-path ends with '/').")] = default(_O, "format"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
         = default(_O, "overwrite"),
+    dedupe: Annotated[bool, typer.Option("--dedupe", help=(
+        "Leave out files byte-identical to an earlier file of the same writer (off by default: "
+        "copies are kept, and reported for datasets known to hold them)."))] = default(_O, "dedupe"),
+    loader_option: Annotated[Optional[list[str]], typer.Option(
+        "--loader-option", metavar="KEY=VALUE",
+        help="An option of the dataset loader, e.g. canvas=952x1360 for 'folder'; repeatable. "
+             "`sig datasets NAME` lists a loader's options.")] = None,
 ) -> None:
     options = build(PreprocessOptions, dataset=dataset, path=path, save_path=save_path, users=users,
-                    image_size=image_size, workers=workers, format=format, overwrite=overwrite)
+                    image_size=image_size, workers=workers, format=format, overwrite=overwrite, dedupe=dedupe,
+                    loader_options=loader_option or {})
     result = process_dataset(options, console.RichReporter())
     console.out.print(summary_table(result))
     if result.skipped:

@@ -38,7 +38,8 @@ class PluginInfo:
         record = {"name": self.name, "distribution": self.distribution, "version": self.version,
                   "status": self.status, "error": self.error}
         loader = self.loader
-        record.update(canvas_size=list(loader.canvas_size) if loader else None,
+        # A canvas or count of None is measured from the data when a loader opens it.
+        record.update(canvas_size=list(loader.canvas_size) if loader and loader.canvas_size else None,
                       genuine_per_user=loader.genuine_per_user if loader else None,
                       skilled_per_user=loader.skilled_per_user if loader else None,
                       simple_per_user=loader.simple_per_user if loader else None)
