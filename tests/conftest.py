@@ -22,33 +22,6 @@ from typer.testing import CliRunner
 
 from sigcli.data.synth import synthesize
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def checkout_entry_points(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A sigcli dist-info written from pyproject.toml, first on sys.path: importlib.metadata
-    takes the first distribution of a name, so it shadows the installed one's entry points."""
-    from sigcli import __version__
-    from sigcli.data.loader import ENTRY_POINT_GROUP
-
-    declared = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["entry-points"]
-    site = tmp_path_factory.mktemp("checkout-site")
-    dist_info = site / f"sigcli-{__version__}.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: sigcli\nVersion: {__version__}\n")
-    lines = "".join(f"{name} = {value}\n" for name, value in declared[ENTRY_POINT_GROUP].items())
-    (dist_info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
-    sys.path.insert(0, str(site))
-    yield
-    sys.path.remove(str(site))
-
-
 @pytest.fixture(scope="session")
 def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     made: dict[tuple, Path] = {}
