@@ -12,7 +12,6 @@ installed metadata (written when sigcli was installed, maybe from an older check
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable
 
