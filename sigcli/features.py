@@ -20,7 +20,7 @@ from pydantic import Field
 from torch import nn
 
 from sigcli import progress
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import FORGERY_KINDS, SignatureSet, kind_of_values, label_array
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
@@ -31,6 +31,12 @@ from sigcli.training.loop import resolve_device
 
 # Signatures per forward pass: large enough that the network, not the Python loop, is the cost.
 EXTRACT_BATCH_SIZE = 128
+#: What to do about NaN or inf features: in a file, and straight from a checkpoint.
+NON_FINITE_FILE_HINT = "extract them again with a model that gives finite features"
+NON_FINITE_MODEL_HINT = "its weights probably diverged in training: use an earlier or another checkpoint"
+#: What a feature file holds: errors about a malformed one say it.
+FEATURE_LAYOUT = ("a feature file holds features (N×D numbers), y (N user indices, integers ≥ 0) and yforg "
+                  "(N forgery codes: 0 genuine, 1 skilled, 2 simple); 'sig extract' writes one")
 
 
 @dataclass
@@ -69,8 +75,19 @@ class FeatureSet:
             np.savez(tmp, **arrays)
         return Path(path)
 
+    def require_finite(self, source: str, hint: str = NON_FINITE_FILE_HINT) -> None:
+        """Refuse rows with NaN or inf before any draw: the SVMs would fail or score them in
+        ways that depend on which rows a seed happens to draw."""
+        finite = np.isfinite(self.features).all(axis=1)
+        if not finite.all():
+            users = np.unique(self.y[~finite])
+            listed = ", ".join(map(str, users[:8])) + (f" and {len(users) - 8} more" if len(users) > 8 else "")
+            raise InputError(f"{source}: {np.count_nonzero(~finite)} of {len(finite)} feature rows hold NaN or inf "
+                             f"(user{'s' if len(users) > 1 else ''} {listed})", hint)
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
+        """Read and check a feature file: the arrays of a feature set, finite, with valid labels."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -78,17 +95,24 @@ class FeatureSet:
                 if missing:
                     raise InputError(f"{path} is not a feature file: no {', '.join(missing)}",
                                      "make one with 'sig extract'")
-                return cls(
-                    features=data["features"].astype(np.float32, copy=False),
-                    y=data["y"].astype(np.int64), yforg=data["yforg"].astype(np.int64),
-                    user_mapping=data["user_mapping"] if "user_mapping" in data.files else None,
-                    filenames=data["filenames"] if "filenames" in data.files else None,
-                    source=str(data["source"]) if "source" in data.files else "",
-                )
+                arrays = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise InputError(f"no feature file at {path}", "make one with 'sig extract'") from None
         except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
             raise InputError(f"{path} is not a feature file (.npz): {exc}") from None
+        try:
+            features = arrays["features"]
+            if features.dtype.kind not in "fiu":
+                raise InputError(f"'features' holds {kind_of_values(features.dtype)} values, not numbers")
+            feature_set = cls(
+                features=features.astype(np.float32, copy=False),
+                y=label_array(arrays["y"], "y"), yforg=label_array(arrays["yforg"], "yforg", FORGERY_KINDS),
+                user_mapping=arrays.get("user_mapping"), filenames=arrays.get("filenames"),
+                source=str(arrays["source"]) if "source" in arrays else "")
+        except InputError as exc:
+            raise InputError(f"{path}: {exc.message}", FEATURE_LAYOUT) from None
+        feature_set.require_finite(str(path))
+        return feature_set
 
 
 class ExtractOptions(Options):
@@ -141,7 +165,10 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
     device = resolve_device(device) if isinstance(device, str) else device
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
-    return FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+    feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}",
+                               NON_FINITE_MODEL_HINT)
+    return feature_set
 
 
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:

@@ -158,3 +158,14 @@ def test_cli_bad_input_exits_2(features, tmp_path, args, message):
     result = runner.invoke(app, base + args)
     assert result.exit_code == 2
     assert __import__("re").search(message, result.stderr), result.stderr
+
+
+def test_cli_refuses_non_finite_feature_rows(features, tmp_path):
+    broken = features.features.copy()
+    broken[np.flatnonzero(features.y == 7)[0]] = np.nan
+    path = tmp_path / "f.npz"
+    FeatureSet(broken, features.y, features.yforg).save(path)
+    result = runner.invoke(app, ["wi", "--features", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14",
+                                 "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3"])
+    assert result.exit_code == 2
+    assert f"{path}: 1 of {len(features.y)} feature rows hold NaN or inf (user 7)" in result.stderr

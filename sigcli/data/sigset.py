@@ -306,8 +306,7 @@ def label_array(values: np.ndarray, name: str, codes: dict[int, str] | None = No
             raise InputError(f"'{name}' holds values that are not whole numbers "
                              f"({np.count_nonzero(~whole)} of {len(values)}, e.g. {values[~whole][0]})")
     elif values.dtype.kind not in "iu":
-        kind = {"U": "text", "S": "text", "b": "true/false"}.get(values.dtype.kind, str(values.dtype))
-        raise InputError(f"'{name}' holds {kind} values, not integers")
+        raise InputError(f"'{name}' holds {kind_of_values(values.dtype)} values, not integers")
     values = values.astype(np.int64, copy=False)
     allowed = values >= 0 if codes is None else np.isin(values, list(codes))
     if not allowed.all():
@@ -315,6 +314,11 @@ def label_array(values: np.ndarray, name: str, codes: dict[int, str] | None = No
         raise InputError(f"'{name}' holds values {where} ({np.count_nonzero(~allowed)} of {len(values)}, "
                          f"e.g. {values[~allowed][0]})")
     return values
+
+
+def kind_of_values(dtype: np.dtype) -> str:
+    """A dtype in words for error messages ("text" rather than "<U1")."""
+    return {"U": "text", "S": "text", "b": "true/false", "O": "Python object"}.get(dtype.kind, str(dtype))
 
 
 def _mapping_to_array(mapping: np.ndarray) -> np.ndarray:
