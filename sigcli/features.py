@@ -24,7 +24,7 @@ from sigcli.data.sigset import FORGERY_KINDS, SignatureSet, kind_of_values, labe
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import Options, user_range
+from sigcli.options import Options, require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
 from sigcli.training.loop import resolve_device
@@ -158,16 +158,16 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
                         reporter: Reporter | None = None) -> FeatureSet:
     """A :class:`FeatureSet` of the set's users in ``[first, last)`` (all when ``None``)."""
     check_image_size(sigset.image_size)
+    if users is not None:
+        require_users_within(users, np.unique(sigset.y), "--users", "the set")
     rows = Rows.select(sigset, users)
     if users is not None and len(rows) == 0:
-        raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})",
-                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}" if len(sigset) else None)
+        raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})")
     device = resolve_device(device) if isinstance(device, str) else device
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
     feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
-    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}",
-                               NON_FINITE_MODEL_HINT)
+    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}", NON_FINITE_MODEL_HINT)
     return feature_set
 
 

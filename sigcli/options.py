@@ -57,6 +57,21 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
     return first, last
 
 
+def require_users_within(users: tuple[int, int], present: np.ndarray, flag: str, data: str) -> None:
+    """Refuse a ``[first, last)`` range that reaches beyond the users ``present`` in ``data``.
+
+    Selecting would clip it silently, and the run would record the range asked for rather
+    than the one used.
+    """
+    first, last = users
+    if len(present) == 0:
+        raise InputError(f"{flag} {first} {last}: there are no users in {data}")
+    low, high = int(np.min(present)), int(np.max(present))
+    if first < low or last > high + 1:
+        raise InputError(f"{flag} {first} {last} reaches beyond the users of {data}, {low}–{high}",
+                         f"give FIRST LAST within {low} {high + 1}; LAST is excluded")
+
+
 def environment() -> dict[str, str]:
     """Versions that matter for reproducing a run; torch is not imported just to name its version."""
     torch = sys.modules.get("torch")

@@ -105,7 +105,8 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error:")
         return lines[0]
 
-    assert "no genuine signatures of users [50, 60)" in run("--users", "50", "60")
+    assert f"--users 2 500 reaches beyond the users of {small_set}, 0–3" in run("--users", "2", "500")
+    assert "--users 50 60 reaches beyond the users of" in run("--users", "50", "60")
     assert "--lamb" in run("--lamb", "1.5")
     assert "no completed epoch to resume" in run("--resume")
     assert "unknown model 'nope'" in run("--model", "nope")

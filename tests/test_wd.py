@@ -252,7 +252,9 @@ def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
      "only 4 exploitation users"),
     ({"forg-from-dev": 9}, "user 6 has 8 genuine signatures.*--forg-from-dev 9 need 9"),
     ({"svm-gamma": "two"}, "--svm-gamma"),
-    ({"exp-users": "20 30", "dev-users": "30 40"}, "no exploitation users in \\[20, 30\\)"),
+    ({"exp-users": "20 30", "dev-users": "30 40"}, "--exp-users 20 30 reaches beyond the users of the features, 0–13 "
+                                                   "\\(give FIRST LAST within 0 14; LAST is excluded\\)"),
+    ({"dev-users": "6 300"}, "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
     ({"forg-from-dev": 0}, "without negatives"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, message):
@@ -364,3 +366,17 @@ def test_a_checkpoint_that_gives_nan_features_is_refused_before_any_draw(tmp_pat
     with pytest.raises(InputError, match=r"m.pth: 4 of 4 feature rows hold NaN or inf \(users 0, 1\)") as info:
         evaluation_features(options, model_path=tmp_path / "m.pth", data_path=tmp_path / "d.npz", device="cpu")
     assert "diverged" in info.value.hint
+
+
+def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path):
+    from sigcli.data.sigset import SignatureSet
+    from sigcli.models import create_model
+    from sigcli.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "m.pth", create_model("signet-smaller").state_dict())
+    y = np.repeat(np.arange(5), 2)
+    SignatureSet(np.zeros((len(y), 1, 150, 220), np.uint8), y, np.zeros(len(y), np.int64)).save(tmp_path / "d.npz")
+    result = runner.invoke(app, ["wd", "--model-path", str(tmp_path / "m.pth"), "--data-path", str(tmp_path / "d.npz"),
+                                 "--exp-users", "0", "2", "--dev-users", "2", "300", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert f"--dev-users 2 300 reaches beyond the users of {tmp_path / 'd.npz'}, 0–4" in result.stderr

@@ -149,6 +149,7 @@ def test_cli_saves_results_and_model(features, tmp_path):
     (["--gen-for-ref", "6"], "user 0 has 8 genuine signatures \\(and 5 more users\\); --gen-for-ref 6 \\+ --gen-for-test 3 need 9"),
     (["--dev-users", "6", "8", "--gen-for-train", "6"], "only 2 development users"),
     (["--fusion", "vote"], "Invalid value"),
+    (["--dev-users", "6", "300"], "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
 ])
 def test_cli_bad_input_exits_2(features, tmp_path, args, message):
     path = tmp_path / "f.npz"

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
-from sigcli.options import Options, user_range
+from sigcli.options import Options, require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.results import fingerprint
 
@@ -77,14 +77,16 @@ def gamma_text(value: float) -> str:
 
 
 def users_of(features: FeatureSet, first_last: tuple[int, int], role: str) -> np.ndarray:
-    """Users of ``[first, last)`` present in ``features``, ascending; an error if none."""
+    """Users of ``[first, last)`` present in ``features``, ascending; an error if the range
+    reaches beyond the features' users or holds none of them."""
     first, last = first_last
+    flag = f"--{role[:3]}-users"
     present = np.unique(features.y)
+    require_users_within(first_last, present, flag, "the features")
     users = present[(present >= first) & (present < last)]
     if len(users) == 0:
-        span = f"users {present.min()}..{present.max()}" if len(present) else "no users"
-        raise InputError(f"no {role} users in [{first}, {last}): the features have {span}",
-                         f"choose --{role[:3]}-users within that span")
+        raise InputError(f"no {role} users in [{first}, {last}): the features have users "
+                         f"{', '.join(map(str, present))}", f"choose {flag} among them")
     return users
 
 
@@ -120,6 +122,9 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
 
     checkpoint = load_checkpoint(model_path)
     signatures = SignatureSet.load(data_path)
+    present = np.unique(signatures.y)
+    for flag, users in (("--exp-users", options.exp_users), ("--dev-users", options.dev_users)):
+        require_users_within(users, present, flag, str(data_path))
     given = {"batch_size": batch_size, "device": device}
     extract = {key: value for key, value in given.items() if value is not None}  # else extraction's defaults
     parts = [extract_feature_set(checkpoint, signatures, users, reporter=reporter, **extract)

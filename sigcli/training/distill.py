@@ -30,7 +30,7 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.errors import CheckpointError, InputError
 from sigcli.models import INPUT_SIZE, create_model
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import user_range
+from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, prefetch, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
@@ -413,7 +413,7 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
                          f"{INPUT_SIZE[0]}×{INPUT_SIZE[1]} input",
                          "pass --d-transform center-crop (or crop, for random training crops)")
     _check_size(sigset, path, "--d-dataset")
-    users = user_range(options.d_users, "--d-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    users = _users(options.d_users, "--d-users", sigset, path)
     if users[1] - users[0] != k:
         raise InputError(f"--d-users {users[0]} {users[1]} spans {users[1] - users[0]} users but the teacher "
                          f"has {k} classes", f"give a range of {k} users, the ones the teacher was trained on")
@@ -430,7 +430,7 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     path = options.c_dataset
     sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
     _check_size(sigset, path, "--c-dataset")
-    users = user_range(options.c_users, "--c-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    users = _users(options.c_users, "--c-users", sigset, path)
     rows = Rows.select(sigset, users, genuine_only=True)
     present, rows.y = np.unique(rows.y, return_inverse=True)
     train, val = _split(rows, path, users, options.seed)
@@ -438,6 +438,16 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": len(present),
               "user_range": list(users), "signatures": len(rows), "train": len(train), "validation": len(val)}
     return part, record
+
+
+def _users(given: tuple[int, int] | None, flag: str, sigset: SignatureSet, path: Path) -> tuple[int, int]:
+    """The range ``flag`` gives, within the set's users; all of them when not given."""
+    present = np.unique(sigset.y)
+    users = user_range(given, flag)
+    if users is None:
+        return (int(present[0]), int(present[-1]) + 1) if len(present) else (0, 0)
+    require_users_within(users, present, flag, str(path))
+    return users
 
 
 def _check_size(sigset: SignatureSet, path: Path, flag: str) -> None:

@@ -22,7 +22,7 @@ from torch import nn
 from sigcli.data.sigset import SignatureSet
 from sigcli.errors import InputError
 from sigcli.models import create_model
-from sigcli.options import user_range
+from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, num_batches, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
@@ -126,6 +126,8 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     users = user_range(options.users, "--users")
     sigset = SignatureSet.load(options.dataset_path, allow_pickle=options.allow_pickle)
     check_image_size(sigset.image_size)
+    if users is not None:
+        require_users_within(users, np.unique(sigset.y), "--users", str(options.dataset_path))
     rows = Rows.select(sigset, users, genuine_only=not options.forg)
     where = f"users [{users[0]}, {users[1]})" if users else "the set"
     if len(rows) == 0:
