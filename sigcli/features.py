@@ -21,13 +21,13 @@ from torch import nn
 
 from sigcli import progress
 from sigcli.data.sigset import FORGERY_KINDS, SignatureSet, kind_of_values, label_array
+from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
 from sigcli.options import Options, require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
-from sigcli.training.loop import resolve_device
 
 # Signatures per forward pass: large enough that the network, not the Python loop, is the cost.
 EXTRACT_BATCH_SIZE = 128
@@ -124,7 +124,7 @@ class ExtractOptions(Options):
     users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
     model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
     batch_size: int = Field(EXTRACT_BATCH_SIZE, ge=1, description="signatures per forward pass")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    device: Device = Field("auto", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
 

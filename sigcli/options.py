@@ -25,9 +25,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Options(BaseModel):
-    """Base of every command's options: strict about unknown fields, paths as text in JSON."""
+    """Base of every command's options: strict about unknown fields, paths as text in JSON, and
+    no NaN or infinity in a number (``--threshold nan`` would decide nothing, silently)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def default(model: type[BaseModel], field: str) -> Any:

@@ -54,6 +54,7 @@ from sigcli import progress
 from sigcli.data.loader import list_images, read_gray
 from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import SignatureSet
+from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
 from sigcli.features import extract_features
 from sigcli.models.checkpoint import load_checkpoint
@@ -61,7 +62,6 @@ from sigcli.options import Options
 from sigcli.preprocess import IMAGE_SIZE, BlankImageError, _preprocess
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
-from sigcli.training.loop import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class VerifyOptions(Options):
     dataset: str | None = Field(None, description="loader whose canvas to use (see 'sig datasets')")
     canvas: tuple[PositiveInt, PositiveInt] | None = Field(None, description="canvas (H, W); None: from the images")
     model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    device: Device = Field("auto", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
 
 

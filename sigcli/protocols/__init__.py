@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from sigcli.device import check_device
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
 from sigcli.options import Options, require_users_within, user_range
@@ -109,6 +110,8 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
     Either a feature file (``features``) or a checkpoint and a signature set; then only the
     exploitation and development users' signatures are extracted.
     """
+    if device is not None:
+        check_device(device)
     if features is not None and (model_path is not None or data_path is not None):
         raise InputError("give either --features or --model-path with --data-path, not both")
     if features is not None:
