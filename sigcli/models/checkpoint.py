@@ -21,10 +21,13 @@ import torch
 from torch import nn
 
 from sigcli.errors import CheckpointError
+from sigcli.filekind import DAMAGED_ZIP, PYTORCH, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.models import available_models, create_model
 
 UNSAFE_FLAG = "--allow-unsafe-checkpoint"
+#: What a checkpoint file is, said when something else is given.
+EXPECTED = "expected a .pth file written by 'sig train' or 'sig distill', or a reference one"
 # Prefixes that wrappers add to parameter names: DistributedDataParallel / DataParallel, torch.compile.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # Keys of a dict checkpoint that hold the state dicts, in the order of the reference tuple.
@@ -157,11 +160,14 @@ def _read(path: Path, allow_unsafe: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not _is_pickle(head):
-            raise CheckpointError(f"{path} is not a PyTorch checkpoint") from None
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {file_kind(path)}", EXPECTED) from None
         if not allow_unsafe:
             raise CheckpointError(f"{path} needs unsafe unpickling{_unsafe_what(exc)}, which can run code",
                                   f"pass {UNSAFE_FLAG} only if you trust the file") from None
     except Exception as exc:  # damaged bytes fail inside the reader in many ways
+        kind = file_kind(path)
+        if kind not in (PYTORCH, DAMAGED_ZIP):  # e.g. a feature file or a WI classifier given as the model
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {kind}", EXPECTED) from None
         raise CheckpointError(f"{path} is not a readable checkpoint: truncated, corrupted or another kind of "
                               f"file ({_first_line(exc)})", "download or save it again") from None
     try:
