@@ -9,6 +9,7 @@ string (checkpoint fingerprint) for the results' provenance.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pydantic import Field
 from torch import nn
 
 from sigcli import progress
-from sigcli.data.sigset import FORGERY_KINDS, SignatureSet, kind_of_values, label_array
+from sigcli.data.sigset import FORGERY_KINDS, Canvas, SignatureSet, canvas_of, kind_of_values, label_array
 from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
@@ -47,6 +48,7 @@ class FeatureSet:
     user_mapping: np.ndarray | None = None
     filenames: np.ndarray | None = None
     source: str = ""
+    canvas: Canvas | None = None  # how the signatures' images were made, when known
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2:
@@ -62,7 +64,7 @@ class FeatureSet:
     def select_users(self, first: int, last: int) -> "FeatureSet":
         keep = (self.y >= first) & (self.y < last)
         return FeatureSet(self.features[keep], self.y[keep], self.yforg[keep], self.user_mapping,
-                          None if self.filenames is None else self.filenames[keep], self.source)
+                          None if self.filenames is None else self.filenames[keep], self.source, self.canvas)
 
     def save(self, path: str | os.PathLike) -> Path:
         arrays = {"features": np.asarray(self.features, dtype=np.float32), "y": self.y,
@@ -71,6 +73,8 @@ class FeatureSet:
             arrays["user_mapping"] = np.asarray(self.user_mapping, dtype=np.int64)
         if self.filenames is not None:
             arrays["filenames"] = np.asarray(self.filenames, dtype=str)
+        if self.canvas is not None:
+            arrays["canvas"] = np.asarray(json.dumps(self.canvas.as_dict()))
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         return Path(path)
@@ -108,11 +112,22 @@ class FeatureSet:
                 features=features.astype(np.float32, copy=False),
                 y=label_array(arrays["y"], "y"), yforg=label_array(arrays["yforg"], "yforg", FORGERY_KINDS),
                 user_mapping=arrays.get("user_mapping"), filenames=arrays.get("filenames"),
-                source=str(arrays["source"]) if "source" in arrays else "")
+                source=str(arrays["source"]) if "source" in arrays else "",
+                canvas=_canvas_record(arrays.get("canvas")))
         except InputError as exc:
             raise InputError(f"{path}: {exc.message}", FEATURE_LAYOUT) from None
         feature_set.require_finite(str(path))
         return feature_set
+
+
+def _canvas_record(stored: np.ndarray | None) -> Canvas | None:
+    """The canvas saved in a feature file (JSON text); ``None`` if absent or unreadable."""
+    if stored is None or stored.dtype.kind != "U" or stored.ndim != 0:
+        return None
+    try:
+        return Canvas.from_dict(json.loads(str(stored)))
+    except ValueError:
+        return None
 
 
 class ExtractOptions(Options):
@@ -177,5 +192,6 @@ def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> Fe
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
+    features.canvas = canvas_of(options.data_path)
     features.save(options.save_path)
     return features

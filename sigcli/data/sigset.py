@@ -8,6 +8,7 @@ reference file whose mapping is a pickled dict still loads, without its mapping.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zipfile
@@ -333,6 +334,64 @@ def _as_slice_if_contiguous(index: np.ndarray) -> np.ndarray | slice:
     if len(index) and index[-1] - index[0] + 1 == len(index):
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """How a set's images were made: centred on a ``size`` canvas (the dataset's), resized to
+    ``image_size``. A model scores images well only when they are made the same way, so the
+    canvas is recorded with what is trained on a set (config.json, feature files, WI models)."""
+
+    dataset: str | None
+    size: tuple[int, int]
+    image_size: tuple[int, int]
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "canvas_size": list(self.size), "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, record: object) -> "Canvas | None":
+        """The canvas of a record written by :meth:`as_dict`; ``None`` for anything else."""
+        try:
+            size = tuple(int(v) for v in record["canvas_size"])
+            image_size = tuple(int(v) for v in record["image_size"])
+            dataset = record.get("dataset")
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+        if len(size) != 2 or len(image_size) != 2 or min(size + image_size) < 1:
+            return None
+        return cls(None if dataset is None else str(dataset), size, image_size)
+
+    def describe(self) -> str:
+        where = f"dataset {self.dataset}, " if self.dataset else ""
+        return f"{where}canvas {self.size[0]}×{self.size[1]}"
+
+
+def canvas_of(path: str | os.PathLike) -> Canvas | None:
+    """The canvas a set was preprocessed on, from the options 'sig preprocess' saved beside it
+    (``None`` when there are none, e.g. a set made by 'sig invert' or by other tools)."""
+    from sigcli.preprocess import options_file
+
+    record_file = options_file(Path(path))
+    try:
+        record = json.loads(record_file.read_text())
+        options = record["options"]
+        dataset = str(options["dataset"])
+        image_size = options["image_size"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    size = record.get("canvas_size")
+    if size is None:  # options files that do not record it: the dataset loader's
+        from sigcli.data.plugins import get_loader
+        from sigcli.errors import PluginError
+
+        try:
+            size = get_loader(dataset).canvas_size
+        except PluginError:
+            log.warning("%s names dataset %s, whose loader is not installed: its canvas is unknown",
+                        record_file, dataset)
+            return None
+    return Canvas.from_dict({"dataset": dataset, "canvas_size": size, "image_size": image_size})
 
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:

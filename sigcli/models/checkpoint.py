@@ -9,6 +9,7 @@ head. Files are read with ``torch.load(weights_only=True)``; one that needs full
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import warnings
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from sigcli.data.sigset import Canvas
 from sigcli.errors import CheckpointError
 from sigcli.filekind import DAMAGED_ZIP, PYTORCH, file_kind
 from sigcli.fileio import atomic_path
@@ -96,6 +98,22 @@ def load_checkpoint(path: str | os.PathLike, model: str | None = None, allow_uns
         detected = model
     return Checkpoint(detected, features, _optional(classifier, "user-classification", path),
                       _optional(forgery, "forgery", path), path)
+
+
+def training_canvases(path: str | os.PathLike) -> list[Canvas]:
+    """The canvases of the sets a checkpoint was trained on, as its run recorded them in the
+    config.json beside it; empty when there is none (e.g. a renamed or published checkpoint)."""
+    from sigcli.training.loop import BEST, CONFIG, LAST
+
+    path = Path(path)
+    if path.name not in (BEST, LAST):
+        return []
+    try:
+        stored = json.loads((path.parent / CONFIG).read_text()).get("canvases")
+    except (OSError, ValueError, AttributeError):
+        return []
+    canvases = [Canvas.from_dict(record) for record in stored] if isinstance(stored, list) else []
+    return [canvas for canvas in canvases if canvas is not None]
 
 
 def save_checkpoint(path: str | os.PathLike, features_state: Mapping[str, torch.Tensor],

@@ -119,7 +119,7 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
         return feature_set, {"features": {**_provenance(features), "source": feature_set.source}}
     if model_path is None or data_path is None:
         raise InputError("no features to evaluate", "give --features F.npz, or --model-path M with --data-path D")
-    from sigcli.data.sigset import SignatureSet
+    from sigcli.data.sigset import SignatureSet, canvas_of
     from sigcli.features import extract_feature_set
     from sigcli.models.checkpoint import load_checkpoint
 
@@ -136,7 +136,7 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
         np.concatenate([p.features for p in parts]), np.concatenate([p.y for p in parts]),
         np.concatenate([p.yforg for p in parts]), parts[0].user_mapping,
         None if any(p.filenames is None for p in parts) else np.concatenate([p.filenames for p in parts]),
-        parts[0].source)
+        parts[0].source, canvas_of(data_path))
     return feature_set, {"model": _provenance(model_path), "data": _provenance(data_path)}
 
 

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sigcli import progress
-from sigcli.data.sigset import kind_of_values
+from sigcli.data.sigset import Canvas, kind_of_values
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
 from sigcli.filekind import SKOPS, file_kind
@@ -78,6 +78,7 @@ class WIModel:
     fusion: str
     feature_dim: int
     info: dict
+    canvas: Canvas | None = None  # how the images of its training features were made, when known
 
     def score(self, queries: np.ndarray, references: np.ndarray, fusion: str | None = None) -> np.ndarray:
         """Fused score of each query against one writer's references (higher: more genuine)."""
@@ -188,12 +189,14 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
 
 
 def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
-                  **info: Any) -> Path:
-    """Write the classifier with skops (no pickle), with its fusion, feature size and provenance."""
+                  canvas: Canvas | None = None, **info: Any) -> Path:
+    """Write the classifier with skops (no pickle), with its fusion, feature size, the canvas its
+    features' images were made on (for 'sig verify') and provenance."""
     import skops.io
 
     payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
-               "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"), "info": info}
+               "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"),
+               "canvas": None if canvas is None else canvas.as_dict(), "info": info}
     with atomic_path(path, suffix=".skops") as tmp:
         skops.io.dump(payload, tmp)
     return Path(path)
@@ -257,8 +260,9 @@ def _check_model(payload: Any) -> WIModel:
             _array(scaler, name, 1, (dim,))
     if scaler.with_std and not np.all(scaler.scale_ > 0):
         raise InputError("the scaler's scale_ holds values that are not positive")
-    return WIModel(classifier, str(payload["fusion"]), dim, {"options": payload.get("options", {}),
-                                                             **payload.get("info", {})})
+    return WIModel(classifier, str(payload["fusion"]), dim,
+                   {"options": payload.get("options", {}), **payload.get("info", {})},
+                   Canvas.from_dict(payload.get("canvas")))
 
 
 def _positive_number(value: Any) -> bool:

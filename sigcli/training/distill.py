@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import CheckpointError, InputError
 from sigcli.models import INPUT_SIZE, create_model
-from sigcli.models.checkpoint import Checkpoint, load_checkpoint
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint, training_canvases
 from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, prefetch, split_train_val
@@ -387,8 +387,18 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
     teacher = Teacher(teacher_checkpoint, info.device)
     weights = LossWeights(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
     config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.fingerprint(),
-                          "classes": k}, "d": d_record, "c": c_record}
+                          "classes": k}, "d": d_record, "c": c_record,
+              "canvases": _canvases(teacher_path, d_path, options.c_dataset)}
     return DistillObjective(student, teacher, d, c, weights, info), config
+
+
+def _canvases(teacher: Path, d_path: Path, c_path: Path | None) -> list[dict]:
+    """The distinct canvases of D and C, for 'sig verify'. A D set with none recorded (the
+    teacher's inverted images) stands for the teacher's own training canvases."""
+    canvas_d = canvas_of(d_path)
+    found = [canvas_d] if canvas_d else training_canvases(teacher)
+    found.append(canvas_of(c_path) if c_path is not None else None)
+    return [canvas.as_dict() for canvas in dict.fromkeys(c for c in found if c is not None)]
 
 
 def _input_path(given: Path | None, artefact: str, flag: str, what: str) -> Path:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import InputError
 from sigcli.models import create_model
 from sigcli.options import require_users_within, user_range
@@ -144,5 +144,6 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
                                     lamb=options.lamb, batch_size=options.batch_size, info=info)
     data = {"path": str(options.dataset_path), "fingerprint": fingerprint(sigset), "users": len(classes),
             "signatures": len(rows), "train": len(train), "validation": len(val)}
+    canvas = canvas_of(options.dataset_path)  # for 'sig verify', which must make its images the same way
     return fit(objective, options, options.logdir, resume=options.resume, options=options,
-               extra_config={"data": data}, reporter=reporter)
+               extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []}, reporter=reporter)
