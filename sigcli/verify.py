@@ -68,6 +68,7 @@ from sigcli.options import Options
 from sigcli.preprocess import IMAGE_SIZE, BlankImageError, _preprocess
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
+from sigcli.training.data import check_image_size
 from sigcli.training.loop import CONFIG
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,9 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     queries = _read_all(options.queries, "query", skipped)
     if canvas is None:
         canvas, canvas_from = _computed_canvas([image for _, image in references + queries], options.model_path)
+    check_canvas(canvas, canvas_from)
+    check_canvas(image_size, canvas_from, "image size")
+    check_image_size(image_size)
     with progress.resolve(reporter).task("preprocess images", len(references) + len(queries)) as task:
         references = _normalise_all(references, "reference", canvas, image_size, skipped, task)
         queries = _normalise_all(queries, "query", canvas, image_size, skipped, task)
@@ -308,11 +312,11 @@ def _skip(skipped: list[Skipped], name: str, role: str, reason: str) -> None:
     skipped.append(Skipped(name, role, reason))
 
 
-def check_canvas(canvas: tuple[int, int], source: str) -> None:
-    """Refuse a canvas larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
-    if canvas[0] * canvas[1] > MAX_CANVAS_PIXELS:
-        raise InputError(f"{source} {canvas[0]}×{canvas[1]} is larger than the {MAX_CANVAS_PIXELS:,} pixels a canvas "
-                         "may have", "scan signatures at a lower resolution, or give a smaller --canvas")
+def check_canvas(size: tuple[int, int], source: str, what: str = "canvas") -> None:
+    """Refuse a canvas (or image size) larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
+    if size[0] * size[1] > MAX_CANVAS_PIXELS:
+        raise InputError(f"the {what} {size[0]}×{size[1]} ({source}) is larger than the {MAX_CANVAS_PIXELS:,} pixels "
+                         f"a {what} may have", "scan signatures at a lower resolution, or give a smaller --canvas")
 
 
 def _canvas(options: VerifyOptions, recorded: list[Canvas],
@@ -349,9 +353,7 @@ def _computed_canvas(images: list[np.ndarray], model_path: Path) -> tuple[tuple[
     log.warning("no canvas is recorded with %s (a config.json of 'sig train' beside it, or a WI classifier's): "
                 "it is computed from the images, and the scores are only meaningful if the model's training images "
                 "were made alike; give --dataset or --canvas", model_path)
-    canvas = canvas_for([image.shape for image in images])
-    check_canvas(canvas, "the canvas that holds the images given,")
-    return canvas, "the images"
+    return canvas_for([image.shape for image in images]), "the images"
 
 
 def _threshold(options: VerifyOptions, references: np.ndarray, classifier: WIModel | None, metric: Metric,

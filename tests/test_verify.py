@@ -339,9 +339,21 @@ def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, capl
 def test_a_canvas_beyond_the_limit_is_refused_before_reading_anything(cli):
     result = cli("verify", "--model-path", "absent.pth", "-r", "a.png", "--canvas", 60000, 60000, "q.png")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: --canvas 60000×60000 is larger than the {MAX_CANVAS_PIXELS:,} pixels "
-                                     "a canvas may have (scan signatures at a lower resolution, or give a smaller "
-                                     "--canvas)")
+    assert result.stderr.strip() == (f"error: the canvas 60000×60000 (--canvas) is larger than the "
+                                     f"{MAX_CANVAS_PIXELS:,} pixels a canvas may have (scan signatures at a lower "
+                                     "resolution, or give a smaller --canvas)")
+
+
+def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tmp_path):
+    from evaluation_data import synthetic_features
+
+    features = synthetic_features(dim=16)
+    options = build(WIOptions, exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_ref=4, gen_for_test=3,
+                    folds=1)
+    path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
+                         Canvas("huge", (60000, 60000), IMAGE_SIZE))
+    with pytest.raises(InputError, match=r"the canvas 60000×60000 \(dataset huge, recorded in .*wi.skops\) is larger"):
+        _verify_recorded(recorded_run, writers, classifier=path)
 
 
 def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_run, cli, tmp_path):
