@@ -26,7 +26,7 @@ from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import Options, require_users_within, user_range
+from sigcli.options import Options, require_users_within, user_range, users_text
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
 
@@ -84,10 +84,8 @@ class FeatureSet:
         ways that depend on which rows a seed happens to draw."""
         finite = np.isfinite(self.features).all(axis=1)
         if not finite.all():
-            users = np.unique(self.y[~finite])
-            listed = ", ".join(map(str, users[:8])) + (f" and {len(users) - 8} more" if len(users) > 8 else "")
             raise InputError(f"{source}: {np.count_nonzero(~finite)} of {len(finite)} feature rows hold NaN or inf "
-                             f"(user{'s' if len(users) > 1 else ''} {listed})", hint)
+                             f"({users_text(np.unique(self.y[~finite]))})", hint)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":

@@ -73,6 +73,12 @@ def require_users_within(users: tuple[int, int], present: np.ndarray, flag: str,
                          f"give FIRST LAST within {low} {high + 1}; LAST is excluded")
 
 
+def users_text(users: np.ndarray, shown: int = 8) -> str:
+    """``"user 3"``, ``"users 0, 2, 7"`` or ``"users 0, 1, 2, 3, 4, 5, 6, 7 and 40 more"``, for messages."""
+    listed = ", ".join(map(str, users[:shown])) + (f" and {len(users) - shown} more" if len(users) > shown else "")
+    return f"user{'s' if len(users) > 1 else ''} {listed}"
+
+
 def environment() -> dict[str, str]:
     """Versions that matter for reproducing a run; torch is not imported just to name its version."""
     torch = sys.modules.get("torch")

@@ -380,3 +380,12 @@ def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path):
                                  "--exp-users", "0", "2", "--dev-users", "2", "300", "--device", "cpu"])
     assert result.exit_code == 2
     assert f"--dev-users 2 300 reaches beyond the users of {tmp_path / 'd.npz'}, 0–4" in result.stderr
+
+
+def test_a_range_between_the_features_users_names_them(features):
+    keep = (features.y < 6) | (features.y >= 10)
+    gapped = FeatureSet(features.features[keep], features.y[keep], features.yforg[keep])
+    options = build(WDOptions, **{**SMALL, "exp_users": (6, 10), "dev_users": (10, 14)})
+    with pytest.raises(InputError, match=r"no exploitation users in \[6, 10\): the features have users "
+                                         r"0, 1, 2, 3, 4, 5, 10, 11 and 2 more \(choose --exp-users among them\)"):
+        check_wd(gapped, options)

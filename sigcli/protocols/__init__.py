@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from sigcli.device import check_device
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
-from sigcli.options import Options, require_users_within, user_range
+from sigcli.options import Options, require_users_within, user_range, users_text
 from sigcli.progress import Reporter
 from sigcli.results import fingerprint
 
@@ -86,8 +86,8 @@ def users_of(features: FeatureSet, first_last: tuple[int, int], role: str) -> np
     require_users_within(first_last, present, flag, "the features")
     users = present[(present >= first) & (present < last)]
     if len(users) == 0:
-        raise InputError(f"no {role} users in [{first}, {last}): the features have users "
-                         f"{', '.join(map(str, present))}", f"choose {flag} among them")
+        raise InputError(f"no {role} users in [{first}, {last}): the features have {users_text(present)}",
+                         f"choose {flag} among them")
     return users
 
 
