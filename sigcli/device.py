@@ -18,8 +18,9 @@ from sigcli.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-#: The specs ``--device`` accepts, for help texts and errors.
+#: The specs ``--device`` accepts, for errors; and the help text that explains them.
 ACCEPTED = "auto, cpu, cuda, cuda:N, mps"
+HELP = "auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N or mps."
 _SPEC = re.compile(r"auto|cpu|mps|cuda(?::(\d+))?")
 
 

@@ -38,6 +38,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sigcli.cli import console
+from sigcli.device import HELP as DEVICE_HELP
 from sigcli.options import build, default
 from sigcli.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions, VerifyResult, verify
 
@@ -80,7 +81,7 @@ def main(
                                   "the model or the classifier.")] = default(_O, "override_canvas"),
     model: Annotated[Optional[str], typer.Option(
         help="Architecture; checked against the checkpoint. \\[default: detected]")] = default(_O, "model"),
-    device: Annotated[str, typer.Option(help="auto (a GPU when present), cpu, cuda or cuda:N.")]
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)]
         = default(_O, "device"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     allow_unsafe_checkpoint: Annotated[bool, typer.Option(
