@@ -9,6 +9,7 @@ string (checkpoint fingerprint) for the results' provenance.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -20,17 +21,23 @@ from pydantic import Field
 from torch import nn
 
 from sigcli import progress
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import FORGERY_KINDS, Canvas, SignatureSet, canvas_of, kind_of_values, label_array
+from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import Options, user_range
+from sigcli.options import Options, require_users_within, user_range, users_text
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
-from sigcli.training.loop import resolve_device
 
 # Signatures per forward pass: large enough that the network, not the Python loop, is the cost.
 EXTRACT_BATCH_SIZE = 128
+#: What to do about NaN or inf features: in a file, and straight from a checkpoint.
+NON_FINITE_FILE_HINT = "extract them again with a model that gives finite features"
+NON_FINITE_MODEL_HINT = "its weights probably diverged in training: use an earlier or another checkpoint"
+#: What a feature file holds: errors about a malformed one say it.
+FEATURE_LAYOUT = ("a feature file holds features (N×D numbers), y (N user indices, integers ≥ 0) and yforg "
+                  "(N forgery codes: 0 genuine, 1 skilled, 2 simple); 'sig extract' writes one")
 
 
 @dataclass
@@ -41,6 +48,7 @@ class FeatureSet:
     user_mapping: np.ndarray | None = None
     filenames: np.ndarray | None = None
     source: str = ""
+    canvas: Canvas | None = None  # how the signatures' images were made, when known
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2:
@@ -56,7 +64,7 @@ class FeatureSet:
     def select_users(self, first: int, last: int) -> "FeatureSet":
         keep = (self.y >= first) & (self.y < last)
         return FeatureSet(self.features[keep], self.y[keep], self.yforg[keep], self.user_mapping,
-                          None if self.filenames is None else self.filenames[keep], self.source)
+                          None if self.filenames is None else self.filenames[keep], self.source, self.canvas)
 
     def save(self, path: str | os.PathLike) -> Path:
         arrays = {"features": np.asarray(self.features, dtype=np.float32), "y": self.y,
@@ -65,12 +73,23 @@ class FeatureSet:
             arrays["user_mapping"] = np.asarray(self.user_mapping, dtype=np.int64)
         if self.filenames is not None:
             arrays["filenames"] = np.asarray(self.filenames, dtype=str)
+        if self.canvas is not None:
+            arrays["canvas"] = np.asarray(json.dumps(self.canvas.as_dict()))
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         return Path(path)
 
+    def require_finite(self, source: str, hint: str = NON_FINITE_FILE_HINT) -> None:
+        """Refuse rows with NaN or inf before any draw: the SVMs would fail or score them in
+        ways that depend on which rows a seed happens to draw."""
+        finite = np.isfinite(self.features).all(axis=1)
+        if not finite.all():
+            raise InputError(f"{source}: {np.count_nonzero(~finite)} of {len(finite)} feature rows hold NaN or inf "
+                             f"({users_text(np.unique(self.y[~finite]))})", hint)
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
+        """Read and check a feature file: the arrays of a feature set, finite, with valid labels."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -78,17 +97,35 @@ class FeatureSet:
                 if missing:
                     raise InputError(f"{path} is not a feature file: no {', '.join(missing)}",
                                      "make one with 'sig extract'")
-                return cls(
-                    features=data["features"].astype(np.float32, copy=False),
-                    y=data["y"].astype(np.int64), yforg=data["yforg"].astype(np.int64),
-                    user_mapping=data["user_mapping"] if "user_mapping" in data.files else None,
-                    filenames=data["filenames"] if "filenames" in data.files else None,
-                    source=str(data["source"]) if "source" in data.files else "",
-                )
+                arrays = {key: data[key] for key in data.files}
         except FileNotFoundError:
             raise InputError(f"no feature file at {path}", "make one with 'sig extract'") from None
         except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
             raise InputError(f"{path} is not a feature file (.npz): {exc}") from None
+        try:
+            features = arrays["features"]
+            if features.dtype.kind not in "fiu":
+                raise InputError(f"'features' holds {kind_of_values(features.dtype)} values, not numbers")
+            feature_set = cls(
+                features=features.astype(np.float32, copy=False),
+                y=label_array(arrays["y"], "y"), yforg=label_array(arrays["yforg"], "yforg", FORGERY_KINDS),
+                user_mapping=arrays.get("user_mapping"), filenames=arrays.get("filenames"),
+                source=str(arrays["source"]) if "source" in arrays else "",
+                canvas=_canvas_record(arrays.get("canvas")))
+        except InputError as exc:
+            raise InputError(f"{path}: {exc.message}", FEATURE_LAYOUT) from None
+        feature_set.require_finite(str(path))
+        return feature_set
+
+
+def _canvas_record(stored: np.ndarray | None) -> Canvas | None:
+    """The canvas saved in a feature file (JSON text); ``None`` if absent or unreadable."""
+    if stored is None or stored.dtype.kind != "U" or stored.ndim != 0:
+        return None
+    try:
+        return Canvas.from_dict(json.loads(str(stored)))
+    except ValueError:
+        return None
 
 
 class ExtractOptions(Options):
@@ -100,7 +137,7 @@ class ExtractOptions(Options):
     users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
     model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
     batch_size: int = Field(EXTRACT_BATCH_SIZE, ge=1, description="signatures per forward pass")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    device: Device = Field("auto", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
 
@@ -134,14 +171,17 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
                         reporter: Reporter | None = None) -> FeatureSet:
     """A :class:`FeatureSet` of the set's users in ``[first, last)`` (all when ``None``)."""
     check_image_size(sigset.image_size)
+    if users is not None:
+        require_users_within(users, np.unique(sigset.y), "--users", "the set")
     rows = Rows.select(sigset, users)
     if users is not None and len(rows) == 0:
-        raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})",
-                         f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}" if len(sigset) else None)
+        raise InputError(f"the set has no signatures of users [{users[0]}, {users[1]})")
     device = resolve_device(device) if isinstance(device, str) else device
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
-    return FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+    feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}", NON_FINITE_MODEL_HINT)
+    return feature_set
 
 
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
@@ -150,5 +190,6 @@ def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> Fe
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
+    features.canvas = canvas_of(options.data_path)
     features.save(options.save_path)
     return features

@@ -39,12 +39,12 @@ from pydantic import Field
 from torch import nn
 
 from sigcli import progress
+from sigcli.device import Device, resolve_device
 from sigcli.errors import CheckpointError, InputError
 from sigcli.fileio import atomic_path, remove
 from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
 from sigcli.options import Options, save_options, user_range
-from sigcli.training.loop import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class InvertOptions(InversionSettings):
                                                             "default 0 and the number of classes")
     s_model_path: Path | None = Field(None, description="student checkpoint for the competition term")
     seed: int = Field(1234, description="seed of the noise and shifts (each batch has its own stream)")
-    device: str = Field("auto", description="auto (a GPU when present), cpu, cuda or cuda:N")
+    device: Device = Field("auto", description="auto (a GPU when present), cpu, cuda, cuda:N or mps")
     preview: Path | None = Field(None, description="PNG contact sheet of some images per user")
     force: bool = Field(False, description="discard finished batches made with other options")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")

@@ -24,9 +24,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Options(BaseModel):
-    """Base of every command's options: strict about unknown fields, paths as text in JSON."""
+    """Base of every command's options: strict about unknown fields, paths as text in JSON, and
+    no NaN or infinity in a number (``--threshold nan`` would decide nothing, silently)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def default(model: type[BaseModel], field: str) -> Any:
@@ -54,6 +55,27 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
         raise InputError(f"{name} {first} {last} is an empty or negative user range",
                          "give FIRST LAST with 0 <= FIRST < LAST (LAST excluded)")
     return first, last
+
+
+def require_users_within(users: tuple[int, int], present: np.ndarray, flag: str, data: str) -> None:
+    """Refuse a ``[first, last)`` range that reaches beyond the users ``present`` in ``data``.
+
+    Selecting would clip it silently, and the run would record the range asked for rather
+    than the one used.
+    """
+    first, last = users
+    if len(present) == 0:
+        raise InputError(f"{flag} {first} {last}: there are no users in {data}")
+    low, high = int(np.min(present)), int(np.max(present))
+    if first < low or last > high + 1:
+        raise InputError(f"{flag} {first} {last} reaches beyond the users of {data}, {low}–{high}",
+                         f"give FIRST LAST within {low} {high + 1}; LAST is excluded")
+
+
+def users_text(users: np.ndarray, shown: int = 8) -> str:
+    """``"user 3"``, ``"users 0, 2, 7"`` or ``"users 0, 1, 2, 3, 4, 5, 6, 7 and 40 more"``, for messages."""
+    listed = ", ".join(map(str, users[:shown])) + (f" and {len(users) - shown} more" if len(users) > shown else "")
+    return f"user{'s' if len(users) > 1 else ''} {listed}"
 
 
 def environment() -> dict[str, str]:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from pydantic import Field
 
+from sigcli.device import Device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path
 from sigcli.options import Options, save_options
@@ -65,7 +66,7 @@ class QuickstartOptions(Options):
     fast: bool = Field(False, description="smaller run (under 3 minutes on 2 CPU cores)")
     seed: int = Field(0, ge=0, description="seed of the data, the training and the evaluation")
     workers: int = Field(2, ge=1, description="processes for synthesis and preprocessing; SVM jobs")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="torch device")
+    device: Device = Field("auto", description="torch device")
 
     @property
     def plan(self) -> Plan:

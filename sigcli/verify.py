@@ -22,12 +22,18 @@ threshold (PROTOCOLS §7), by default:
   and the writer, but is a heuristic; give ``threshold`` for a calibrated one. With one
   reference there is none and queries get no decision.
 
-Canvas: the dataset's (``dataset``, the size the model's training images were centred in),
-an explicit ``canvas``, or else computed from the images given: the smallest canvas with
-the 170×242 aspect ratio (so the resize crops nothing) that holds every image, enlarged by
-``CANVAS_MARGIN``. A computed canvas depends on the largest image given, so the same
-query can score slightly differently beside other images; give ``dataset`` or ``canvas``
-for scores that do not.
+Canvas: images must be made as the model's training images were, or the scores mean
+little (a genuine query can flip to a forgery). The canvas recorded with the model is used:
+the WI classifier's (``sig wi --save-model`` records the canvas of its features' set), else
+the one in the config.json that ``sig train`` / ``sig distill`` wrote beside the
+checkpoint, with the image size recorded with it. A ``dataset`` or ``canvas`` that
+contradicts the record is refused unless ``override_canvas``. With nothing recorded (a
+renamed or published checkpoint): the ``dataset``'s canvas, an explicit ``canvas``, or
+else, with a warning, one computed from the images given: the smallest canvas with the
+170×242 aspect ratio (so the resize crops nothing) that holds every image, enlarged by
+``CANVAS_MARGIN``. A computed canvas depends on the largest image given, so the same query
+can score slightly differently beside other images. No canvas may exceed
+``MAX_CANVAS_PIXELS``.
 
 Unreadable files and blank images (no ink) are logged one line each, listed in
 :attr:`VerifyResult.skipped` and left out; no usable reference or query is an
@@ -48,26 +54,31 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from sigcli import progress
 from sigcli.data.loader import list_images, read_gray
 from sigcli.data.plugins import get_loader
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import Canvas, SignatureSet
+from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
-from sigcli.features import extract_features
-from sigcli.models.checkpoint import load_checkpoint
+from sigcli.features import NON_FINITE_MODEL_HINT, extract_features
+from sigcli.models.checkpoint import load_checkpoint, training_canvases
 from sigcli.options import Options
 from sigcli.preprocess import IMAGE_SIZE, BlankImageError, _preprocess
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
-from sigcli.training.loop import resolve_device
+from sigcli.training.data import check_image_size
+from sigcli.training.loop import CONFIG
 
 log = logging.getLogger(__name__)
 
 #: Room added around the largest image when the canvas is computed from the images: the
 #: datasets' canvases hold their largest signature, most signatures use far less of it.
 CANVAS_MARGIN = 0.2
+#: Largest canvas verify builds, in pixels: the largest dataset canvas (GPDS-960 at 300 dpi,
+#: 2078×3307, about 6.9 million) with room to spare. Larger ones would exhaust memory.
+MAX_CANVAS_PIXELS = 40_000_000
 #: Fusion over the references when scoring by distance (a classifier brings its own).
 DISTANCE_FUSION = "mean"
 WI_SCORING = "wi-svm"
@@ -94,10 +105,20 @@ class VerifyOptions(Options):
         None, description="fusion over the references; None: the classifier's, else DISTANCE_FUSION")
     threshold: float | None = Field(None, description="decision threshold; None: see the module docstring")
     dataset: str | None = Field(None, description="loader whose canvas to use (see 'sig datasets')")
-    canvas: tuple[PositiveInt, PositiveInt] | None = Field(None, description="canvas (H, W); None: from the images")
+    canvas: tuple[PositiveInt, PositiveInt] | None = Field(None, description="canvas (H, W); None: recorded with "
+                                                                             "the model, else from the images")
+    override_canvas: bool = Field(False, description="use dataset/canvas even where they contradict the canvas "
+                                                     "recorded with the model or the classifier")
     model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    device: Device = Field("auto", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
+
+    @field_validator("canvas")
+    @classmethod
+    def _canvas_fits(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None:
+            check_canvas(value, "--canvas")
+        return value
 
 
 @dataclass
@@ -126,6 +147,7 @@ class VerifyResult:
     threshold_from: str  # where the threshold comes from, in words
     canvas: tuple[int, int]
     canvas_from: str
+    image_size: tuple[int, int]  # what each image is resized to after centring on the canvas
     model: str  # checkpoint fingerprint (architecture:sha256 prefix)
     references: list[str]  # the references used
     queries: list[QueryScore]
@@ -134,7 +156,7 @@ class VerifyResult:
     def as_dict(self) -> dict:
         """JSON-ready record."""
         record = asdict(self)
-        record["canvas"] = list(self.canvas)
+        record["canvas"], record["image_size"] = list(self.canvas), list(self.image_size)
         return record
 
 
@@ -148,12 +170,19 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
         _check_classifier(classifier, checkpoint.feature_dim, fingerprint, options.classifier)
 
     skipped: list[Skipped] = []
+    recorded, recorded_in = (([classifier.canvas], str(options.classifier)) if classifier and classifier.canvas
+                             else (training_canvases(options.model_path), str(options.model_path.parent / CONFIG)))
+    canvas, image_size, canvas_from = _canvas(options, recorded, recorded_in)
     references = _read_all(options.references, "reference", skipped)
     queries = _read_all(options.queries, "query", skipped)
-    canvas, canvas_from = _canvas(options, [image for _, image in references + queries])
+    if canvas is None:
+        canvas, canvas_from = _computed_canvas([image for _, image in references + queries], options.model_path)
+    check_canvas(canvas, canvas_from)
+    check_canvas(image_size, canvas_from, "image size")
+    check_image_size(image_size)
     with progress.resolve(reporter).task("preprocess images", len(references) + len(queries)) as task:
-        references = _normalise_all(references, "reference", canvas, skipped, task)
-        queries = _normalise_all(queries, "query", canvas, skipped, task)
+        references = _normalise_all(references, "reference", canvas, image_size, skipped, task)
+        queries = _normalise_all(queries, "query", canvas, image_size, skipped, task)
     for role, kept in (("reference", references), ("query", queries)):
         if not kept:
             left_out = sum(s.role == role for s in skipped)
@@ -165,6 +194,10 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     zeros = np.zeros(len(images), dtype=np.int64)
     features = extract_features(checkpoint.build_model(device), SignatureSet(images, zeros, zeros),
                                 batch_size=len(images), device=device, reporter=reporter)
+    unusable = ~np.isfinite(features).all(axis=1)
+    if unusable.any():
+        raise InputError(f"the checkpoint {options.model_path} gives NaN or inf features for {unusable.sum()} of "
+                         f"{len(features)} images", NON_FINITE_MODEL_HINT)
     ref_features, query_features = features[:len(references)], features[len(references):]
 
     scoring = WI_SCORING if classifier is not None else metric.value
@@ -177,7 +210,7 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
                           ref_names[best], float(pairs[i, best]))
                for i, ((name, _), score, best) in enumerate(zip(queries, scores, nearest))]
-    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, fingerprint,
+    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, image_size, fingerprint,
                         ref_names, results, skipped)
 
 
@@ -260,11 +293,12 @@ def _read(path: Path) -> np.ndarray:
 
 
 def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tuple[int, int],
-                   skipped: list[Skipped], task: progress.Task) -> list[tuple[str, np.ndarray]]:
+                   image_size: tuple[int, int], skipped: list[Skipped],
+                   task: progress.Task) -> list[tuple[str, np.ndarray]]:
     normalised = []
     for name, image in images:
         try:
-            result, cropped = _preprocess(image, canvas, IMAGE_SIZE)
+            result, cropped = _preprocess(image, canvas, image_size)
         except BlankImageError as exc:
             _skip(skipped, name, role, f"blank, no ink found ({exc.message})")
         else:
@@ -281,13 +315,47 @@ def _skip(skipped: list[Skipped], name: str, role: str, reason: str) -> None:
     skipped.append(Skipped(name, role, reason))
 
 
-def _canvas(options: VerifyOptions, images: list[np.ndarray]) -> tuple[tuple[int, int], str]:
+def check_canvas(size: tuple[int, int], source: str, what: str = "canvas") -> None:
+    """Refuse a canvas (or image size) larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
+    if size[0] * size[1] > MAX_CANVAS_PIXELS:
+        raise InputError(f"the {what} {size[0]}×{size[1]} ({source}) is larger than the {MAX_CANVAS_PIXELS:,} pixels "
+                         f"a {what} may have", "scan signatures at a lower resolution, or give a smaller --canvas")
+
+
+def _canvas(options: VerifyOptions, recorded: list[Canvas],
+            recorded_in: str) -> tuple[tuple[int, int] | None, tuple[int, int], str]:
+    """Canvas, image size and where they come from (see the module docstring); a canvas of
+    ``None`` is computed from the images by the caller."""
+    given, given_from, flag = None, "", ""
     if options.canvas is not None:
-        return tuple(options.canvas), "--canvas"
-    if options.dataset is not None:
-        return tuple(get_loader(options.dataset).canvas_size), f"dataset {options.dataset}"
+        given, given_from, flag = tuple(options.canvas), "--canvas", "--canvas"
+    elif options.dataset is not None:
+        given = tuple(get_loader(options.dataset).canvas_size)
+        given_from, flag = f"dataset {options.dataset}", f"--dataset {options.dataset}"
+    described = "; ".join(canvas.describe() for canvas in recorded)
+    if given is not None:
+        match = next((canvas for canvas in recorded if canvas.size == given), None)
+        if recorded and match is None and not options.override_canvas:
+            raise InputError(f"{flag} gives the canvas {given[0]}×{given[1]}, but the model's images were made "
+                             f"on another ({described}, recorded in {recorded_in})",
+                             "leave out --canvas and --dataset to use the recorded one, or pass --override-canvas")
+        return given, match.image_size if match else IMAGE_SIZE, given_from
+    if len(recorded) > 1:
+        raise InputError(f"the model was trained on sets with different canvases ({described}, recorded in "
+                         f"{recorded_in})", "choose one with --dataset or --canvas")
+    if recorded:
+        canvas = recorded[0]
+        source = f"dataset {canvas.dataset}, " if canvas.dataset else ""
+        return canvas.size, canvas.image_size, f"{source}recorded in {recorded_in}"
+    return None, IMAGE_SIZE, ""
+
+
+def _computed_canvas(images: list[np.ndarray], model_path: Path) -> tuple[tuple[int, int], str]:
     if not images:  # nothing readable: the caller reports it
         return IMAGE_SIZE, "none"
+    log.warning("no canvas is recorded with %s (a config.json of 'sig train' beside it, or a WI classifier's): "
+                "it is computed from the images, and the scores are only meaningful if the model's training images "
+                "were made alike; give --dataset or --canvas", model_path)
     return canvas_for([image.shape for image in images]), "the images"
 
 

@@ -351,7 +351,8 @@ def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
     ("c_too_small", "smaller than the network's 150×220"),
     ("headless_teacher", "no user-classification head"),
     ("other_architecture", f"holds a {TINY_WIDE} network, not --s-model {TINY}"),
-    ("no_users_in_range", "no genuine signatures of users [50, 60)"),
+    ("c_users_beyond", "--c-users 2 60 reaches beyond the users of"),
+    ("d_users_beyond", f"--d-users {D_FIRST + 1} {D_FIRST + K + 1} reaches beyond the users of"),
     ("test_without_student", "--test evaluates a trained student"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
@@ -361,7 +362,8 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
              "c_too_small": ["--c-dataset", files["small"]],
              "headless_teacher": ["--t-model-path", files["headless"]],
              "other_architecture": ["--s-checkpoint", files["wide"]],
-             "no_users_in_range": ["--c-users", 50, 60],
+             "c_users_beyond": ["--c-users", 2, 60],
+             "d_users_beyond": ["--d-users", D_FIRST + 1, D_FIRST + K + 1],
              "test_without_student": ["--test"]}[case]
     result = sig(*args, *extra)
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -182,6 +182,18 @@ def test_bad_files_get_one_clear_line(tmp_path):
         load_checkpoint(tmp_path / "missing.pth")
 
 
+def test_other_kinds_of_file_given_as_a_checkpoint_are_named(tmp_path):
+    import skops.io
+
+    np.savez(tmp_path / "features.npz", features=np.zeros((2, 3)), y=np.zeros(2))
+    skops.io.dump({"a": 1}, tmp_path / "wi.skops")
+    for name, kind in (("features.npz", "a NumPy .npz archive"), ("wi.skops", "a skops file")):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(tmp_path / name)
+        assert info.value.message == f"{tmp_path / name} is not a PyTorch checkpoint: it is {kind}"
+        assert "inline_container" not in str(info.value) and "'sig train'" in info.value.hint
+
+
 def test_a_file_needing_unsafe_unpickling_is_refused_unless_allowed(tmp_path):
     model, _ = _save_random(tmp_path / "m.pth")
     path = tmp_path / "with_args.pth"

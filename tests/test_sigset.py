@@ -194,6 +194,49 @@ def test_labels_must_match_the_images():
         SignatureSet(np.zeros((3, 1, H, W), np.uint8), np.zeros(2), np.zeros(3))
 
 
+_X = np.zeros((4, 1, H, W), np.uint8)
+_Y = np.array([0, 0, 1, 1])
+_YFORG = np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x=np.array(3)), r"images must be N×1×H×W, got shape \(\)"),
+    (dict(x=np.zeros((4, H, W), np.uint8)), r"images must be N×1×H×W, got shape \(4, 6, 8\)"),
+    (dict(x=np.zeros((4, 1, H, W), np.int64)), "images must be uint8 or float, got int64"),
+    (dict(y=np.array(3)), r"'y' has shape \(\), not one label per row"),
+    (dict(y=np.array(["a", "b", "c", "d"])), "'y' holds text values, not integers"),
+    (dict(y=np.array([0, -1, 1, 1])), r"'y' holds values below 0 \(1 of 4, e.g. -1\)"),
+    (dict(y=np.array([0, np.nan, 1, 1])), r"'y' holds values that are not whole numbers \(1 of 4, e.g. nan\)"),
+    (dict(y=np.array([0, 0.5, 1, 1])), "not whole numbers"),
+    (dict(y=np.array([0, 1, 1])), "'y' has 3 entries but 'x' has 4 images"),
+    (dict(yforg=np.array([0, 1, 3, 0])), r"'yforg' holds values outside 0, 1, 2 \(1 of 4, e.g. 3\)"),
+    (dict(user_mapping=np.array(["a", "b"])), "'user_mapping' holds text values"),
+])
+def test_a_malformed_set_is_refused_saying_what_a_set_holds(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **{"x": _X, "y": _Y, "yforg": _YFORG, **arrays})
+    with pytest.raises(InputError, match=message) as info:
+        SignatureSet.load(tmp_path / "bad.npz")
+    assert info.value.hint == sigset.LAYOUT
+
+
+def test_whole_float_labels_are_read_as_integers(tmp_path):
+    np.savez(tmp_path / "floats.npz", x=_X, y=_Y.astype(np.float64), yforg=_YFORG.astype(np.float32))
+    loaded = SignatureSet.load(tmp_path / "floats.npz")
+    assert loaded.y.dtype == loaded.yforg.dtype == np.int64
+    np.testing.assert_array_equal(loaded.y, _Y)
+
+
+def test_a_malformed_folder_is_refused_by_the_cli_in_one_line(tmp_path, cli):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for key, value in dict(x=_X, y=np.array([0, np.nan, 1, 1]), yforg=_YFORG).items():
+        np.save(folder / f"{key}.npy", value)
+    result = cli("info", folder)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "'y' holds values that are not whole numbers" in result.stderr
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("content, message", [
     (b"<!DOCTYPE html><html><body>Google Drive - Quota exceeded</body></html>", "an HTML page"),
     (bytes(range(7, 250)), "neither a .npz nor a .npy file"),

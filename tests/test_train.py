@@ -90,6 +90,7 @@ def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
     assert config["options"]["seed"] == 3 and config["options"]["users"] == [1, 4]
     assert config["environment"]["torch"] == torch.__version__
     assert len(config["data"]["fingerprint"]) == 16 and config["data"]["users"] == 3
+    assert config["canvases"] == []  # no options file of 'sig preprocess' beside the set: nothing to record
     rows = _rows(logdir / "metrics.csv")
     assert len(rows) == 1 and rows[0]["best"] == "True" and float(rows[0]["lr"]) == 1e-3
     checkpoint = load_checkpoint(logdir / "model_best.pth", model=TINY)
@@ -105,7 +106,8 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error:")
         return lines[0]
 
-    assert "no genuine signatures of users [50, 60)" in run("--users", "50", "60")
+    assert f"--users 2 500 reaches beyond the users of {small_set}, 0–3" in run("--users", "2", "500")
+    assert "--users 50 60 reaches beyond the users of" in run("--users", "50", "60")
     assert "--lamb" in run("--lamb", "1.5")
     assert "no completed epoch to resume" in run("--resume")
     assert "unknown model 'nope'" in run("--model", "nope")
@@ -114,6 +116,33 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
     result = runner.invoke(app, ["train", "--dataset-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
                                  "--forg", "--model", TINY])
     assert result.exit_code == 2 and "--forg needs forgeries" in result.output
+
+
+def test_distillation_records_the_canvases_of_its_sets(tmp_path):
+    """D's canvas, or the teacher's when D has none recorded (inverted images); then C's; each once."""
+    from sigcli.data.sigset import Canvas, canvas_of
+    from sigcli.options import save_options
+    from sigcli.preprocess import PreprocessOptions, options_file
+    from sigcli.training.distill import _canvases
+
+    def preprocessed(name: str, dataset: str | None) -> Path:
+        path = signature_set(users=2, genuine=2).save(tmp_path / f"{name}.npz")
+        if dataset:
+            save_options(PreprocessOptions(dataset=dataset, path=tmp_path, save_path=str(path)), options_file(path))
+        return path
+
+    teacher_run = tmp_path / "teacher"
+    teacher_run.mkdir()
+    gpds, mcyt = {"dataset": "gpds", "canvas_size": [952, 1360], "image_size": [170, 242]}, \
+        {"dataset": "mcyt", "canvas_size": [600, 850], "image_size": [170, 242]}
+    (teacher_run / "config.json").write_text(json.dumps({"canvases": [gpds]}))
+    teacher = teacher_run / "model_best.pth"
+    inverted, d_gpds, c_mcyt = preprocessed("inverted", None), preprocessed("d", "gpds"), preprocessed("c", "mcyt")
+    assert canvas_of(c_mcyt) == Canvas("mcyt", (600, 850), (170, 242)) and canvas_of(inverted) is None
+    assert _canvases(teacher, inverted, c_mcyt) == [gpds, mcyt]
+    assert _canvases(teacher, d_gpds, None) == [gpds]
+    assert _canvases(teacher_run / "renamed.pth", inverted, d_gpds) == [gpds]
+    assert _canvases(teacher_run / "renamed.pth", inverted, None) == []
 
 
 # --------------------------------------------------------------------------- loop

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from sigcli.data.loader import read_gray
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.data.synth import user_signatures
 from sigcli.features import FeatureSet, extract_features
 from sigcli.models import register_model
@@ -29,7 +29,8 @@ from sigcli.preprocess import IMAGE_SIZE, preprocess_signature
 from sigcli.protocols.svm import from_pipeline
 from sigcli.protocols.wi import WIOptions, evaluate_wi, load_wi_model, save_wi_model, score_queries
 from sigcli.training.supervised import TrainOptions, train_signet
-from sigcli.verify import Metric, VerifyOptions, VerifyResult, canvas_for, verify
+from sigcli.errors import InputError
+from sigcli.verify import MAX_CANVAS_PIXELS, Metric, QueryScore, VerifyOptions, VerifyResult, canvas_for, verify
 
 WRITERS = 6
 COUNTS = {"genuine": 10, "skilled": 5}
@@ -131,10 +132,10 @@ def test_json_output_structure_and_default_threshold(writers, cli):
                  *writers.canvas, "--json", *queries)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert set(record) == {"scoring", "fusion", "threshold", "threshold_from", "canvas", "canvas_from", "model",
-                           "references", "queries", "skipped"}
-    assert (record["scoring"], record["fusion"], record["canvas"], record["skipped"]) == \
-           ("cosine", "mean", list(writers.canvas), [])
+    assert set(record) == {"scoring", "fusion", "threshold", "threshold_from", "canvas", "canvas_from", "image_size",
+                           "model", "references", "queries", "skipped"}
+    assert (record["scoring"], record["fusion"], record["canvas"], record["image_size"], record["skipped"]) == \
+           ("cosine", "mean", list(writers.canvas), list(IMAGE_SIZE), [])
     assert record["model"].startswith(f"{SMALL_NET}:")
     assert record["references"] == [str(p) for p in references]
     assert [q["file"] for q in record["queries"]] == [str(p) for p in queries]
@@ -251,3 +252,140 @@ def _features(writers: Writers, references: list[Path], queries: list[Path]) -> 
     zeros = np.zeros(len(images), dtype=np.int64)
     model = load_checkpoint(writers.model_path).build_model()
     return extract_features(model, SignatureSet(images, zeros, zeros), batch_size=len(images))
+
+
+# --------------------------------------------------------------------------- recorded canvas
+RECORDED = Canvas("mcyt", (600, 850), IMAGE_SIZE)  # MCYT's canvas, as 'sig preprocess --dataset mcyt' records it
+
+
+@pytest.fixture(scope="module")
+def recorded_run(tmp_path_factory) -> Path:
+    """A one-epoch TINY run on a set with the options file 'sig preprocess --dataset mcyt' writes beside it."""
+    from sigcli.options import save_options
+    from sigcli.preprocess import PreprocessOptions, options_file
+    from training_data import TINY, signature_set
+
+    root = tmp_path_factory.mktemp("recorded")
+    data = signature_set(users=3, genuine=4).save(root / "set.npz")
+    save_options(PreprocessOptions(dataset="mcyt", path=root / "raw", save_path=str(data)), options_file(data))
+    train_signet(TrainOptions(dataset_path=data, logdir=root / "run", model=TINY, epochs=1, batch_size=4,
+                              device="cpu"))
+    return root / "run" / "model_last.pth"
+
+
+def _verify_recorded(model_path: Path, writers: Writers, **options) -> VerifyResult:
+    return verify(build(VerifyOptions, model_path=model_path, references=writers.references(0),
+                        queries=[writers.file(0, "genuine", 8), writers.file(1, "genuine", 8)], device="cpu",
+                        **options))
+
+
+def test_train_records_the_canvas_and_verify_uses_it(recorded_run, writers):
+    config = json.loads((recorded_run.parent / "config.json").read_text())
+    assert config["canvases"] == [{"dataset": "mcyt", "canvas_size": [600, 850], "image_size": list(IMAGE_SIZE)}]
+    recorded = _verify_recorded(recorded_run, writers)
+    assert recorded.canvas == (600, 850)
+    assert recorded.canvas_from == f"dataset mcyt, recorded in {recorded_run.parent / 'config.json'}"
+    same = _verify_recorded(recorded_run, writers, dataset="mcyt")
+    assert [q.score for q in same.queries] == [q.score for q in recorded.queries]
+    computed = _verify_recorded(recorded_run, writers, canvas=writers.canvas, override_canvas=True)
+    assert [q.score for q in computed.queries] != [q.score for q in recorded.queries]  # the canvas matters
+
+
+@pytest.mark.parametrize("given, canvas", [(["--canvas", 300, 420], [300, 420]), (["--dataset", "gpds"], [952, 1360])])
+def test_a_canvas_contradicting_the_record_is_refused_unless_overridden(recorded_run, writers, cli, given, canvas):
+    args = ["verify", "--model-path", recorded_run, *_r(writers.references(0)), *given, "--device", "cpu", "--json",
+            writers.file(0, "genuine", 8)]
+    refused = cli(*args)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"error: {' '.join(map(str, given)) if given[0] == '--dataset' else '--canvas'} gives the canvas "
+        f"{canvas[0]}×{canvas[1]}, but the model's images were made on another (dataset mcyt, canvas 600×850, "
+        f"recorded in {recorded_run.parent / 'config.json'}) (leave out --canvas and --dataset to use the recorded "
+        "one, or pass --override-canvas)")
+    overridden = cli(*args, "--override-canvas")
+    assert overridden.exit_code == 0, overridden.output
+    assert json.loads(overridden.stdout)["canvas"] == canvas
+
+
+def test_the_wi_classifier_records_its_features_canvas_and_verify_prefers_it(recorded_run, writers, cli, tmp_path):
+    from evaluation_data import synthetic_features
+
+    features = synthetic_features(dim=16)  # the TINY network's feature size
+    features.canvas = Canvas("cedar", (730, 1042), IMAGE_SIZE)
+    features.save(tmp_path / "f.npz")
+    assert FeatureSet.load(tmp_path / "f.npz").canvas == features.canvas
+    result = cli("wi", "--features", tmp_path / "f.npz", "--exp-users", 0, 6, "--dev-users", 6, 14,
+                 "--gen-for-train", 4, "--gen-for-ref", 4, "--gen-for-test", 3, "--folds", 1,
+                 "--save-model", tmp_path / "wi.skops")
+    assert result.exit_code == 0, result.output
+    assert load_wi_model(tmp_path / "wi.skops").canvas == features.canvas
+    scored = _verify_recorded(recorded_run, writers, classifier=tmp_path / "wi.skops")
+    assert scored.canvas == (730, 1042) and scored.canvas_from == f"dataset cedar, recorded in {tmp_path / 'wi.skops'}"
+    with pytest.raises(InputError, match="dataset cedar, canvas 730×1042"):
+        _verify_recorded(recorded_run, writers, classifier=tmp_path / "wi.skops", dataset="mcyt")
+
+
+def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("sigcli"), "propagate", True)  # a CLI run in this module turned it off
+    result = verify(build(VerifyOptions, model_path=writers.model_path, references=writers.references(0),
+                          queries=[writers.file(0, "genuine", 8)], device="cpu"))
+    assert result.canvas_from == "the images" and result.canvas == canvas_for(
+        [read_gray(p).shape for p in writers.references(0) + [writers.file(0, "genuine", 8)]])
+    assert "no canvas is recorded with" in caplog.text and "give --dataset or --canvas" in caplog.text
+
+
+def test_a_canvas_beyond_the_limit_is_refused_before_reading_anything(cli):
+    result = cli("verify", "--model-path", "absent.pth", "-r", "a.png", "--canvas", 60000, 60000, "q.png")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: the canvas 60000×60000 (--canvas) is larger than the "
+                                     f"{MAX_CANVAS_PIXELS:,} pixels a canvas may have (scan signatures at a lower "
+                                     "resolution, or give a smaller --canvas)")
+
+
+def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tmp_path):
+    from evaluation_data import synthetic_features
+
+    features = synthetic_features(dim=16)
+    options = build(WIOptions, exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_ref=4, gen_for_test=3,
+                    folds=1)
+    path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
+                         Canvas("huge", (60000, 60000), IMAGE_SIZE))
+    with pytest.raises(InputError, match=r"the canvas 60000×60000 \(dataset huge, recorded in .*wi.skops\) is larger"):
+        _verify_recorded(recorded_run, writers, classifier=path)
+
+
+def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_run, cli, tmp_path):
+    import pickle
+
+    with open(tmp_path / "wi.pkl", "wb") as fh:
+        pickle.dump({"classifier": None}, fh)
+    result = cli("verify", "--model-path", recorded_run, "--classifier", tmp_path / "wi.pkl", "-r", "a.png", "q.png")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {tmp_path / 'wi.pkl'} is not a WI classifier: it is a Python pickle "
+                                     "(expected a .skops file written by 'sig wi --save-model')")
+
+
+@pytest.mark.parametrize("scores, threshold, places", [
+    ([0.99981, 0.99979], 0.9998, 5),        # shown as 0.9998 at 4 places: both would look like the threshold
+    ([0.9998000001, 0.5], 0.9998, 10),
+    ([0.9998, 0.7], 0.9998, 4),             # equal to the threshold: genuine, and shown equal
+    ([1.5, -0.25], None, 4),
+])
+def test_scores_are_shown_with_the_places_the_decision_needs(scores, threshold, places):
+    from sigcli.cli.verify import _table, decisive_places
+
+    assert decisive_places(scores, threshold) == places
+    result = VerifyResult("cosine", "mean", threshold, "--threshold", (600, 850), "--canvas", IMAGE_SIZE, "m",
+                          ["r.png"], [QueryScore(f"q{i}.png", s, None if threshold is None else s >= threshold,
+                                                 "r.png", s) for i, s in enumerate(scores)])
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(_table(result))
+    text = " ".join(console.export_text().split())  # the caption wraps
+    for score in scores:
+        assert f"{score:.{places}f}" in text
+    if threshold is not None:
+        assert f"threshold {threshold:.{places}f}" in text

@@ -252,7 +252,9 @@ def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
      "only 4 exploitation users"),
     ({"forg-from-dev": 9}, "user 6 has 8 genuine signatures.*--forg-from-dev 9 need 9"),
     ({"svm-gamma": "two"}, "--svm-gamma"),
-    ({"exp-users": "20 30", "dev-users": "30 40"}, "no exploitation users in \\[20, 30\\)"),
+    ({"exp-users": "20 30", "dev-users": "30 40"}, "--exp-users 20 30 reaches beyond the users of the features, 0–13 "
+                                                   "\\(give FIRST LAST within 0 14; LAST is excluded\\)"),
+    ({"dev-users": "6 300"}, "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
     ({"forg-from-dev": 0}, "without negatives"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, message):
@@ -263,6 +265,37 @@ def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, mes
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
     assert __import__("re").search(message, lines[0]), lines[0]
+
+
+def _with_non_finite_rows(features: FeatureSet, path) -> None:
+    """Save ``features`` with NaN in two rows of user 1 and an inf in one row of user 9."""
+    broken = features.features.copy()
+    broken[np.flatnonzero(features.y == 1)[:2]] = np.nan
+    broken[np.flatnonzero(features.y == 9)[0], 3] = np.inf
+    FeatureSet(broken, features.y, features.yforg).save(path)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 1234])
+def test_non_finite_feature_rows_are_refused_whatever_the_seed(features, tmp_path, seed):
+    path = tmp_path / "f.npz"
+    _with_non_finite_rows(features, path)
+    result = runner.invoke(app, cli_args(path, seed=seed))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"error: {path}: 3 of {len(features.y)} feature rows hold NaN or inf (users 1, 9) "
+                                     "(extract them again with a model that gives finite features)")
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"y": np.full(5, np.nan)}, "'y' holds values that are not whole numbers"),
+    ({"yforg": np.array([0, 1, 5, 0, 0])}, "'yforg' holds values outside 0, 1, 2"),
+    ({"features": np.array(["a"] * 5)}, "'features' holds text values, not numbers"),
+])
+def test_malformed_feature_files_are_refused_saying_what_they_hold(tmp_path, arrays, message):
+    np.savez(tmp_path / "f.npz", **{"features": np.zeros((5, 2), np.float32), "y": np.arange(5),
+                                    "yforg": np.zeros(5, np.int64), **arrays})
+    with pytest.raises(InputError, match=message) as info:
+        FeatureSet.load(tmp_path / "f.npz")
+    assert info.value.hint.startswith("a feature file holds features (N×D numbers)")
 
 
 def test_too_few_skilled_forgeries_for_sampled_tests_names_the_user(features):
@@ -312,3 +345,47 @@ def test_model_and_data_extract_only_the_evaluated_users(tmp_path):
         for key in ("genuinePreds", "randomPreds", "skilledPreds"):
             for a, b in zip(ours["predictions"][key], full["predictions"][key]):
                 np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_a_checkpoint_that_gives_nan_features_is_refused_before_any_draw(tmp_path):
+    import torch
+
+    from sigcli.data.sigset import SignatureSet
+    from sigcli.models import create_model
+    from sigcli.models.checkpoint import save_checkpoint
+    from sigcli.protocols import evaluation_features
+
+    state = create_model("signet-smaller").state_dict()
+    first_weight = next(key for key in state if key.endswith("weight"))
+    state[first_weight] = torch.full_like(state[first_weight], float("nan"))
+    save_checkpoint(tmp_path / "m.pth", state)
+    y = np.repeat(np.arange(4), 2)
+    SignatureSet(np.zeros((len(y), 1, 150, 220), np.uint8), y, np.zeros(len(y), np.int64)).save(tmp_path / "d.npz")
+    options = build(WDOptions, exp_users=(0, 2), dev_users=(2, 4), gen_for_train=1, gen_for_test=1,
+                    forg_from_dev=1, test_mode="full", folds=1)
+    with pytest.raises(InputError, match=r"m.pth: 4 of 4 feature rows hold NaN or inf \(users 0, 1\)") as info:
+        evaluation_features(options, model_path=tmp_path / "m.pth", data_path=tmp_path / "d.npz", device="cpu")
+    assert "diverged" in info.value.hint
+
+
+def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path):
+    from sigcli.data.sigset import SignatureSet
+    from sigcli.models import create_model
+    from sigcli.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "m.pth", create_model("signet-smaller").state_dict())
+    y = np.repeat(np.arange(5), 2)
+    SignatureSet(np.zeros((len(y), 1, 150, 220), np.uint8), y, np.zeros(len(y), np.int64)).save(tmp_path / "d.npz")
+    result = runner.invoke(app, ["wd", "--model-path", str(tmp_path / "m.pth"), "--data-path", str(tmp_path / "d.npz"),
+                                 "--exp-users", "0", "2", "--dev-users", "2", "300", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert f"--dev-users 2 300 reaches beyond the users of {tmp_path / 'd.npz'}, 0–4" in result.stderr
+
+
+def test_a_range_between_the_features_users_names_them(features):
+    keep = (features.y < 6) | (features.y >= 10)
+    gapped = FeatureSet(features.features[keep], features.y[keep], features.yforg[keep])
+    options = build(WDOptions, **{**SMALL, "exp_users": (6, 10), "dev_users": (10, 14)})
+    with pytest.raises(InputError, match=r"no exploitation users in \[6, 10\): the features have users "
+                                         r"0, 1, 2, 3, 4, 5, 10, 11 and 2 more \(choose --exp-users among them\)"):
+        check_wd(gapped, options)

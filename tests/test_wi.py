@@ -13,8 +13,8 @@ from sigcli.errors import InputError
 from sigcli.features import FeatureSet
 from sigcli.options import build
 from sigcli.protocols.svm import from_pipeline
-from sigcli.protocols.wi import (FUSIONS, WIOptions, check_wi, dissimilarities, draw_fold, evaluate_wi, fit_wi,
-                                 load_wi_model, save_wi_model, score_queries)
+from sigcli.protocols.wi import (FUSIONS, TRUSTED_TYPES, WIOptions, check_wi, dissimilarities, draw_fold,
+                                 evaluate_wi, fit_wi, load_wi_model, save_wi_model, score_queries)
 
 runner = CliRunner()
 SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_ref=4, gen_for_test=3,
@@ -127,8 +127,77 @@ def test_model_file_with_foreign_types_is_refused_without_loading(tmp_path):
     with pytest.raises(InputError, match="contains types a WI model never has"):
         load_wi_model(path)
     (tmp_path / "junk.skops").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="is not a WI model file"):
+    with pytest.raises(InputError, match="junk.skops is not a WI classifier: it is a file of unknown format"):
         load_wi_model(tmp_path / "junk.skops")
+
+
+def test_other_kinds_of_file_given_as_a_classifier_are_named(features, tmp_path):
+    import pickle
+
+    import torch
+
+    with open(tmp_path / "wi.pkl", "wb") as fh:
+        pickle.dump({"classifier": None}, fh)
+    features.save(tmp_path / "f.npz")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "m.pth")
+    for name, kind in (("wi.pkl", "a Python pickle"), ("f.npz", "a NumPy .npz archive"), ("m.pth", "a PyTorch file")):
+        with pytest.raises(InputError) as info:
+            load_wi_model(tmp_path / name)
+        assert info.value.message == f"{tmp_path / name} is not a WI classifier: it is {kind}"
+        assert info.value.hint == "expected a .skops file written by 'sig wi --save-model'"
+
+
+def _edit(classifier, tmp_path, options, dim, **changes):
+    """Save a copy of the classifier after ``changes``: ``svc__x`` / ``scaler__x`` map an attribute's value,
+    other keys replace payload entries."""
+    import copy
+
+    edited = copy.deepcopy(classifier)
+    payload_changes = {}
+    for key, value in changes.items():
+        owner, _, attribute = key.partition("__")
+        if attribute:
+            setattr(edited[0] if owner == "scaler" else edited[-1], attribute,
+                    value(getattr(edited[0] if owner == "scaler" else edited[-1], attribute)))
+        else:
+            payload_changes[key] = value
+    path = save_wi_model(tmp_path / "edited.skops", edited, options, dim)
+    if payload_changes:
+        payload = skops.io.load(path, trusted=TRUSTED_TYPES)
+        skops.io.dump({**payload, **payload_changes}, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(svc__gamma=lambda _: "scale"), "the SVM's gamma is 'scale', not a positive number"),
+    (dict(svc__gamma=lambda _: -1.0), "the SVM's gamma is -1.0, not a positive number"),
+    (dict(svc__kernel=lambda _: "poly"), "the SVM's kernel is 'poly'; 'sig wi' trains rbf or linear SVMs only"),
+    (dict(svc__support_vectors_=lambda v: v[:, :5]), "the SVM's support vectors have 5 features, feature_dim says 16"),
+    (dict(svc__dual_coef_=lambda v: v[:, :3]), r"the SVM's dual_coef_ has shape \(1, 3\), expected \(1, \d+\)"),
+    (dict(svc__intercept_=lambda v: v * np.nan), "the SVM's intercept_ holds NaN or inf"),
+    (dict(svc__classes_=lambda v: np.array([0, 1])), r"the SVM's classes are \[0, 1\], not \[-1, 1\]"),
+    (dict(svc__support_vectors_=lambda v: v.astype(str)), "the SVM's support_vectors_ holds text values"),
+    (dict(scaler__scale_=lambda v: v[:3]), r"the scaler's scale_ has shape \(3,\), expected \(16,\)"),
+    (dict(feature_dim=5), "the SVM's support vectors have 16 features, feature_dim says 5"),
+    (dict(fusion="vote"), "fusion is 'vote', not one of max, min, mean, median"),
+])
+def test_a_classifier_file_with_values_sig_wi_never_writes_is_refused(features, trained, tmp_path, changes, message):
+    options, _, classifier = trained
+    path = _edit(classifier, tmp_path, options, features.dim, **changes)
+    with pytest.raises(InputError, match=message) as info:
+        load_wi_model(path)
+    assert info.value.message.startswith(f"{path}: ") and "save the classifier again" in info.value.hint
+
+
+def test_a_linear_classifier_is_scored_with_its_own_kernel(features, tmp_path):
+    options = build(WIOptions, **{**SMALL, "svm_type": "linear"})
+    fold = draw_fold(features, *check_wi(features, options), options, np.random.RandomState(7))
+    classifier = fit_wi(features, fold, options)
+    model = load_wi_model(save_wi_model(tmp_path / "linear.skops", classifier, options, features.dim))
+    queries, references = features.features[:4], features.features[30:33]
+    pairs = np.abs(queries[:, None] - references[None]).reshape(-1, features.dim)
+    np.testing.assert_allclose(model.pair_scores(queries, references).ravel(), classifier.decision_function(pairs),
+                               rtol=0, atol=1e-9)
 
 
 def test_cli_saves_results_and_model(features, tmp_path):
@@ -149,6 +218,7 @@ def test_cli_saves_results_and_model(features, tmp_path):
     (["--gen-for-ref", "6"], "user 0 has 8 genuine signatures \\(and 5 more users\\); --gen-for-ref 6 \\+ --gen-for-test 3 need 9"),
     (["--dev-users", "6", "8", "--gen-for-train", "6"], "only 2 development users"),
     (["--fusion", "vote"], "Invalid value"),
+    (["--dev-users", "6", "300"], "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
 ])
 def test_cli_bad_input_exits_2(features, tmp_path, args, message):
     path = tmp_path / "f.npz"
@@ -158,3 +228,14 @@ def test_cli_bad_input_exits_2(features, tmp_path, args, message):
     result = runner.invoke(app, base + args)
     assert result.exit_code == 2
     assert __import__("re").search(message, result.stderr), result.stderr
+
+
+def test_cli_refuses_non_finite_feature_rows(features, tmp_path):
+    broken = features.features.copy()
+    broken[np.flatnonzero(features.y == 7)[0]] = np.nan
+    path = tmp_path / "f.npz"
+    FeatureSet(broken, features.y, features.yforg).save(path)
+    result = runner.invoke(app, ["wi", "--features", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14",
+                                 "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3"])
+    assert result.exit_code == 2
+    assert f"{path}: 1 of {len(features.y)} feature rows hold NaN or inf (user 7)" in result.stderr

@@ -66,6 +66,7 @@ def main(
     feature_set, inputs = evaluation_features(options, features, model_path, data_path, batch_size, device, reporter)
     run = evaluate_wi(feature_set, options, reporter)
     if save_model is not None:
-        save_wi_model(save_model, run.classifier, options, feature_set.dim, source=feature_set.source, inputs=inputs)
+        save_wi_model(save_model, run.classifier, options, feature_set.dim, feature_set.canvas,
+                      source=feature_set.source, inputs=inputs)
         console.err.print(f"WI classifier: {save_model}", highlight=False)
     finish("wi", run.folds, options, inputs, save_path)

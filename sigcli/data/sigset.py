@@ -8,6 +8,7 @@ reference file whose mapping is a pickled dict still loads, without its mapping.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zipfile
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 KEYS = ("x", "y", "yforg", "user_mapping", "filenames")
 REQUIRED_KEYS = ("x", "y", "yforg")
 FORGERY_KINDS = {0: "genuine", 1: "skilled", 2: "simple"}
+#: What a signature set holds: every error about a malformed one says it.
+LAYOUT = ("a signature set holds x (N×1×H×W images, uint8 or float), y (N user indices, integers ≥ 0) "
+          "and yforg (N forgery codes: 0 genuine, 1 skilled, 2 simple)")
 
 
 @dataclass
@@ -37,11 +41,15 @@ class SignatureSet:
     filenames: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if np.ndim(self.x) != 4 or self.x.shape[1] != 1:
+            raise InputError(f"signature images must be N×1×H×W, got shape {np.shape(self.x)}")
+        if self.x.dtype != np.uint8 and self.x.dtype.kind != "f":
+            raise InputError(f"signature images must be uint8 or float, got {self.x.dtype}")
         n = len(self.x)
-        if self.x.ndim != 4 or self.x.shape[1] != 1:
-            raise InputError(f"signature images must be N×1×H×W, got shape {self.x.shape}")
         for name in ("y", "yforg", "filenames"):
             value = getattr(self, name)
+            if value is not None and np.ndim(value) != 1:
+                raise InputError(f"'{name}' must hold one entry per image, got shape {np.shape(value)}")
             if value is not None and len(value) != n:
                 raise InputError(f"'{name}' has {len(value)} entries but 'x' has {n} images")
 
@@ -136,15 +144,15 @@ class SignatureSet:
 
     @classmethod
     def _from_arrays(cls, arrays: dict, source: Path) -> "SignatureSet":
-        mapping = arrays.get("user_mapping")
-        if mapping is not None:
-            mapping = _mapping_to_array(mapping)
+        """Check what a file holds before anything uses it: one line naming the first fault."""
         try:
-            return cls(x=arrays["x"], y=np.asarray(arrays["y"]).astype(np.int64, copy=False),
-                       yforg=np.asarray(arrays["yforg"]).astype(np.int64, copy=False),
-                       user_mapping=mapping, filenames=arrays.get("filenames"))
+            mapping = arrays.get("user_mapping")
+            return cls(x=arrays["x"], y=label_array(arrays["y"], "y"),
+                       yforg=label_array(arrays["yforg"], "yforg", FORGERY_KINDS),
+                       user_mapping=None if mapping is None else _mapping_to_array(mapping),
+                       filenames=arrays.get("filenames"))
         except InputError as exc:
-            raise InputError(f"{source}: {exc.message}") from None
+            raise InputError(f"{source}: {exc.message}", LAYOUT) from None
 
     def save(self, path: str | os.PathLike, folder: bool | None = None) -> Path:
         """Write atomically as `.npz`, or as a folder when ``folder`` or ``path`` ends in '/'."""
@@ -284,18 +292,106 @@ def _read_member(source: Path, key: str, read, allow_pickle: bool) -> np.ndarray
         return None
 
 
+def label_array(values: np.ndarray, name: str, codes: dict[int, str] | None = None) -> np.ndarray:
+    """``values`` as int64 labels, after checking they are labels: one per row (1-d), whole
+    numbers ≥ 0 (a float array only when every value is one), and among ``codes`` if given.
+
+    Casting first would turn NaN into -2^63 and a string into a crash.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise InputError(f"'{name}' has shape {values.shape}, not one label per row")
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2.0 ** 53)
+        if not whole.all():
+            raise InputError(f"'{name}' holds values that are not whole numbers "
+                             f"({np.count_nonzero(~whole)} of {len(values)}, e.g. {values[~whole][0]})")
+    elif values.dtype.kind not in "iu":
+        raise InputError(f"'{name}' holds {kind_of_values(values.dtype)} values, not integers")
+    values = values.astype(np.int64, copy=False)
+    allowed = values >= 0 if codes is None else np.isin(values, list(codes))
+    if not allowed.all():
+        where = "below 0" if codes is None else f"outside {', '.join(map(str, codes))}"
+        raise InputError(f"'{name}' holds values {where} ({np.count_nonzero(~allowed)} of {len(values)}, "
+                         f"e.g. {values[~allowed][0]})")
+    return values
+
+
+def kind_of_values(dtype: np.dtype) -> str:
+    """A dtype in words for error messages ("text" rather than "<U1")."""
+    return {"U": "text", "S": "text", "b": "true/false", "O": "Python object"}.get(dtype.kind, str(dtype))
+
+
 def _mapping_to_array(mapping: np.ndarray) -> np.ndarray:
     """Accept our int array or a reference dict (index → user id) read with opt-in pickle."""
-    if mapping.dtype == object and mapping.ndim == 0:
+    if mapping.dtype == object and mapping.ndim == 0 and isinstance(mapping.item(), dict):
         as_dict = mapping.item()
-        return np.asarray([as_dict[i] for i in sorted(as_dict)], dtype=np.int64)
-    return np.asarray(mapping).astype(np.int64, copy=False)
+        mapping = np.asarray([as_dict[i] for i in sorted(as_dict)])
+    return label_array(mapping, "user_mapping")
 
 
 def _as_slice_if_contiguous(index: np.ndarray) -> np.ndarray | slice:
     if len(index) and index[-1] - index[0] + 1 == len(index):
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """How a set's images were made: centred on a ``size`` canvas (the dataset's), resized to
+    ``image_size``. A model scores images well only when they are made the same way, so the
+    canvas is recorded with what is trained on a set (config.json, feature files, WI models)."""
+
+    dataset: str | None
+    size: tuple[int, int]
+    image_size: tuple[int, int]
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "canvas_size": list(self.size), "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, record: object) -> "Canvas | None":
+        """The canvas of a record written by :meth:`as_dict`; ``None`` for anything else."""
+        try:
+            size = tuple(int(v) for v in record["canvas_size"])
+            image_size = tuple(int(v) for v in record["image_size"])
+            dataset = record.get("dataset")
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+        if len(size) != 2 or len(image_size) != 2 or min(size + image_size) < 1:
+            return None
+        return cls(None if dataset is None else str(dataset), size, image_size)
+
+    def describe(self) -> str:
+        where = f"dataset {self.dataset}, " if self.dataset else ""
+        return f"{where}canvas {self.size[0]}×{self.size[1]}"
+
+
+def canvas_of(path: str | os.PathLike) -> Canvas | None:
+    """The canvas a set was preprocessed on, from the options 'sig preprocess' saved beside it
+    (``None`` when there are none, e.g. a set made by 'sig invert' or by other tools)."""
+    from sigcli.preprocess import options_file
+
+    record_file = options_file(Path(path))
+    try:
+        record = json.loads(record_file.read_text())
+        options = record["options"]
+        dataset = str(options["dataset"])
+        image_size = options["image_size"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    size = record.get("canvas_size")
+    if size is None:  # options files that do not record it: the dataset loader's
+        from sigcli.data.plugins import get_loader
+        from sigcli.errors import PluginError
+
+        try:
+            size = get_loader(dataset).canvas_size
+        except PluginError:
+            log.warning("%s names dataset %s, whose loader is not installed: its canvas is unknown",
+                        record_file, dataset)
+            return None
+    return Canvas.from_dict({"dataset": dataset, "canvas_size": size, "image_size": image_size})
 
 
 def iter_batches(n: int, batch_size: int) -> Iterator[slice]:

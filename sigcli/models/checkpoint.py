@@ -9,6 +9,7 @@ head. Files are read with ``torch.load(weights_only=True)``; one that needs full
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import warnings
@@ -20,11 +21,15 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from sigcli.data.sigset import Canvas
 from sigcli.errors import CheckpointError
+from sigcli.filekind import DAMAGED_ZIP, PYTORCH, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.models import available_models, create_model
 
 UNSAFE_FLAG = "--allow-unsafe-checkpoint"
+#: What a checkpoint file is, said when something else is given.
+EXPECTED = "expected a .pth file written by 'sig train' or 'sig distill', or a reference one"
 # Prefixes that wrappers add to parameter names: DistributedDataParallel / DataParallel, torch.compile.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # Keys of a dict checkpoint that hold the state dicts, in the order of the reference tuple.
@@ -95,6 +100,22 @@ def load_checkpoint(path: str | os.PathLike, model: str | None = None, allow_uns
                       _optional(forgery, "forgery", path), path)
 
 
+def training_canvases(path: str | os.PathLike) -> list[Canvas]:
+    """The canvases of the sets a checkpoint was trained on, as its run recorded them in the
+    config.json beside it; empty when there is none (e.g. a renamed or published checkpoint)."""
+    from sigcli.training.loop import BEST, CONFIG, LAST
+
+    path = Path(path)
+    if path.name not in (BEST, LAST):
+        return []
+    try:
+        stored = json.loads((path.parent / CONFIG).read_text()).get("canvases")
+    except (OSError, ValueError, AttributeError):
+        return []
+    canvases = [Canvas.from_dict(record) for record in stored] if isinstance(stored, list) else []
+    return [canvas for canvas in canvases if canvas is not None]
+
+
 def save_checkpoint(path: str | os.PathLike, features_state: Mapping[str, torch.Tensor],
                     classifier_state: Mapping[str, torch.Tensor] | None = None,
                     forgery_state: Mapping[str, torch.Tensor] | None = None) -> Path:
@@ -157,11 +178,14 @@ def _read(path: Path, allow_unsafe: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not _is_pickle(head):
-            raise CheckpointError(f"{path} is not a PyTorch checkpoint") from None
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {file_kind(path)}", EXPECTED) from None
         if not allow_unsafe:
             raise CheckpointError(f"{path} needs unsafe unpickling{_unsafe_what(exc)}, which can run code",
                                   f"pass {UNSAFE_FLAG} only if you trust the file") from None
     except Exception as exc:  # damaged bytes fail inside the reader in many ways
+        kind = file_kind(path)
+        if kind not in (PYTORCH, DAMAGED_ZIP):  # e.g. a feature file or a WI classifier given as the model
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {kind}", EXPECTED) from None
         raise CheckpointError(f"{path} is not a readable checkpoint: truncated, corrupted or another kind of "
                               f"file ({_first_line(exc)})", "download or save it again") from None
     try:

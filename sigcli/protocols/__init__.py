@@ -14,9 +14,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from sigcli.device import check_device
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
-from sigcli.options import Options, user_range
+from sigcli.options import Options, require_users_within, user_range, users_text
 from sigcli.progress import Reporter
 from sigcli.results import fingerprint
 
@@ -77,14 +78,16 @@ def gamma_text(value: float) -> str:
 
 
 def users_of(features: FeatureSet, first_last: tuple[int, int], role: str) -> np.ndarray:
-    """Users of ``[first, last)`` present in ``features``, ascending; an error if none."""
+    """Users of ``[first, last)`` present in ``features``, ascending; an error if the range
+    reaches beyond the features' users or holds none of them."""
     first, last = first_last
+    flag = f"--{role[:3]}-users"
     present = np.unique(features.y)
+    require_users_within(first_last, present, flag, "the features")
     users = present[(present >= first) & (present < last)]
     if len(users) == 0:
-        span = f"users {present.min()}..{present.max()}" if len(present) else "no users"
-        raise InputError(f"no {role} users in [{first}, {last}): the features have {span}",
-                         f"choose --{role[:3]}-users within that span")
+        raise InputError(f"no {role} users in [{first}, {last}): the features have {users_text(present)}",
+                         f"choose {flag} among them")
     return users
 
 
@@ -107,6 +110,8 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
     Either a feature file (``features``) or a checkpoint and a signature set; then only the
     exploitation and development users' signatures are extracted.
     """
+    if device is not None:
+        check_device(device)
     if features is not None and (model_path is not None or data_path is not None):
         raise InputError("give either --features or --model-path with --data-path, not both")
     if features is not None:
@@ -114,12 +119,15 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
         return feature_set, {"features": {**_provenance(features), "source": feature_set.source}}
     if model_path is None or data_path is None:
         raise InputError("no features to evaluate", "give --features F.npz, or --model-path M with --data-path D")
-    from sigcli.data.sigset import SignatureSet
+    from sigcli.data.sigset import SignatureSet, canvas_of
     from sigcli.features import extract_feature_set
     from sigcli.models.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(model_path)
     signatures = SignatureSet.load(data_path)
+    present = np.unique(signatures.y)
+    for flag, users in (("--exp-users", options.exp_users), ("--dev-users", options.dev_users)):
+        require_users_within(users, present, flag, str(data_path))
     given = {"batch_size": batch_size, "device": device}
     extract = {key: value for key, value in given.items() if value is not None}  # else extraction's defaults
     parts = [extract_feature_set(checkpoint, signatures, users, reporter=reporter, **extract)
@@ -128,7 +136,7 @@ def evaluation_features(options: EvaluationOptions, features: Path | None = None
         np.concatenate([p.features for p in parts]), np.concatenate([p.y for p in parts]),
         np.concatenate([p.yforg for p in parts]), parts[0].user_mapping,
         None if any(p.filenames is None for p in parts) else np.concatenate([p.filenames for p in parts]),
-        parts[0].source)
+        parts[0].source, canvas_of(data_path))
     return feature_set, {"model": _provenance(model_path), "data": _provenance(data_path)}
 
 

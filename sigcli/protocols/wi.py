@@ -14,6 +14,7 @@ scikit-learn types it consists of, so a model file cannot run code.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sigcli import progress
+from sigcli.data.sigset import Canvas, kind_of_values
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
+from sigcli.filekind import SKOPS, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.progress import Reporter
 from sigcli.protocols import EvaluationOptions, require_counts, splits, users_of
@@ -36,6 +39,10 @@ from sigcli.protocols.wd import fold_results
 
 FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
 MODEL_FORMAT = "sigcli-wi-model"
+#: What a WI model file is, said when something else is given.
+MODEL_HINT = "expected a .skops file written by 'sig wi --save-model'"
+VALUES_HINT = ("'sig wi --save-model' writes a scaler and an rbf or linear SVM with finite numbers, shaped for its "
+               "features; save the classifier again")
 # The only types a WI model file may contain beyond builtins and numpy arrays.
 TRUSTED_TYPES = ["sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
                  "sklearn.svm._classes.SVC"]
@@ -71,6 +78,7 @@ class WIModel:
     fusion: str
     feature_dim: int
     info: dict
+    canvas: Canvas | None = None  # how the images of its training features were made, when known
 
     def score(self, queries: np.ndarray, references: np.ndarray, fusion: str | None = None) -> np.ndarray:
         """Fused score of each query against one writer's references (higher: more genuine)."""
@@ -181,24 +189,30 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
 
 
 def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
-                  **info: Any) -> Path:
-    """Write the classifier with skops (no pickle), with its fusion, feature size and provenance."""
+                  canvas: Canvas | None = None, **info: Any) -> Path:
+    """Write the classifier with skops (no pickle), with its fusion, feature size, the canvas its
+    features' images were made on (for 'sig verify') and provenance."""
     import skops.io
 
     payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
-               "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"), "info": info}
+               "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"),
+               "canvas": None if canvas is None else canvas.as_dict(), "info": info}
     with atomic_path(path, suffix=".skops") as tmp:
         skops.io.dump(payload, tmp)
     return Path(path)
 
 
 def load_wi_model(path: str | os.PathLike) -> WIModel:
-    """Read a model of ``sig wi --save-model``; any type beyond the expected ones is refused."""
+    """Read a model of ``sig wi --save-model``; any type beyond the expected ones is refused,
+    and so are values that would not score as ``sig wi`` does (see :func:`_check_model`)."""
     import skops.io
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no WI model at {path}", "make one with 'sig wi --save-model PATH'")
+        raise InputError(f"no WI model at {path}", MODEL_HINT)
+    kind = file_kind(path)
+    if kind != SKOPS:
+        raise InputError(f"{path} is not a WI classifier: it is {kind}", MODEL_HINT)
     try:
         untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
         if untrusted:
@@ -208,11 +222,64 @@ def load_wi_model(path: str | os.PathLike) -> WIModel:
     except InputError:
         raise
     except Exception as exc:  # skops raises many kinds on a file that is not its format
-        raise InputError(f"{path} is not a WI model file: {exc}") from None
+        raise InputError(f"{path} is not a WI model file: {exc}", MODEL_HINT) from None
+    try:
+        return _check_model(payload)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc.message}", VALUES_HINT) from None
+
+
+def _check_model(payload: Any) -> WIModel:
+    """The model a payload holds, after checking every value scoring uses: the file may have
+    been edited, and scikit-learn would score odd values silently (or read out of bounds)."""
     classifier = payload.get("classifier") if isinstance(payload, dict) else None
     if (payload.get("format") if isinstance(payload, dict) else None) != MODEL_FORMAT \
-            or not isinstance(classifier, Pipeline) or not isinstance(classifier[0], StandardScaler) \
-            or not isinstance(classifier[-1], SVC):
-        raise InputError(f"{path} is not a WI model file", "make one with 'sig wi --save-model PATH'")
-    return WIModel(classifier, str(payload["fusion"]), int(payload["feature_dim"]),
-                   {"options": payload.get("options", {}), **payload.get("info", {})})
+            or not isinstance(classifier, Pipeline) or len(classifier.steps) != 2 \
+            or not isinstance(classifier[0], StandardScaler) or not isinstance(classifier[-1], SVC):
+        raise InputError("not a WI model file: no StandardScaler + SVC classifier in a sigcli-wi-model payload")
+    scaler, svc = classifier[0], classifier[-1]
+    dim = payload.get("feature_dim")
+    if not isinstance(dim, int) or dim < 1:
+        raise InputError(f"feature_dim is {dim!r}, not a positive integer")
+    if payload.get("fusion") not in FUSIONS:
+        raise InputError(f"fusion is {payload.get('fusion')!r}, not one of {', '.join(FUSIONS)}")
+    if svc.kernel not in ("rbf", "linear"):
+        raise InputError(f"the SVM's kernel is {svc.kernel!r}; 'sig wi' trains rbf or linear SVMs only")
+    if svc.kernel == "rbf" and not _positive_number(svc.gamma):
+        raise InputError(f"the SVM's gamma is {svc.gamma!r}, not a positive number as 'sig wi' saves it")
+    support = _array(svc, "support_vectors_", 2)
+    count = len(support)
+    for name, shape in (("dual_coef_", (1, count)), ("intercept_", (1,)), ("classes_", (2,))):
+        _array(svc, name, len(shape), shape)
+    if support.shape[1] != dim:
+        raise InputError(f"the SVM's support vectors have {support.shape[1]} features, feature_dim says {dim}")
+    if not np.array_equal(svc.classes_, [-1, 1]):
+        raise InputError(f"the SVM's classes are {svc.classes_.tolist()}, not [-1, 1] (forgery, genuine)")
+    for name, wanted in (("scale_", scaler.with_std), ("mean_", scaler.with_mean)):
+        if wanted:
+            _array(scaler, name, 1, (dim,))
+    if scaler.with_std and not np.all(scaler.scale_ > 0):
+        raise InputError("the scaler's scale_ holds values that are not positive")
+    return WIModel(classifier, str(payload["fusion"]), dim,
+                   {"options": payload.get("options", {}), **payload.get("info", {})},
+                   Canvas.from_dict(payload.get("canvas")))
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value) \
+        and value > 0
+
+
+def _array(owner: Any, name: str, ndim: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``owner.name`` as a finite numeric array of ``ndim`` dimensions (and ``shape``, if given)."""
+    value = getattr(owner, name, None)
+    where = f"the {'scaler' if isinstance(owner, StandardScaler) else 'SVM'}'s {name}"
+    if not isinstance(value, np.ndarray):
+        raise InputError(f"{where} is {type(value).__name__}, not a numeric array")
+    if value.dtype.kind not in "fiu":
+        raise InputError(f"{where} holds {kind_of_values(value.dtype)} values, not numbers")
+    if value.ndim != ndim or (shape is not None and value.shape != shape):
+        raise InputError(f"{where} has shape {value.shape}, expected {shape or f'{ndim} dimensions'}")
+    if not np.all(np.isfinite(value)):
+        raise InputError(f"{where} holds NaN or inf")
+    return value

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import CheckpointError, InputError
 from sigcli.models import INPUT_SIZE, create_model
-from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import user_range
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint, training_canvases
+from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, prefetch, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
@@ -387,8 +387,18 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
     teacher = Teacher(teacher_checkpoint, info.device)
     weights = LossWeights(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
     config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.fingerprint(),
-                          "classes": k}, "d": d_record, "c": c_record}
+                          "classes": k}, "d": d_record, "c": c_record,
+              "canvases": _canvases(teacher_path, d_path, options.c_dataset)}
     return DistillObjective(student, teacher, d, c, weights, info), config
+
+
+def _canvases(teacher: Path, d_path: Path, c_path: Path | None) -> list[dict]:
+    """The distinct canvases of D and C, for 'sig verify'. A D set with none recorded (the
+    teacher's inverted images) stands for the teacher's own training canvases."""
+    canvas_d = canvas_of(d_path)
+    found = [canvas_d] if canvas_d else training_canvases(teacher)
+    found.append(canvas_of(c_path) if c_path is not None else None)
+    return [canvas.as_dict() for canvas in dict.fromkeys(c for c in found if c is not None)]
 
 
 def _input_path(given: Path | None, artefact: str, flag: str, what: str) -> Path:
@@ -413,7 +423,7 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
                          f"{INPUT_SIZE[0]}×{INPUT_SIZE[1]} input",
                          "pass --d-transform center-crop (or crop, for random training crops)")
     _check_size(sigset, path, "--d-dataset")
-    users = user_range(options.d_users, "--d-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    users = _users(options.d_users, "--d-users", sigset, path)
     if users[1] - users[0] != k:
         raise InputError(f"--d-users {users[0]} {users[1]} spans {users[1] - users[0]} users but the teacher "
                          f"has {k} classes", f"give a range of {k} users, the ones the teacher was trained on")
@@ -430,7 +440,7 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     path = options.c_dataset
     sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
     _check_size(sigset, path, "--c-dataset")
-    users = user_range(options.c_users, "--c-users") or (int(sigset.y.min()), int(sigset.y.max()) + 1)
+    users = _users(options.c_users, "--c-users", sigset, path)
     rows = Rows.select(sigset, users, genuine_only=True)
     present, rows.y = np.unique(rows.y, return_inverse=True)
     train, val = _split(rows, path, users, options.seed)
@@ -438,6 +448,16 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": len(present),
               "user_range": list(users), "signatures": len(rows), "train": len(train), "validation": len(val)}
     return part, record
+
+
+def _users(given: tuple[int, int] | None, flag: str, sigset: SignatureSet, path: Path) -> tuple[int, int]:
+    """The range ``flag`` gives, within the set's users; all of them when not given."""
+    present = np.unique(sigset.y)
+    users = user_range(given, flag)
+    if users is None:
+        return (int(present[0]), int(present[-1]) + 1) if len(present) else (0, 0)
+    require_users_within(users, present, flag, str(path))
+    return users
 
 
 def _check_size(sigset: SignatureSet, path: Path, flag: str) -> None:

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from sigcli import progress
+from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError, SigcliError
 from sigcli.fileio import atomic_path
 from sigcli.models.checkpoint import save_checkpoint
@@ -64,7 +65,7 @@ class Schedule(Options):
     lr_decay_times: int = Field(3, ge=0, description="decays, evenly spaced: every max(1, epochs // this) epochs")
     grad_clip: float | None = Field(10.0, gt=0, description="gradient values clipped to ±this (None: off)")
     seed: int = Field(42, description="seeds weights, the train/validation split, batches and crops")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
+    device: Device = Field("auto", description="auto: CUDA when present")
     amp: bool = Field(False, description="mixed precision (float16) on CUDA; ignored on CPU")
 
 
@@ -139,15 +140,6 @@ def init_distributed(device: str = "auto") -> DistributedInfo:
         dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
         atexit.register(_leave_process_group)
     return DistributedInfo(rank, world_size, local_rank, resolved)
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → this process's GPU when CUDA is available, else the CPU."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {spec}: no CUDA GPU is available here", "use --device cpu (or auto)")
-    return torch.device("cuda", local_rank) if spec == "cuda" else torch.device(spec)
 
 
 def is_main_process() -> bool:

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from sigcli.data.sigset import SignatureSet
+from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import InputError
 from sigcli.models import create_model
-from sigcli.options import user_range
+from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, num_batches, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
@@ -126,6 +126,8 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     users = user_range(options.users, "--users")
     sigset = SignatureSet.load(options.dataset_path, allow_pickle=options.allow_pickle)
     check_image_size(sigset.image_size)
+    if users is not None:
+        require_users_within(users, np.unique(sigset.y), "--users", str(options.dataset_path))
     rows = Rows.select(sigset, users, genuine_only=not options.forg)
     where = f"users [{users[0]}, {users[1]})" if users else "the set"
     if len(rows) == 0:
@@ -142,5 +144,6 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
                                     lamb=options.lamb, batch_size=options.batch_size, info=info)
     data = {"path": str(options.dataset_path), "fingerprint": fingerprint(sigset), "users": len(classes),
             "signatures": len(rows), "train": len(train), "validation": len(val)}
+    canvas = canvas_of(options.dataset_path)  # for 'sig verify', which must make its images the same way
     return fit(objective, options, options.logdir, resume=options.resume, options=options,
-               extra_config={"data": data}, reporter=reporter)
+               extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []}, reporter=reporter)
