@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from sigcli.errors import InputError
 
@@ -32,8 +32,8 @@ def check_device(spec: str) -> str:
     return spec
 
 
-#: Type of an options model's ``device`` field.
-Device = Annotated[str, AfterValidator(check_device)]
+#: Type of an options model's ``device`` field: its check and its help.
+Device = Annotated[str, AfterValidator(check_device), Field(description=f"Torch device: {HELP}")]
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> "torch.device":

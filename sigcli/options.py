@@ -12,7 +12,7 @@ from importlib import metadata
 import platform
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -57,7 +57,7 @@ def user_range(values: tuple[int, int] | list[int] | None, name: str) -> tuple[i
     return first, last
 
 
-def require_users_within(users: tuple[int, int], present: np.ndarray, flag: str, data: str) -> None:
+def require_users_within(users: tuple[int, int], present: Sequence[int], flag: str, data: str) -> None:
     """Refuse a ``[first, last)`` range that reaches beyond the users ``present`` in ``data``.
 
     Selecting would clip it silently, and the run would record the range asked for rather
@@ -66,13 +66,13 @@ def require_users_within(users: tuple[int, int], present: np.ndarray, flag: str,
     first, last = users
     if len(present) == 0:
         raise InputError(f"{flag} {first} {last}: there are no users in {data}")
-    low, high = int(np.min(present)), int(np.max(present))
+    low, high = int(min(present)), int(max(present))
     if first < low or last > high + 1:
         raise InputError(f"{flag} {first} {last} reaches beyond the users of {data}, {low}–{high}",
                          f"give FIRST LAST within {low} {high + 1}; LAST is excluded")
 
 
-def users_text(users: np.ndarray, shown: int = 8) -> str:
+def users_text(users: Sequence[int], shown: int = 8) -> str:
     """``"user 3"``, ``"users 0, 2, 7"`` or ``"users 0, 1, 2, 3, 4, 5, 6, 7 and 40 more"``, for messages."""
     listed = ", ".join(map(str, users[:shown])) + (f" and {len(users) - shown} more" if len(users) > shown else "")
     return f"user{'s' if len(users) > 1 else ''} {listed}"

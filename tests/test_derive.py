@@ -66,7 +66,7 @@ def test_values_are_validated_into_the_model():
 def test_a_bad_choice_or_value_is_refused():
     code, output, got = _run("--data-path", "a.npz", "--svm-type", "poly")
     assert code == 2 and not got and "poly" in output
-    with pytest.raises(InputError, match="not a device"):
+    with pytest.raises(InputError, match="is not one of auto"):
         Demo(data_path="a", device="tpu")
     with pytest.raises(InputError, match="empty or negative"):
         Demo(data_path="a", users=(5, 1))

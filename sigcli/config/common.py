@@ -7,25 +7,14 @@ validation; a command needing another default gives it as the field's default.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from sigcli.options import Cli
+from sigcli.device import Device  # noqa: F401  (shared field, declared with its check)
 from sigcli.errors import InputError
-
-#: Device names accepted by ``--device`` (``N`` is a GPU index).
-DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
-
-
-def check_device(spec: str) -> str:
-    """A torch device spelling we accept; any other is refused with the accepted list."""
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", spec):
-        raise InputError(f"--device {spec!r} is not a device", f"use {DEVICE_CHOICES}")
-    return spec
-
 
 def check_user_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
     """``[first, last)`` with ``0 <= first < last``."""
@@ -44,8 +33,6 @@ def all_cores(value: int | None) -> int:
     return value
 
 
-Device = Annotated[str, AfterValidator(check_device),
-                   Field(description=f"Torch device: {DEVICE_CHOICES} (auto: a GPU when present).")]
 Seed = Annotated[int, Field(description="Seeds every random draw: the same seed gives the same result.")]
 Workers = Annotated[Optional[int], BeforeValidator(all_cores), Cli(default_text="one per CPU core"), Field(validate_default=True),
                     Field(description="Parallel workers; the result does not depend on their number.")]
