@@ -63,6 +63,13 @@ def compute_metrics(genuine_preds: Sequence[np.ndarray], random_preds: Sequence[
             "auc_list": aucs, "global_threshold": eer_threshold}
 
 
+def fold_results(scores: list[tuple[np.ndarray, np.ndarray, np.ndarray]], threshold: float) -> dict:
+    """The per-fold dict of a results file from per-user (genuine, random, skilled) scores."""
+    genuine, random, skilled = (list(s) for s in zip(*scores))
+    return {"all_metrics": compute_metrics(genuine, random, skilled, threshold),
+            "predictions": {"genuinePreds": genuine, "randomPreds": random, "skilledPreds": skilled}}
+
+
 def error_rates(genuine: np.ndarray, random: np.ndarray, skilled: np.ndarray,
                 threshold: float = 0.0) -> tuple[float, float, float]:
     """``(FRR, FAR_random, FAR_skilled)`` of pooled scores at ``threshold``.

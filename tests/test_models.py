@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sigcli.cli.app import app
 from sigcli.errors import CheckpointError, InputError
-from sigcli.models import INPUT_SIZE, available_models, create_model, register_model
+from sigcli.models import BUILTIN_MODELS, INPUT_SIZE, available_models, create_model, registered
 from sigcli.models.checkpoint import (UNSAFE_FLAG, Checkpoint, detect_architecture, load_checkpoint,
                                       save_checkpoint)
 
@@ -64,7 +64,7 @@ def test_reference_names_and_shapes(arch):
         ["maxpool1", "maxpool2", "maxpool3"]
 
 
-@pytest.mark.parametrize("arch", available_models())
+@pytest.mark.parametrize("arch", BUILTIN_MODELS)
 def test_every_registered_model_runs_forward_and_backward(arch):
     torch.manual_seed(0)
     model = create_model(arch)
@@ -137,7 +137,6 @@ def test_wrong_model_names_both(tmp_path):
 
 
 def test_an_architecture_registered_elsewhere_is_recognised(tmp_path):
-    @register_model("test-registry-net")
     def net() -> nn.Module:
         model = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 3, 5), pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten()))
         model.feature_space_size = 3
@@ -145,9 +144,11 @@ def test_an_architecture_registered_elsewhere_is_recognised(tmp_path):
 
     path = tmp_path / "m.pth"
     save_checkpoint(path, net().state_dict())
-    checkpoint = load_checkpoint(path)
-    assert checkpoint.arch == "test-registry-net" and checkpoint.num_classes is None
-    assert checkpoint.build_model()(torch.rand(2, 1, *INPUT_SIZE)).shape == (2, 3)
+    with registered("test-registry-net", net):
+        checkpoint = load_checkpoint(path)
+        assert checkpoint.arch == "test-registry-net" and checkpoint.num_classes is None
+        assert checkpoint.build_model()(torch.rand(2, 1, *INPUT_SIZE)).shape == (2, 3)
+    assert "test-registry-net" not in available_models()
 
 
 def _bad_files(tmp_path):

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from sigcli.models import INPUT_SIZE, register_model
+from sigcli.models.registry import INPUT_SIZE, register_model
 
 # name → (kernel, stride, padding) of every convolution the family uses.
 _CONV_GEOMETRY = {"conv1": (11, 4, 0), "conv2": (5, 1, 2), "conv3": (3, 1, 1), "conv4": (3, 1, 1),

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from sigcli import progress
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
-from sigcli.metrics import compute_metrics
+from sigcli.metrics import fold_results
 from sigcli.progress import Reporter
 from sigcli.protocols import EvaluationOptions, require_counts, users_of
 from sigcli.protocols import splits
@@ -140,13 +140,6 @@ def evaluate_wd(features: FeatureSet, options: WDOptions, reporter: Reporter | N
                                 lambda: task.advance(1, fold=f"{fold_index + 1}/{options.folds}"))
             results.append(fold_results(scores, options.threshold))
     return results
-
-
-def fold_results(scores: list[tuple[np.ndarray, np.ndarray, np.ndarray]], threshold: float) -> dict:
-    """The per-fold dict of a results file from per-user (genuine, random, skilled) scores."""
-    genuine, random, skilled = (list(s) for s in zip(*scores))
-    return {"all_metrics": compute_metrics(genuine, random, skilled, threshold),
-            "predictions": {"genuinePreds": genuine, "randomPreds": random, "skilledPreds": skilled}}
 
 
 def score_fold(features: FeatureSet, fold: WDFold, options: WDOptions,

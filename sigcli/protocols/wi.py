@@ -30,12 +30,12 @@ from sigcli import progress
 from sigcli.data.sigset import Canvas, kind_of_values
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
+from sigcli.metrics import fold_results
 from sigcli.filekind import SKOPS, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.progress import Reporter
 from sigcli.protocols import EvaluationOptions, require_counts, splits, users_of
 from sigcli.protocols.svm import KernelSVM, from_pipeline, reference_pipeline
-from sigcli.protocols.wd import fold_results
 
 FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
 MODEL_FORMAT = "sigcli-wi-model"
