@@ -22,7 +22,7 @@ from torch import nn
 from sigcli import progress
 from sigcli.data.sigset import SignatureSet
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import atomic_path, check_output
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
 from sigcli.options import Options, user_range
 from sigcli.progress import Reporter
@@ -58,14 +58,15 @@ class FeatureSet:
         return FeatureSet(self.features[keep], self.y[keep], self.yforg[keep], self.user_mapping,
                           None if self.filenames is None else self.filenames[keep], self.source)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write atomically; an existing ``path`` is refused unless ``overwrite`` (a file only)."""
         arrays = {"features": np.asarray(self.features, dtype=np.float32), "y": self.y,
                   "yforg": self.yforg, "source": np.asarray(self.source)}
         if self.user_mapping is not None:
             arrays["user_mapping"] = np.asarray(self.user_mapping, dtype=np.int64)
         if self.filenames is not None:
             arrays["filenames"] = np.asarray(self.filenames, dtype=str)
-        with atomic_path(path, suffix=".npz") as tmp:
+        with atomic_path(path, suffix=".npz", overwrite=overwrite) as tmp:
             np.savez(tmp, **arrays)
         return Path(path)
 
@@ -103,6 +104,7 @@ class ExtractOptions(Options):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
+    overwrite: bool = Field(False, description="replace an existing --save-path file")
 
 
 def extract_features(model: nn.Module, signatures: SignatureSet | Rows, batch_size: int = EXTRACT_BATCH_SIZE,
@@ -147,8 +149,9 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
     """``sig extract``: load the checkpoint and the set, extract, save atomically."""
     users = user_range(options.users, "--users")
+    check_output(options.save_path, overwrite=options.overwrite, inputs=(options.model_path, options.data_path))
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
-    features.save(options.save_path)
+    features.save(options.save_path, overwrite=options.overwrite)
     return features

@@ -31,6 +31,7 @@ def main(
         help="Order rows best first by this metric (or by run name). \\[default: as given]")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write DET / ROC curves and score distributions to this image (.png, .pdf, .svg).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")] = False,
 ) -> None:
     runs = load_runs(results)
     rows = sort_rows(comparison_rows(runs), sort_by.value if sort_by else None)
@@ -39,7 +40,7 @@ def main(
     else:
         console.out.print(render(rows, fmt.value), end="", markup=False, highlight=False, soft_wrap=True)
     if plot is not None:
-        console.err.print(f"plot: {plot_runs(runs, plot)}", highlight=False)
+        console.err.print(f"plot: {plot_runs(runs, plot, overwrite)}", highlight=False)
 
 
 def comparison_table(rows: list[dict]) -> Table:

@@ -180,14 +180,15 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
     return WIRun(folds, first)
 
 
-def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
-                  **info: Any) -> Path:
-    """Write the classifier with skops (no pickle), with its fusion, feature size and provenance."""
+def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int, *,
+                  overwrite: bool = False, **info: Any) -> Path:
+    """Write the classifier with skops (no pickle), with its fusion, feature size and provenance;
+    an existing file is refused unless ``overwrite``."""
     import skops.io
 
     payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
                "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"), "info": info}
-    with atomic_path(path, suffix=".skops") as tmp:
+    with atomic_path(path, suffix=".skops", overwrite=overwrite) as tmp:
         skops.io.dump(payload, tmp)
     return Path(path)
 
