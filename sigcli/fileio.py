@@ -123,9 +123,13 @@ def _check_parent(path: Path, flag: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"{flag} {path}: {parent} is a file, not a folder", f"choose another {flag}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {path}: cannot write in {parent} (permission denied)",
-                         f"choose a {flag} in a folder you can write to")
+    probe = parent / f".probe.{_temp_tag()}.tmp"
+    try:  # permissions alone do not tell (read-only mounts, /sys, quotas): try it
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot write in {parent} ({(exc.strerror or str(exc)).lower()})",
+                         f"choose a {flag} in a folder you can write to") from None
+    probe.unlink()
 
 
 def make_folder(path: str | os.PathLike, flag: str) -> Path:

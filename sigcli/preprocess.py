@@ -30,7 +30,7 @@ from skimage import filters, transform
 from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet, is_signature_set_folder
 from sigcli.errors import InputError
-from sigcli.fileio import check_outputs
+from sigcli.fileio import check_output
 from sigcli.options import Options, save_options, user_range
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
@@ -300,8 +300,8 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
 
     started = time.perf_counter()
     output = options.output
-    check_outputs([("--save-path", output), ("--save-path", options_file(output))], overwrite=options.overwrite,
-                  inputs=[options.path], owned=is_signature_set_folder)
+    check_output(output, overwrite=options.overwrite, inputs=[options.path], owned=is_signature_set_folder)
+    check_output(options_file(output), overwrite=options.overwrite, inputs=[options.path])
     loader = get_loader(options.dataset)(options.path)
     users = _select_users(loader, options.users)
     jobs = [_Job(file, index, kind) for index, user in enumerate(users)

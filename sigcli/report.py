@@ -119,6 +119,14 @@ def mean_std(value: dict[str, float]) -> str:
     return f"{value['mean']:.2f} ± {value['std']:.2f}"
 
 
+def check_plot_path(path: str | os.PathLike, runs: list[Run], overwrite: bool = False) -> Path:
+    """Refuse, before anything is drawn or printed, a plot file that cannot or may not be written."""
+    path = Path(path)
+    if path.suffix.lstrip(".").lower() not in ("png", "pdf", "svg"):
+        raise InputError(f"cannot draw a plot as '{path.name}'", "end the file name in .png, .pdf or .svg")
+    return check_output(path, overwrite=overwrite, inputs=[run.path for run in runs], flag="--plot")
+
+
 def plot_runs(runs: list[Run], path: str | os.PathLike, overwrite: bool = False) -> Path:
     """DET and ROC curves (genuine vs skilled) of every run, and each run's score distributions.
 
@@ -128,11 +136,8 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, overwrite: bool = False)
     from matplotlib.figure import Figure
     from scipy.stats import norm
 
-    path = Path(path)
+    path = check_plot_path(path, runs, overwrite)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        raise InputError(f"cannot draw a plot as '{path.name}'", "end the file name in .png, .pdf or .svg")
-    check_output(path, overwrite=overwrite, inputs=[run.path for run in runs], flag="--plot")
     with_scores = [(run, run.scores()) for run in runs]
     missing = [run.name for run, scores in with_scores if scores is None]
     if missing:

@@ -134,7 +134,11 @@ _MAX_DIMS = 32
 
 
 class _NDArrayClass:
-    """Stands in for ``numpy.ndarray`` in a pickle: only :func:`_reconstruct` may take it."""
+    """Stands in for ``numpy.ndarray`` in a pickle: only :func:`_reconstruct` may take it.
+    Called itself, it would make an array over any buffer, offset and strides."""
+
+    def __call__(self, *args: Any) -> None:
+        raise _Refused("numpy.ndarray called on a raw buffer")
 
 
 _NDARRAY = _NDArrayClass()
@@ -176,7 +180,7 @@ def _from_bytes(data: Any, dtype: np.dtype, shape: Any, fortran: bool = False) -
         raise _Refused(f"a numpy array of shape {shape!r}")
     if len(data) != math.prod(shape) * dtype.itemsize:
         raise _Refused(f"a numpy array of shape {shape} and dtype {dtype} with {len(data)} bytes of data")
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy(order="K")
 
 
 class _Array:
@@ -210,6 +214,13 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     return _from_bytes(buffer, _dtype_of(dtype), shape, order == "F")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how protocol-2 pickles hold an empty byte string (an empty array's data)."""
+    if args:
+        raise _Refused("bytes() with arguments")
+    return b""
+
+
 def _latin1(text: Any, encoding: Any = None) -> bytes:
     """``_codecs.encode(text, 'latin1')``: how protocol-2 pickles hold bytes; no other codec."""
     if type(text) is not str or encoding != "latin1":
@@ -220,7 +231,8 @@ def _latin1(text: Any, encoding: Any = None) -> bytes:
 def _stand_ins() -> dict[tuple[str, str], Any]:
     """What a results pickle may name, under the module names numpy 1 and 2 write."""
     allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _DType,
-                                           ("_codecs", "encode"): _latin1}
+                                           ("_codecs", "encode"): _latin1, ("builtins", "bytes"): _empty_bytes,
+                                           ("__builtin__", "bytes"): _empty_bytes}
     for module in ("numpy.core", "numpy._core"):
         allowed[(f"{module}.multiarray", "_reconstruct")] = _reconstruct
         allowed[(f"{module}.multiarray", "scalar")] = _scalar

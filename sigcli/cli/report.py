@@ -17,7 +17,8 @@ import typer
 from rich.table import Table
 
 from sigcli.cli import console
-from sigcli.report import FORMATS, SORT_KEYS, comparison_rows, load_runs, mean_std, plot_runs, render, sort_rows
+from sigcli.report import (FORMATS, SORT_KEYS, check_plot_path, comparison_rows, load_runs, mean_std, plot_runs,
+                           render, sort_rows)
 from sigcli.results import SUMMARY_METRICS
 
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
@@ -34,6 +35,8 @@ def main(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")] = False,
 ) -> None:
     runs = load_runs(results)
+    if plot is not None:
+        check_plot_path(plot, runs, overwrite)
     rows = sort_rows(comparison_rows(runs), sort_by.value if sort_by else None)
     if fmt.value == "table":
         console.out.print(comparison_table(rows))

@@ -49,7 +49,7 @@ BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_
 # The first metrics of train_step's dict are shown beside the progress bar (all go to metrics.csv).
 BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
-RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite"}
+RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir"}
 
 
 class Schedule(Options):
@@ -356,8 +356,10 @@ class _Run:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file fails in many ways (zip, pickle, EOF)
-            raise _damaged(path, f"it does not load ({_first_line(exc)})") from None
-        missing = [key for key in _STATE_KEYS if key not in state] if isinstance(state, dict) else list(_STATE_KEYS)
+            raise _damaged(path, _unreadable(path, exc)) from None
+        if not isinstance(state, dict):
+            raise _damaged(path, f"it holds a {type(state).__name__}, not a training state")
+        missing = [key for key in _STATE_KEYS if key not in state]
         if missing:
             raise _damaged(path, f"it lacks {', '.join(missing)}")
         try:
@@ -449,6 +451,17 @@ def _read_config(path: Path, refusal: str) -> dict:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{refusal}: {path} is damaged ({_first_line(exc)})", hint) from None
     return saved
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why a state file does not load, in words (torch's own messages are pages long)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        return "it is empty"
+    if not head.startswith((b"PK\x03\x04", b"\x80")):
+        return f"it is not a PyTorch file (it starts with {head!r})"
+    return f"it is damaged ({_first_line(exc)[:100]})"
 
 
 def _damaged(path: Path, why: str) -> InputError:
