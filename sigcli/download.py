@@ -49,7 +49,7 @@ import requests
 from sigcli import __version__
 from sigcli.data.sigset import REQUIRED_KEYS
 from sigcli.errors import DownloadError, InputError
-from sigcli.fileio import OutputExistsError, atomic_path, make_folder, publish
+from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, make_folder, publish
 from sigcli.progress import Reporter, resolve
 
 log = logging.getLogger(__name__)
@@ -572,6 +572,7 @@ def _record(manifest: dict[str, Any], artefact: Artefact, path: Path, sha256: st
     manifest[artefact.name] = {"file": artefact.filename, "size": path.stat().st_size, "sha256": sha256,
                                "source": source, "path": str(path), "stat": _identity(path),
                                "verified": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    clean_stale_temps(cache_dir(), MANIFEST)
     with atomic_path(_manifest_path(), overwrite=True) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
