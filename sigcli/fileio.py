@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -98,6 +99,7 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False, inputs: It
 
 def check_outputs(outputs: Iterable[tuple[str, str | os.PathLike | None]], **kwargs) -> None:
     """:func:`check_output` for each ``(flag, path)`` of one command, and that no two paths coincide."""
+    kwargs["inputs"] = tuple(kwargs.get("inputs", ()))  # read once per output
     seen: dict[Path, str] = {}
     for flag, path in outputs:
         if path is None:
@@ -199,7 +201,10 @@ def publish(tmp: Path, final: Path, *, overwrite: bool = False, owned: Owned | N
         return os.replace(tmp, final)  # a file over a file (or nothing): one atomic step
     # A folder, or a file giving way to a folder: move the old one aside until the new one is in.
     aside = final.with_name(f".{final.name}.{_temp_tag()}.old")
-    os.rename(final, aside)
+    try:
+        os.rename(final, aside)
+    except OSError as exc:
+        raise _cannot_write(final, exc) from None
     try:
         _rename_new(tmp, final)
     except BaseException:
@@ -230,11 +235,8 @@ def _rename_new(tmp: Path, final: Path) -> None:
                 os.rename(tmp, final)  # POSIX refuses a non-empty folder or a file as the target
             else:
                 _link_then_unlink(tmp, final)
-    except (FileExistsError, IsADirectoryError, NotADirectoryError):
-        raise OutputExistsError(f"{final} appeared while this run was writing it (another run?); "
-                                "nothing was replaced", _OVERWRITE_HINT.format(flag="path")) from None
     except OSError as exc:
-        if exc.errno == errno.ENOTEMPTY:
+        if isinstance(exc, (FileExistsError, IsADirectoryError, NotADirectoryError)) or exc.errno == errno.ENOTEMPTY:
             raise OutputExistsError(f"{final} appeared while this run was writing it (another run?); "
                                     "nothing was replaced", _OVERWRITE_HINT.format(flag="path")) from None
         raise _cannot_write(final, exc) from None
@@ -272,19 +274,15 @@ def _rename_noreplace(src: Path, dst: Path) -> None:
     raise OSError(code, os.strerror(code), str(dst))
 
 
-_renameat2: list = []
-
-
+@functools.cache
 def _libc_renameat2():
-    if not _renameat2:
-        try:
-            function = ctypes.CDLL(None, use_errno=True).renameat2
-            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-            function.restype = ctypes.c_int
-        except (AttributeError, OSError):  # not Linux, or a C library older than glibc 2.28
-            function = None
-        _renameat2.append(function)
-    return _renameat2[0]
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a C library older than glibc 2.28
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
 
 
 def remove(path: Path) -> None:
