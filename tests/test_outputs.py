@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -24,7 +23,6 @@ from typer.testing import CliRunner
 from sigcli import fileio
 from sigcli.cli.app import app
 from sigcli.data.sigset import SignatureSet
-from sigcli.errors import InputError
 from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, exclusive_lock
 from sigcli.models import create_model
 from sigcli.models.checkpoint import save_checkpoint
