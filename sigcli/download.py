@@ -11,7 +11,9 @@ exceeded, drops connections, and links die. So a download here:
   accepting only a 206 reply that starts where the part ends (a 200 restarts from zero);
 * verifies the complete part (size and sha256 when known; a checkpoint must load with
   ``weights_only=True``, a ``.npz`` must hold ``x``, ``y``, ``yforg`` and pass its CRCs) and
-  only then renames it to its final name, recording size and sha256 in ``manifest.json``.
+  only then renames it to its final name, recording size, sha256 and the file's identity
+  (inode, times) in ``manifest.json``; a file that is no longer that very file is hashed
+  again before it is used, so a swapped file is caught even at the same size.
 
 Leftovers: a successful or failed-verification download leaves no ``.part``; an interrupted
 transfer (connection lost after the retries, Ctrl-C) keeps its ``.part`` so that running the
@@ -47,7 +49,7 @@ import requests
 from sigcli import __version__
 from sigcli.data.sigset import REQUIRED_KEYS
 from sigcli.errors import DownloadError, InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, make_folder, publish
 from sigcli.progress import Reporter, resolve
 
 log = logging.getLogger(__name__)
@@ -148,8 +150,9 @@ def download(name: str, dest: str | os.PathLike | None = None, url: str | None =
              timeout: float | tuple[float, float] = TIMEOUT_S) -> Path:
     """Fetch artefact ``name`` into ``dest`` (default the cache), verify it, return its path.
 
-    A file already there is verified once (then trusted by its manifest entry) and returned
-    without network unless ``force``. ``url`` replaces the Drive links (a mirror). ``retries``
+    A file already there is verified (then trusted while it is the very file verified: same
+    size, inode and times in its manifest entry; else hashed again) and returned without
+    network unless ``force``, which replaces a file (never a folder). ``url`` replaces the Drive links (a mirror). ``retries``
     and ``backoff_s`` (default :data:`RETRIES`, :data:`BACKOFF_S`) bound the attempts after
     connection failures; an attempt that brought new bytes does not count.
     Raises :class:`DownloadError` with a one-line reason and how to place the file by hand.
@@ -159,13 +162,16 @@ def download(name: str, dest: str | os.PathLike | None = None, url: str | None =
     manifest = _read_manifest()
     expected = _expected(artefact, manifest)
     verify_cmd = f"sig download {name}" + (f" --dest {dest}" if dest is not None else "")
+    if (final.exists() or final.is_symlink()) and not final.is_file():
+        raise DownloadError(f"{final} is in the way of the '{name}' download and is not a file; it is left alone",
+                            "move it away, or give another --dest")
     if final.exists() and not force:
         return _check_present(artefact, final, expected, manifest, verify_cmd)
 
     sources = [url] if url else [drive_url(i) for i in artefact.drive_ids]
     manual = url or artefact.link
     hint = f"download {manual} in a browser, save it as {final}, then run '{verify_cmd}' to verify it"
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent, "the download folder")
     if force:
         _remove_parts(final)
     retries = RETRIES if retries is None else retries
@@ -194,7 +200,11 @@ def download(name: str, dest: str | os.PathLike | None = None, url: str | None =
                     part.unlink(missing_ok=True)
                     raise DownloadError(f"the download of '{name}' from {_describe_source(source)} failed "
                                         f"verification: {exc}; nothing was kept", hint) from None
-                os.replace(part, final)
+                try:
+                    publish(part, final, overwrite=force)
+                except OutputExistsError:  # another download of it finished meanwhile: check that one
+                    part.unlink(missing_ok=True)
+                    return _check_present(artefact, final, expected, manifest, verify_cmd)
                 _remove_parts(final)
                 _record(manifest, artefact, final, sha256, source)
                 return final
@@ -518,9 +528,10 @@ def _check_npz(path: Path) -> None:
 
 def _check_present(artefact: Artefact, final: Path, expected: _Expected, manifest: dict[str, Any],
                    verify_cmd: str) -> Path:
-    """A file already in place: trusted if the manifest vouches for it, else verified now."""
+    """A file already in place: trusted if it is the very file the manifest verified (same
+    size, inode and modification and change times, which no rewrite keeps), else hashed now."""
     entry = manifest.get(artefact.name, {})
-    if entry.get("path") == str(final) and entry.get("size") == final.stat().st_size and (
+    if entry.get("path") == str(final) and entry.get("stat") == _identity(final) and (
             artefact.sha256 is None or entry.get("sha256") == artefact.sha256):
         return final
     try:
@@ -559,10 +570,18 @@ def _read_manifest() -> dict[str, Any]:
 def _record(manifest: dict[str, Any], artefact: Artefact, path: Path, sha256: str, source: str) -> None:
     """Remember a verified file so later downloads are checked against it."""
     manifest[artefact.name] = {"file": artefact.filename, "size": path.stat().st_size, "sha256": sha256,
-                               "source": source, "path": str(path),
+                               "source": source, "path": str(path), "stat": _identity(path),
                                "verified": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    with atomic_path(_manifest_path()) as tmp:
+    clean_stale_temps(cache_dir(), MANIFEST)
+    with atomic_path(_manifest_path(), overwrite=True) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _identity(path: Path) -> list[int]:
+    """What changes whenever a file's content does: size, device, inode, modification and
+    change times (the change time cannot be set back, unlike the modification time)."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
 def _part_path(final: Path, source: str) -> Path:

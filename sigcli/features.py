@@ -24,7 +24,7 @@ from sigcli import progress
 from sigcli.data.sigset import FORGERY_KINDS, Canvas, SignatureSet, canvas_of, kind_of_values, label_array
 from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import atomic_path, check_output
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
 from sigcli.options import Options, require_users_within, user_range, users_text
 from sigcli.progress import Reporter
@@ -66,7 +66,8 @@ class FeatureSet:
         return FeatureSet(self.features[keep], self.y[keep], self.yforg[keep], self.user_mapping,
                           None if self.filenames is None else self.filenames[keep], self.source, self.canvas)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write atomically; an existing ``path`` is refused unless ``overwrite`` (a file only)."""
         arrays = {"features": np.asarray(self.features, dtype=np.float32), "y": self.y,
                   "yforg": self.yforg, "source": np.asarray(self.source)}
         if self.user_mapping is not None:
@@ -75,7 +76,7 @@ class FeatureSet:
             arrays["filenames"] = np.asarray(self.filenames, dtype=str)
         if self.canvas is not None:
             arrays["canvas"] = np.asarray(json.dumps(self.canvas.as_dict()))
-        with atomic_path(path, suffix=".npz") as tmp:
+        with atomic_path(path, suffix=".npz", overwrite=overwrite) as tmp:
             np.savez(tmp, **arrays)
         return Path(path)
 
@@ -140,6 +141,7 @@ class ExtractOptions(Options):
     device: Device = Field("auto", description="auto: CUDA when present")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
+    overwrite: bool = Field(False, description="replace an existing --save-path file")
 
 
 def extract_features(model: nn.Module, signatures: SignatureSet | Rows, batch_size: int = EXTRACT_BATCH_SIZE,
@@ -187,9 +189,10 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
     """``sig extract``: load the checkpoint and the set, extract, save atomically."""
     users = user_range(options.users, "--users")
+    check_output(options.save_path, overwrite=options.overwrite, inputs=(options.model_path, options.data_path))
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
     features.canvas = canvas_of(options.data_path)
-    features.save(options.save_path)
+    features.save(options.save_path, overwrite=options.overwrite)
     return features

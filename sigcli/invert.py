@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import re
 import time
 import zipfile
 from contextlib import contextmanager
@@ -41,7 +43,8 @@ from torch import nn
 from sigcli import progress
 from sigcli.device import Device, resolve_device
 from sigcli.errors import CheckpointError, InputError
-from sigcli.fileio import atomic_path, remove
+from sigcli.fileio import (LOCK_NAME, atomic_path, check_outputs, clean_stale_temps, exclusive_lock, holds_only,
+                           is_temp_name, make_folder, remove)
 from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
 from sigcli.options import Options, save_options, user_range
@@ -250,6 +253,7 @@ class InvertOptions(InversionSettings):
     device: Device = Field("auto", description="auto (a GPU when present), cpu, cuda, cuda:N or mps")
     preview: Path | None = Field(None, description="PNG contact sheet of some images per user")
     force: bool = Field(False, description="discard finished batches made with other options")
+    overwrite: bool = Field(False, description="replace an existing output (.npz, its .json, the preview)")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
 
 
@@ -297,6 +301,9 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     save_path = Path(options.save_path)
     if save_path.suffix != ".npz":
         raise InputError(f"--save-path {save_path} must end in .npz", "inverted data is written as one .npz file")
+    check_outputs([("--save-path", save_path), ("--save-path", save_path.with_suffix(".json")),
+                   ("--preview", options.preview)], overwrite=options.overwrite,
+                  inputs=(options.t_model_path, options.s_model_path))
     device = resolve_device(options.device)
     teacher, teacher_checkpoint = load_classifier(options.t_model_path, device, "teacher",
                                                   options.allow_unsafe_checkpoint)
@@ -316,30 +323,33 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     plan = batch_plan(num_classes, options.per_user, options.batch_size)
     fingerprint = _fingerprint(options, teacher_checkpoint, student_checkpoint, first, last)
     parts = parts_folder(save_path)
-    done = _prepare_parts(parts, fingerprint, len(plan), options.force)
+    _check_parts(parts)
+    make_folder(parts, "the parts folder")
+    with exclusive_lock(parts, "the parts folder", "wait for that run to end, or give another --save-path"):
+        done = _prepare_parts(parts, fingerprint, len(plan), options.force)
+        shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
+        reporter = progress.resolve(reporter)
+        with reporter.task("inverting", total=len(plan)) as task:
+            if done:
+                task.advance(len(done), resumed=len(done))
+            for index, targets in enumerate(plan):
+                if index in done:
+                    continue
+                result = invert_batch(
+                    teacher, torch.from_numpy(targets), options, batch_generator(options.seed, index),
+                    student=student, device=device,
+                    on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}",
+                                                             **{k: terms[k] for k in shown}))
+                _write_part(parts / _part_name(index), result, targets)
+                task.advance(1, step=f"{options.iterations}/{options.iterations}",
+                             **{k: result.history[k][-1] for k in shown})
 
-    shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
-    reporter = progress.resolve(reporter)
-    with reporter.task("inverting", total=len(plan)) as task:
-        if done:
-            task.advance(len(done), resumed=len(done))
-        for index, targets in enumerate(plan):
-            if index in done:
-                continue
-            result = invert_batch(
-                teacher, torch.from_numpy(targets), options, batch_generator(options.seed, index),
-                student=student, device=device,
-                on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}",
-                                                         **{k: terms[k] for k in shown}))
-            _write_part(parts / _part_name(index), result, targets)
-            task.advance(1, step=f"{options.iterations}/{options.iterations}",
-                         **{k: result.history[k][-1] for k in shown})
-
-    summary = _assemble(parts, plan, save_path, first, options.preview,
-                        title=f"inverted from {Path(options.t_model_path).name}")
-    save_options(options, save_path.with_suffix(".json"), users=[first, last], num_classes=num_classes,
-                 teacher_accuracy=summary["accuracy"], final_terms=summary["final_terms"])
-    remove(parts)
+        summary = _assemble(parts, plan, save_path, first, options.preview, options.overwrite,
+                            title=f"inverted from {Path(options.t_model_path).name}")
+        save_options(options, save_path.with_suffix(".json"), overwrite=options.overwrite, users=[first, last],
+                     num_classes=num_classes, teacher_accuracy=summary["accuracy"],
+                     final_terms=summary["final_terms"])
+        _remove_parts(parts)
     return InversionReport(save_path=save_path, images=summary["images"], users=(first, last), batches=len(plan),
                            resumed_batches=len(done), teacher_accuracy=summary["accuracy"],
                            final_terms=summary["final_terms"], seconds=time.perf_counter() - started,
@@ -369,36 +379,75 @@ def _part_name(index: int) -> str:
     return f"batch-{index:05d}.npz"
 
 
+_PART = re.compile(r"batch-\d{5}\.npz")
+PLAN = "plan.json"
+
+
+def _is_part_file(name: str) -> bool:
+    """The names inversion writes in its parts folder (and nothing else may be there)."""
+    return name in (PLAN, LOCK_NAME) or _PART.fullmatch(name) is not None or is_temp_name(name)
+
+
+def _check_parts(parts: Path) -> None:
+    """``OUT.parts`` is ours to fill and empty only if it holds nothing but our files."""
+    if parts.exists() and not holds_only(parts, _is_part_file):
+        raise InputError(f"{parts} holds files that 'sig invert' did not write, and inversion keeps its "
+                         "finished batches there", "move that folder away, or choose another --save-path")
+
+
+def _remove_parts(parts: Path) -> None:
+    """Remove our files from ``parts``, then the folder if nothing else appeared in it."""
+    for entry in os.scandir(parts):
+        if _is_part_file(entry.name) and entry.name != LOCK_NAME:
+            remove(Path(entry.path))
+    try:
+        (parts / LOCK_NAME).unlink(missing_ok=True)
+        parts.rmdir()
+    except OSError:
+        pass
+
+
 def _prepare_parts(parts: Path, fingerprint: dict, n_batches: int, force: bool) -> set[int]:
-    """Create or check ``parts``; return the indices of the batches already finished."""
-    plan_file = parts / "plan.json"
-    if parts.exists() and plan_file.exists():
-        previous = json.loads(plan_file.read_text())
-        if previous != fingerprint:
-            if not force:
-                changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
-                raise InputError(f"{parts} holds batches made with other options ({', '.join(changed)} differ)",
-                                 "re-run with the same options to finish them, or pass --force to start over")
-            remove(parts)
-    elif parts.exists():
-        remove(parts)
-    if not parts.exists():
-        parts.mkdir(parents=True)
+    """Check the (locked) ``parts`` folder; return the indices of the batches already finished.
+
+    Temporary files of a killed run are removed; batches made with other options are kept
+    (a re-run with them finishes the set) unless ``force``.
+    """
+    clean_stale_temps(parts)
+    plan_file = parts / PLAN
+    previous = _read_plan(plan_file)
+    if previous != fingerprint:
+        if previous is not None and not force:
+            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+            raise InputError(f"{parts} holds batches made with other options ({', '.join(changed)} differ)",
+                             "re-run with the same options to finish them, or pass --force to start over")
+        for entry in os.scandir(parts):
+            if entry.name != LOCK_NAME:  # only our files are there (checked before the lock was taken)
+                remove(Path(entry.path))
         with atomic_path(plan_file) as tmp:
             tmp.write_text(json.dumps(fingerprint, indent=2) + "\n")
     return {i for i in range(n_batches) if (parts / _part_name(i)).exists()}
 
 
+def _read_plan(plan_file: Path) -> dict | None:
+    """The fingerprint of the batches in a parts folder; None when there is none (or a damaged one)."""
+    try:
+        plan = json.loads(plan_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return plan if isinstance(plan, dict) else None
+
+
 def _write_part(path: Path, result: BatchResult, targets: np.ndarray) -> None:
     final = np.asarray([values[-1] for values in result.history.values()], dtype=np.float64)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=True) as tmp:  # a batch of our own, made again
         np.savez(tmp, x=result.images.numpy().astype(np.float32, copy=False), targets=targets,
                  predictions=result.predictions.numpy().astype(np.int64), final_terms=final,
                  term_names=np.asarray(list(result.history)))
 
 
 def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, preview: Path | None,
-              title: str = "") -> dict:
+              overwrite: bool = False, title: str = "") -> dict:
     """Stream the parts into ``save_path`` in batch order (``x`` is never whole in memory);
     return the number of images, the teacher's accuracy on them and the mean final terms."""
     classes = np.concatenate(plan)
@@ -410,7 +459,8 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
                             np.char.add("/", np.char.zfill(nth.astype(str), 4)))
     correct, finals, names = 0, [], []
     shown: dict[int, list[np.ndarray]] = {}
-    with atomic_path(save_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with (atomic_path(save_path, overwrite=overwrite) as tmp,
+          zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive):
         with archive.open("x.npy", "w", force_zip64=True) as fh:
             np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                                                       "fortran_order": False, "shape": (len(y), 1, *INPUT_SIZE)})
@@ -432,13 +482,15 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
             with archive.open(f"{key}.npy", "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, value, allow_pickle=False)
     if preview is not None:
-        contact_sheet({first + k: np.stack(v) for k, v in sorted(shown.items())}, preview, title)
+        contact_sheet({first + k: np.stack(v) for k, v in sorted(shown.items())}, preview, title, overwrite)
     return {"images": len(y), "accuracy": correct / len(y),
             "final_terms": dict(zip(names, np.mean(finals, axis=0).tolist()))}
 
 
-def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title: str | None = None) -> Path:
-    """A PNG grid, one row per user, of images (n×H×W, ink bright on 0) shown as dark ink on paper."""
+def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title: str | None = None,
+                  overwrite: bool = False) -> Path:
+    """A PNG grid, one row per user, of images (n×H×W, ink bright on 0) shown as dark ink on paper;
+    an existing ``path`` is refused unless ``overwrite``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -463,7 +515,7 @@ def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title
     if title:
         figure.suptitle(title, y=1 - 4 / height, va="top")
     path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
+    with atomic_path(path, suffix=".png", overwrite=overwrite) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     return path
 

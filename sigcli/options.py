@@ -91,10 +91,13 @@ def environment() -> dict[str, str]:
             "numpy": version("numpy"), "torch": version("torch"), "scikit-learn": version("scikit-learn")}
 
 
-def save_options(options: BaseModel, path: str | Path, **extra: Any) -> Path:
-    """Write resolved options (plus ``extra``, e.g. a data fingerprint) and versions as JSON."""
+def save_options(options: BaseModel, path: str | Path, *, overwrite: bool = False, **extra: Any) -> Path:
+    """Write resolved options (plus ``extra``, e.g. a data fingerprint) and versions as JSON.
+
+    An existing ``path`` is refused unless ``overwrite``.
+    """
     record = {"options": json.loads(options.model_dump_json()), "environment": environment(), **extra}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return Path(path)
 

@@ -28,8 +28,9 @@ from scipy import ndimage
 from skimage import filters, transform
 
 from sigcli.data.loader import DatasetLoader, read_gray
-from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet
+from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet, is_signature_set_folder
 from sigcli.errors import InputError
+from sigcli.fileio import check_output
 from sigcli.options import Options, save_options, user_range
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
@@ -313,8 +314,8 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
 
     started = time.perf_counter()
     output = options.output
-    if output.exists() and not options.overwrite:
-        raise InputError(f"{output} already exists", "pass --overwrite to replace it, or choose another --save-path")
+    check_output(output, overwrite=options.overwrite, inputs=[options.path], owned=is_signature_set_folder)
+    check_output(options_file(output), overwrite=options.overwrite, inputs=[options.path])
     loader = get_loader(options.dataset).open(options.path, options.loader_options)
     users = _select_users(loader, options.users)
     files_of = loader.signature_files(users, dedupe=options.dedupe)
@@ -325,7 +326,8 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
 
     image_size = tuple(options.image_size)
     folder = options.output_format is OutputFormat.folder
-    sink = FolderWriter(output, len(jobs), image_size) if folder else _ArraySink(output, len(jobs), image_size)
+    sink = (FolderWriter(output, len(jobs), image_size, overwrite=options.overwrite) if folder
+            else _ArraySink(output, len(jobs), image_size, options.overwrite))
     worker = functools.partial(_preprocess_files, canvas_size=tuple(loader.canvas_size), img_size=image_size)
     chunks = [jobs[i:i + CHUNK_FILES] for i in range(0, len(jobs), CHUNK_FILES)]
     skipped: list[tuple[str, str]] = []
@@ -363,7 +365,8 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     result = PreprocessResult(path=output, format=options.output_format, dataset=options.dataset, users=users,
                               image_size=image_size, counts=counts, skipped=skipped, cropped=cropped,
                               seconds=time.perf_counter() - started, workers=options.workers)
-    result.options_path = save_options(options, options_file(output), result=result.as_dict())
+    result.options_path = save_options(options, options_file(output), overwrite=options.overwrite,
+                                       result=result.as_dict())
     return result
 
 
@@ -426,8 +429,8 @@ def _load_decoders(path: Path) -> None:
 class _ArraySink:
     """In-memory counterpart of :class:`FolderWriter` for the .npz format (saved atomically)."""
 
-    def __init__(self, path: Path, capacity: int, image_size: tuple[int, int]):
-        self.path = path
+    def __init__(self, path: Path, capacity: int, image_size: tuple[int, int], overwrite: bool = False):
+        self.path, self.overwrite = path, overwrite
         self.x = np.empty((capacity, 1, *image_size), dtype=np.uint8)
         self.y = np.empty(capacity, dtype=np.int64)
         self.yforg = np.empty(capacity, dtype=np.int64)
@@ -450,7 +453,7 @@ class _ArraySink:
     def finish(self, user_mapping: np.ndarray) -> Path:
         n = self.count
         return SignatureSet(self.x[:n], self.y[:n], self.yforg[:n], user_mapping,
-                            np.asarray(self.filenames)).save(self.path, folder=False)
+                            np.asarray(self.filenames)).save(self.path, folder=False, overwrite=self.overwrite)
 
 
 def cpu_count() -> int:

@@ -13,17 +13,19 @@ output exists is reused, so a re-run only does what is missing.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pydantic import Field
 
 from sigcli.device import Device
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import LOCK_NAME, exclusive_lock, make_folder
 from sigcli.options import Options, save_options
 from sigcli.progress import Reporter
 
@@ -108,16 +110,16 @@ def run_quickstart(options: QuickstartOptions, reporter: Reporter | None = None,
     began = time.perf_counter()
     stages = plan_stages(options, reporter)
     workdir = options.workdir
-    _check_workdir(workdir, options)
     reused = []
-    for stage in stages:
-        is_done = stage.done
-        if on_stage is not None:
-            on_stage(stage, is_done)
-        if is_done:
-            reused.append(stage.name)
-            continue
-        stage.run()
+    with _claim_workdir(workdir, options):
+        for stage in stages:
+            is_done = stage.done
+            if on_stage is not None:
+                on_stage(stage, is_done)
+            if is_done:
+                reused.append(stage.name)
+                continue
+            stage.run()
     from sigcli.report import comparison_rows, load_runs
 
     results = {stage.name: stage.outputs[0] for stage in stages if stage.name.startswith(("wd ", "wi "))}
@@ -126,18 +128,30 @@ def run_quickstart(options: QuickstartOptions, reporter: Reporter | None = None,
                             time.perf_counter() - began, reused)
 
 
-def _check_workdir(workdir: Path, options: QuickstartOptions) -> None:
-    """A work folder belongs to one plan: reusing stages of another would mix sizes."""
+@contextmanager
+def _claim_workdir(workdir: Path, options: QuickstartOptions) -> Iterator[None]:
+    """Lock the work folder for the run. It must be new, empty, or a quickstart folder of the
+    same plan: the stages of another would mix sizes, and a folder of other files is not ours
+    to fill (stages replace their own outputs there)."""
     marker = workdir / "quickstart.json"
     if marker.exists():
-        saved = json.loads(marker.read_text()).get("options", {})
+        try:
+            saved = json.loads(marker.read_text())["options"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{marker} is damaged ({type(exc).__name__})",
+                             "give another --workdir, or delete that folder") from None
         if saved.get("fast") != options.fast or saved.get("seed") != options.seed:
             raise InputError(f"{workdir} holds a quickstart run with other options "
                              f"(fast={saved.get('fast')}, seed={saved.get('seed')})",
                              "give another --workdir, or delete that folder")
-        return
-    workdir.mkdir(parents=True, exist_ok=True)
-    save_options(options, marker)
+    elif workdir.is_dir() and any(name != LOCK_NAME for name in os.listdir(workdir)):
+        raise InputError(f"--workdir {workdir} holds other files, not a quickstart run",
+                         "give a new or empty --workdir")
+    make_folder(workdir, "--workdir")
+    with exclusive_lock(workdir, "--workdir", "wait for that run to end, or give another --workdir"):
+        if not marker.exists():
+            save_options(options, marker)
+        yield
 
 
 def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) -> list[Stage]:
@@ -164,7 +178,7 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
             [out / "sig-synth.json"],
             lambda layout=layout, out=out, users=users, genuine=genuine, skilled=skilled: synthesize(
                 layout, out, users, genuine=genuine, skilled=skilled, seed=seed if layout == "gpds" else seed + 1,
-                workers=options.workers, reporter=reporter))
+                workers=options.workers, reporter=reporter, overwrite=True))
 
     from sigcli.preprocess import PreprocessOptions, process_dataset
 
@@ -182,9 +196,9 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
         ["train", "--model", p.model, "--dataset-path", gpds, "--users", *dev, "--epochs", p.teacher_epochs,
          "--lr", p.lr, "--seed", seed, "--logdir", teacher_dir],
         [teacher_dir / "model_best.pth", teacher_dir / "metrics.csv"],
-        lambda: _fresh(teacher_dir, lambda: train_signet(TrainOptions(
+        lambda: train_signet(TrainOptions(
             model=p.model, dataset_path=gpds, users=dev, epochs=p.teacher_epochs, lr=p.lr, seed=seed,
-            device=options.device, logdir=teacher_dir), reporter)))
+            device=options.device, logdir=teacher_dir, overwrite=True), reporter))
 
     teacher = teacher_dir / "model_best.pth"
     if p.invert:
@@ -198,7 +212,8 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
             [inverted],
             lambda: invert(InvertOptions(t_model_path=teacher, save_path=inverted, users=dev,
                                          per_user=p.invert_per_user, iterations=p.invert_iterations, seed=seed,
-                                         device=options.device, preview=w / "data" / "inverted.png"), reporter))
+                                         device=options.device, preview=w / "data" / "inverted.png",
+                                         overwrite=True), reporter))
     else:
         d_dataset, d_users, d_transform = gpds, dev, "center-crop"
 
@@ -209,10 +224,10 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
          "--d-users", *d_users, "--d-transform", d_transform, "--c-dataset", mcyt, "--p-lamb", 1.7,
          "--epochs", p.student_epochs, "--lr", p.lr, "--seed", seed, "--logdir", student_dir],
         [student_dir / "model_best.pth", student_dir / "metrics.csv"],
-        lambda: _fresh(student_dir, lambda: distill(DistillOptions(
+        lambda: distill(DistillOptions(
             s_model=p.model, t_model_path=teacher, d_dataset=d_dataset, d_users=d_users,
             d_transform=DTransform(d_transform), c_dataset=mcyt, p_lamb=1.7, epochs=p.student_epochs, lr=p.lr,
-            seed=seed, device=options.device, logdir=student_dir), reporter)))
+            seed=seed, device=options.device, logdir=student_dir, overwrite=True), reporter))
 
     from sigcli.features import ExtractOptions, run_extract
     from sigcli.protocols.wd import WDOptions
@@ -227,8 +242,8 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
             ["extract", "--model-path", model, "--data-path", gpds, "--users", *evaluated, "--save-path", features],
             [features],
             lambda model=model, features=features, evaluated=evaluated: run_extract(ExtractOptions(
-                model_path=model, data_path=gpds, users=evaluated, save_path=features, device=options.device),
-                reporter))
+                model_path=model, data_path=gpds, users=evaluated, save_path=features, device=options.device,
+                overwrite=True), reporter))
         for protocol in ("wd", "wi"):
             out = w / "results" / f"{protocol}-{who}.pkl"
             extra = {"jobs": options.workers} if protocol == "wd" else {"gen_for_ref": p.gen_for_train}
@@ -247,14 +262,6 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
     return stages
 
 
-def _fresh(logdir: Path, train: Callable[[], Any]) -> Any:
-    """Train into ``logdir``, discarding what an interrupted earlier attempt left there."""
-    from sigcli.fileio import remove
-
-    remove(logdir)
-    return train()
-
-
 def _evaluate(protocol: str, features: Path, out: Path, options, reporter: Reporter | None) -> None:
     from sigcli.protocols import evaluation_features
     from sigcli.results import save_results
@@ -268,11 +275,10 @@ def _evaluate(protocol: str, features: Path, out: Path, options, reporter: Repor
         from sigcli.protocols.wi import evaluate_wi
 
         folds = evaluate_wi(feature_set, options, reporter).folds
-    save_results(folds, out, options, protocol, inputs)
+    save_results(folds, out, options, protocol, inputs, overwrite=True)
 
 
 def _report(results: list[Path], plot: Path) -> None:
     from sigcli.report import load_runs, plot_runs
 
-    with atomic_path(plot) as tmp:
-        plot_runs(load_runs(results), tmp)
+    plot_runs(load_runs(results), plot, overwrite=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import atomic_path, check_output
 from sigcli.metrics import det_points, roc_points
 from sigcli.results import PREDICTION_KEYS, SUMMARY_METRICS, json_path, load_results, summarise
 
@@ -38,14 +38,16 @@ class Run:
     info: dict = field(default_factory=dict)   # our JSON summary, if any
 
     def scores(self) -> dict[str, np.ndarray] | None:
-        """Genuine, skilled and random scores pooled over folds and users (None without predictions)."""
+        """Genuine, skilled and random scores pooled over folds and users, finite ones only
+        (None without predictions, or when a kind has no finite score)."""
         if any(fold.get("predictions") is None for fold in self.folds):
             return None
         pooled = {}
         for key, kind in zip(PREDICTION_KEYS, ("genuine", "random", "skilled")):
             arrays = [np.asarray(a, dtype=np.float64).ravel() for fold in self.folds for a in fold["predictions"][key]]
-            pooled[kind] = np.concatenate(arrays) if arrays else np.empty(0)
-        return pooled
+            scores = np.concatenate(arrays) if arrays else np.empty(0)
+            pooled[kind] = scores[np.isfinite(scores)]
+        return pooled if all(len(scores) for scores in pooled.values()) else None
 
 
 def load_runs(paths: list[str | os.PathLike]) -> list[Run]:
@@ -117,20 +119,29 @@ def mean_std(value: dict[str, float]) -> str:
     return f"{value['mean']:.2f} ± {value['std']:.2f}"
 
 
-def plot_runs(runs: list[Run], path: str | os.PathLike) -> Path:
-    """DET and ROC curves (genuine vs skilled) of every run, and each run's score distributions."""
+def check_plot_path(path: str | os.PathLike, runs: list[Run], overwrite: bool = False) -> Path:
+    """Refuse, before anything is drawn or printed, a plot file that cannot or may not be written."""
+    path = Path(path)
+    if path.suffix.lstrip(".").lower() not in ("png", "pdf", "svg"):
+        raise InputError(f"cannot draw a plot as '{path.name}'", "end the file name in .png, .pdf or .svg")
+    return check_output(path, overwrite=overwrite, inputs=[run.path for run in runs], flag="--plot")
+
+
+def plot_runs(runs: list[Run], path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """DET and ROC curves (genuine vs skilled) of every run, and each run's score distributions.
+
+    An existing ``path`` is refused unless ``overwrite``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from scipy.stats import norm
 
-    path = Path(path)
+    path = check_plot_path(path, runs, overwrite)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        raise InputError(f"cannot draw a plot as '{path.name}'", "end the file name in .png, .pdf or .svg")
     with_scores = [(run, run.scores()) for run in runs]
     missing = [run.name for run, scores in with_scores if scores is None]
     if missing:
-        log.warning("no predictions in %s: left out of the plots", ", ".join(missing))
+        log.warning("no (finite) predictions in %s: left out of the plots", ", ".join(missing))
     with_scores = [(run, scores) for run, scores in with_scores if scores is not None]
     if not with_scores:
         raise InputError("none of the results files has predictions to plot")
@@ -164,6 +175,6 @@ def plot_runs(runs: list[Run], path: str | os.PathLike) -> Path:
         axes.axvline(0, color="black", linewidth=0.8)
         axes.set(title=f"{run.name}: scores", xlabel="decision value", ylabel="density")
         axes.legend(fontsize="small")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format=fmt, dpi=110)
     return path

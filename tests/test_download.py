@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import socket
 
 import numpy as np
@@ -236,6 +237,37 @@ def test_cached_and_hand_placed_files_work_offline(drive, cache):
     with pytest.raises(DownloadError, match="not a usable 'inverted-data'.*--force"):
         library.download("inverted-data")
     assert len(drive.requests) == 1
+
+
+def test_a_cached_file_swapped_for_another_of_the_same_size_is_caught(drive, cache, monkeypatch):
+    drive.files["f"] = DriveFile(CHECKPOINT)
+    path = library.download("signet", url=drive.url("f"))
+    hashed = []
+    real_sha256 = library._sha256
+    monkeypatch.setattr(library, "_sha256", lambda p: hashed.append(p) or real_sha256(p))
+    assert sig("signet").exit_code == 0 and hashed == []  # the very file verified: not read again
+
+    before = path.stat()
+    swapped = _checkpoint(scale=2.0)  # a valid checkpoint, same size, other bytes
+    assert len(swapped) == len(CHECKPOINT)
+    path.write_bytes(swapped)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # even the modification time put back
+    assert path.stat().st_size == before.st_size and path.stat().st_ino == before.st_ino
+    result = sig("signet")
+    assert result.exit_code == 2
+    [line] = error_lines(result)
+    assert "is not a usable 'signet': its sha256 is" in line and "--force" in line
+    assert sig("signet", "--url", drive.url("f"), "--force").exit_code == 0
+    assert path.read_bytes() == CHECKPOINT and len(drive.requests) == 2
+
+
+def test_a_folder_in_the_way_is_left_alone_even_with_force(drive, tmp_path):
+    drive.files["f"] = DriveFile(CHECKPOINT)
+    (tmp_path / "models" / "signet.pth").mkdir(parents=True)
+    (tmp_path / "models" / "signet.pth" / "mine.txt").write_text("precious")
+    result = sig("signet", "--url", drive.url("f"), "--dest", str(tmp_path / "models"), "--force")
+    assert result.exit_code == 2 and "is not a file; it is left alone" in error_lines(result)[0]
+    assert (tmp_path / "models" / "signet.pth" / "mine.txt").read_text() == "precious" and drive.requests == []
 
 
 def test_list_json_shows_cached_state_size_and_path(drive, cache):

@@ -35,7 +35,7 @@ def files(tmp_path_factory):
 
 def _extract(root, *args):
     return runner.invoke(app, ["extract", "--model-path", str(root / "tiny.pth"), "--save-path",
-                               str(root / "out.npz"), "--device", "cpu", *map(str, args)])
+                               str(root / "out.npz"), "--overwrite", "--device", "cpu", *map(str, args)])
 
 
 def test_cli_writes_features_with_labels(files):

@@ -50,9 +50,12 @@ def test_real_file_names_and_order(synth_dataset):
     assert [f.name for f in brazilian.skilled_files(1)] == ["a001_51.jpg", "a001_52.jpg"]
 
 
-def test_users_sort_by_number_and_strays_are_ignored(tmp_path):
-    for first in (9, 200, 1000):
-        synthesize("gpds-synthetic", tmp_path, users=1, genuine=2, skilled=1, first_user=first)
+def test_users_sort_by_number_and_strays_are_ignored(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("gathered")
+    for first in (9, 200, 1000):  # each synth writes a whole folder: gather their users in one
+        out = synthesize("gpds-synthetic", tmp_path_factory.mktemp("synth"), users=1, genuine=2, skilled=1,
+                         first_user=first).out
+        next(p for p in out.iterdir() if p.is_dir()).rename(tmp_path / f"{first:03d}")
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["009", "1000", "200"]
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "foo").mkdir()

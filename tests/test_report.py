@@ -7,6 +7,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -139,3 +141,114 @@ def test_runs_with_the_same_file_name_keep_their_folder(tmp_path, runs):
     copy.write_bytes(runs[0].read_bytes())
     names = [run.name for run in load_runs([runs[0], copy])]
     assert names == [f"{tmp_path.name}/good", "b/good"]
+
+
+# ---------------------------------------------------------------------------- the safe reader, attacked
+class Reduces:
+    """Pickles as ``function(*args)`` (then ``__setstate__(state)``): how a hostile file is written."""
+
+    def __init__(self, function, args, state=None):
+        self.function, self.args, self.state = function, args, state
+
+    def __reduce__(self):
+        return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
+
+
+def _numpy_functions():
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
+    return multiarray._reconstruct, multiarray.scalar
+
+
+def _object_dtype_with_cleared_flags():
+    """numpy would treat the scalar's 8 bytes below as a pointer to a Python object (SIGSEGV)."""
+    _, scalar = _numpy_functions()
+    dtype = Reduces(np.dtype, ("O8", False, True), (3, "|", None, None, None, 8, 8, 0))
+    return Reduces(scalar, (dtype, b"\x41" * 8))
+
+
+def _array(dtype, shape, data):
+    reconstruct, _ = _numpy_functions()
+    return Reduces(reconstruct, (np.ndarray, (0,), b"b"), (1, shape, dtype, False, data))
+
+
+HOSTILE = {
+    "object dtype, flags cleared": (_object_dtype_with_cleared_flags, "dtype 'O8'"),
+    "raw buffer shorter than its shape": (lambda: _array(np.dtype("f8"), (1 << 20,), b"\0" * 8), "8 bytes of data"),
+    "object array": (lambda: _array(np.dtype("O"), (2,), [1, 2]), "dtype 'O8'"),
+    "structured dtype": (lambda: _array(np.dtype([("a", "<f8")]), (1,), b"\0" * 8), "dtype with fields"),
+    "array subclass": (lambda: Reduces(_numpy_functions()[0], (np.matrix, (0,), b"b")), "numpy.matrix"),
+    "ndarray over a raw buffer": (lambda: Reduces(np.ndarray, ((1 << 20,), "f8", b"\0" * 8, 0, (0,))),
+                                  "numpy.ndarray called on a raw buffer"),
+}
+
+
+def _hostile_file(tmp_path, case: str):
+    folds = fake_folds(0)
+    folds[0]["predictions"]["genuinePreds"][0] = HOSTILE[case][0]()
+    path = tmp_path / f"{case.replace(' ', '-').replace(',', '')}.pkl"
+    path.write_bytes(pickle.dumps(folds, protocol=4))
+    return path
+
+
+def _check_refusal(case: str, exit_code: int, stderr: str) -> None:
+    assert exit_code == 2, (case, exit_code, stderr[-2000:])  # a segmentation fault would be -11
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("error:") and "refused without running it" in line and HOSTILE[case][1] in line, line
+
+
+CRASHERS = ("object dtype, flags cleared", "ndarray over a raw buffer")  # what made numpy read wild memory
+
+
+def test_pickles_that_crashed_numpy_are_refused_by_sig_report_in_its_own_process(tmp_path):
+    """`sig report --plot` in separate processes (run together), so a segfault fails the test only."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    running = {case: subprocess.Popen([sys.executable, "-m", "sigcli", "report", str(_hostile_file(tmp_path, case)),
+                                       "--plot", str(tmp_path / "p.png")], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": root})
+               for case in CRASHERS}
+    for case, process in running.items():
+        _check_refusal(case, process.wait(timeout=600), process.stderr.read())
+    assert not (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize("case", [case for case in HOSTILE if case not in CRASHERS])
+def test_other_hostile_numpy_pickles_are_refused_in_one_line(tmp_path, case):
+    result = runner.invoke(app, ["report", str(_hostile_file(tmp_path, case)), "--plot", str(tmp_path / "p.png")])
+    _check_refusal(case, result.exit_code, result.stderr)
+    assert not (tmp_path / "p.png").exists()
+
+
+def _same(a, b) -> bool:
+    """Equal values of equal types, dtypes (in any byte order) and memory order too."""
+    if isinstance(a, np.ndarray):
+        return (type(b) is np.ndarray and a.dtype.str[1:] == b.dtype.str[1:] and a.shape == b.shape
+                and a.flags.f_contiguous == b.flags.f_contiguous and np.array_equal(a, b))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return type(b) is dict and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_every_numeric_array_and_scalar_of_a_results_file_reads_back_exactly(tmp_path, protocol):
+    folds = fake_folds(1)
+    folds[0]["all_metrics"]["extra"] = {
+        "scalars": [np.float64(0.25), np.float32(-1.5), np.int64(-7), np.uint8(200), np.bool_(True),
+                    np.complex128(1 - 2j), np.float64("nan")],
+        "arrays": [np.array(3.5), np.arange(6, dtype=np.int32).reshape(2, 3), np.asfortranarray(np.eye(3)),
+                   np.arange(4, dtype=">f8"), np.arange(4, dtype="<u2"), np.zeros((0, 3)), np.array([True, False]),
+                   np.array([1 + 1j], dtype=np.complex64), np.arange(5, dtype=np.float16)],
+        "plain": (1, 2.5, "text", None, b"bytes", [None]),
+    }
+    folds[1]["predictions"]["skilledPreds"][0] = np.arange(4, dtype=">f8")  # big-endian scores still plot
+    path = tmp_path / "r.pkl"
+    path.write_bytes(pickle.dumps(folds, protocol=protocol))
+    with open(path, "rb") as fh:
+        plain = pickle.load(fh)
+    assert _same(plain, load_results(path))
+    plotted = runner.invoke(app, ["report", str(path), "--plot", str(tmp_path / "r.png")])
+    assert plotted.exit_code == 0, plotted.output

@@ -288,7 +288,7 @@ def test_a_crash_while_saving_npz_leaves_the_previous_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(np, "savez", crash_midway)
     with pytest.raises(OSError, match="disk full"):
-        _set(seed=2).save(path)
+        _set(seed=2).save(path, overwrite=True)
     assert _entries(tmp_path) == ["set.npz"]
     assert path.read_bytes() == before
 
@@ -313,7 +313,7 @@ def test_a_crash_while_saving_a_folder_leaves_the_previous_folder(tmp_path, monk
 
     monkeypatch.setattr(np, "save", crash_on_second)
     with pytest.raises(OSError):
-        _set(seed=2).save(path, folder=True)
+        _set(seed=2).save(path, folder=True, overwrite=True)
     monkeypatch.undo()
     assert _entries(tmp_path) == ["set"]
     _assert_same(SignatureSet.load(path), _set(seed=1))
@@ -356,7 +356,7 @@ def test_folder_writer_left_by_an_error_or_without_finish_leaves_nothing(tmp_pat
 def test_folder_writer_replaces_an_existing_folder_only_when_done(tmp_path):
     path = _set(seed=1).save(str(tmp_path / "set") + "/")
     data = _set(users=1, seed=3)
-    with FolderWriter(path, capacity=len(data), image_size=(H, W)) as writer:
+    with FolderWriter(path, capacity=len(data), image_size=(H, W), overwrite=True) as writer:
         writer.append(data.x, data.y, data.yforg, data.filenames)
         _assert_same(SignatureSet.load(path), _set(seed=1))  # old content until finish
         writer.finish(data.user_mapping)

@@ -110,7 +110,7 @@ def test_impossible_requests_are_input_errors(layout, counts, message, tmp_path)
     assert not any(tmp_path.iterdir())
 
 
-def test_an_interrupted_run_leaves_only_complete_images(tmp_path, monkeypatch):
+def test_an_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     calls = []
     encode = synth._png
 
@@ -121,11 +121,10 @@ def test_an_interrupted_run_leaves_only_complete_images(tmp_path, monkeypatch):
         return encode(image)
 
     monkeypatch.setattr(synth, "_png", fail_on_third)
+    out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        synthesize("gpds", tmp_path, users=1, genuine=4, skilled=0)
-    written = sorted(f.name for f in tmp_path.rglob("*") if f.is_file())
-    assert written == ["c-001-01.png", "c-001-02.png"]
-    assert all(read_gray(f).size for f in tmp_path.rglob("*.png"))
+        synthesize("gpds", out, users=1, genuine=4, skilled=0)
+    assert len(calls) == 3 and list(tmp_path.iterdir()) == []  # no half-written folder, no temporary one
 
 
 def test_sig_synth_command(cli, tmp_path):

@@ -74,6 +74,9 @@ def main(
     logdir: Annotated[Path, typer.Option(help="Folder for checkpoints, metrics.csv and config.json.")]
         = default(_O, "logdir"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --logdir.")] = default(_O, "resume"),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start over in a --logdir that holds a run (only the run's own files are removed).")]
+        = default(_O, "overwrite"),
     test: Annotated[bool, typer.Option("--test", help="Only evaluate the --s-checkpoint student; write nothing.")]
         = default(_O, "test"),
     device: Annotated[str, typer.Option(help="auto (a GPU when present), cpu, cuda or cuda:N.")]
@@ -90,8 +93,8 @@ def main(
                     d_transform=d_transform, d_lamb=d_lamb, c_lamb=c_lamb, p_lamb=p_lamb, temperature=temperature,
                     d_batch_size=d_batch_size, c_batch_size=c_batch_size, joint_bn=joint_bn, epochs=epochs, lr=lr,
                     lr_decay_times=lr_decay_times, momentum=momentum, weight_decay=weight_decay, seed=seed,
-                    logdir=logdir, resume=resume, test=test, device=device, amp=amp, allow_pickle=allow_pickle,
-                    allow_unsafe_checkpoint=allow_unsafe_checkpoint)
+                    logdir=logdir, resume=resume, overwrite=overwrite, test=test, device=device, amp=amp,
+                    allow_pickle=allow_pickle, allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     if options.test:
         metrics = evaluate_student(options)
         if is_main_process():

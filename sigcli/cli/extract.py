@@ -38,10 +38,12 @@ def main(
         = default(_O, "allow_unsafe_checkpoint"),
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Read a pickled user_mapping (trusted files).")]
         = default(_O, "allow_pickle"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --save-path file.")]
+        = default(_O, "overwrite"),
 ) -> None:
     options = build(ExtractOptions, model_path=model_path, data_path=data_path, save_path=save_path, users=users,
                     model=model, batch_size=batch_size, device=device,
-                    allow_unsafe_checkpoint=allow_unsafe_checkpoint, allow_pickle=allow_pickle)
+                    allow_unsafe_checkpoint=allow_unsafe_checkpoint, allow_pickle=allow_pickle, overwrite=overwrite)
     features = run_extract(options, console.RichReporter())
     console.out.print(f"{len(features.y)} signatures × {features.dim} features ({features.source}) → "
                       f"{options.save_path}", highlight=False)

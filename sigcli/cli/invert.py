@@ -53,6 +53,8 @@ def main(
     preview: Annotated[Optional[Path], typer.Option(help="Write a PNG contact sheet of some images per user.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Discard finished batches made with other options instead of stopping.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing --save-path (and its .json, and --preview).")] = False,
     allow_unsafe_checkpoint: Annotated[bool, typer.Option(
         "--allow-unsafe-checkpoint", help="Unpickle checkpoints that need it (trusted files only).")]
         = default(_O, "allow_unsafe_checkpoint"),
@@ -61,7 +63,7 @@ def main(
                     s_model_path=s_model_path, iterations=iterations, lr=lr, batch_size=batch_size,
                     bn_weight=bn_weight, tv_weight=tv_weight, l2_weight=l2_weight,
                     competition_weight=competition_weight, jitter=jitter, seed=seed, device=device,
-                    preview=preview, force=force,
+                    preview=preview, force=force, overwrite=overwrite,
                     allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     report = invert(options, console.RichReporter())
     table = Table(title=f"inverted data: {report.save_path}", show_header=False)

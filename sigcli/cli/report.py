@@ -17,7 +17,8 @@ import typer
 from rich.table import Table
 
 from sigcli.cli import console
-from sigcli.report import FORMATS, SORT_KEYS, comparison_rows, load_runs, mean_std, plot_runs, render, sort_rows
+from sigcli.report import (FORMATS, SORT_KEYS, check_plot_path, comparison_rows, load_runs, mean_std, plot_runs,
+                           render, sort_rows)
 from sigcli.results import SUMMARY_METRICS
 
 Format = Enum("Format", {name: name for name in FORMATS}, type=str)
@@ -31,15 +32,18 @@ def main(
         help="Order rows best first by this metric (or by run name). \\[default: as given]")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write DET / ROC curves and score distributions to this image (.png, .pdf, .svg).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")] = False,
 ) -> None:
     runs = load_runs(results)
+    if plot is not None:
+        check_plot_path(plot, runs, overwrite)
     rows = sort_rows(comparison_rows(runs), sort_by.value if sort_by else None)
     if fmt.value == "table":
         console.out.print(comparison_table(rows))
     else:
         console.out.print(render(rows, fmt.value), end="", markup=False, highlight=False, soft_wrap=True)
     if plot is not None:
-        console.err.print(f"plot: {plot_runs(runs, plot)}", highlight=False)
+        console.err.print(f"plot: {plot_runs(runs, plot, overwrite)}", highlight=False)
 
 
 def comparison_table(rows: list[dict]) -> Table:

@@ -21,7 +21,7 @@ from sigcli.options import default
 
 def main(
     layout: Annotated[Layout, typer.Option(help="Dataset whose layout, file names and format to write.")],
-    out: Annotated[Path, typer.Option(help="Folder to write into (created if missing).")],
+    out: Annotated[Path, typer.Option(help="Folder to write (a new or empty one).")],
     users: Annotated[int, typer.Option(help="Number of writers.")] = default(SynthOptions, "users"),
     genuine: Annotated[int | None, typer.Option(
         help="Genuine signatures per user (default: the dataset's, e.g. 24 for gpds).")] = None,
@@ -33,9 +33,11 @@ def main(
     first_user: Annotated[int | None, typer.Option(
         help="Number of the first writer (default: the dataset's first, 1; 0 for mcyt).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = default(SynthOptions, "workers"),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an --out folder that 'sig synth' wrote before.")] = False,
 ) -> None:
     result = synthesize(layout, out, users=users, genuine=genuine, skilled=skilled, simple=simple, seed=seed,
-                        first_user=first_user, workers=workers, reporter=console.RichReporter())
+                        first_user=first_user, workers=workers, reporter=console.RichReporter(), overwrite=overwrite)
     console.out.print(result.summary(), highlight=False, soft_wrap=True)
     console.err.print(f"[dim]next:[/dim] sig preprocess --dataset {result.layout} --path {result.out} "
                       f"--save-path {result.layout}.npz", highlight=False, soft_wrap=True)

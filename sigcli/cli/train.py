@@ -50,13 +50,16 @@ def main(
         = default(_O, "device"),
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision on CUDA.")] = default(_O, "amp"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --logdir.")] = default(_O, "resume"),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start over in a --logdir that holds a run (only the run's own files are removed).")]
+        = default(_O, "overwrite"),
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Read a pickled user_mapping (trusted files).")]
         = default(_O, "allow_pickle"),
 ) -> None:
     options = build(TrainOptions, dataset_path=dataset_path, logdir=logdir, model=model, users=users, epochs=epochs,
                     forg=forg, lamb=lamb, batch_size=batch_size, lr=lr, lr_decay_times=lr_decay_times,
                     momentum=momentum, weight_decay=weight_decay, seed=seed, device=device, amp=amp,
-                    resume=resume, allow_pickle=allow_pickle)
+                    resume=resume, overwrite=overwrite, allow_pickle=allow_pickle)
     result = train_signet(options, console.RichReporter())
     if result.history and is_main_process():
         console.out.print(summary_table(result, options.forg))

@@ -23,7 +23,7 @@ from sigcli.cli.report import summary_table
 from sigcli.options import build, default
 from sigcli.protocols import EvaluationOptions, evaluation_features, gamma_text
 from sigcli.protocols.wd import WDOptions, evaluate_wd
-from sigcli.results import save_results, summarise
+from sigcli.results import check_results_path, save_results, summarise
 
 _E = EvaluationOptions
 _O = WDOptions
@@ -69,6 +69,7 @@ BatchSize = Annotated[Optional[int], typer.Option(help="Signatures per forward p
                                                       "\\[default: as 'sig extract']")]
 Device = Annotated[Optional[str], typer.Option(help="Torch device for extraction: cpu, cuda, cuda:N. "
                                                      "\\[default: cuda when present, else cpu]")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 
 
 def main(
@@ -104,22 +105,25 @@ def main(
         default(_O, "svm_backend")),
     batch_size: BatchSize = None,
     device: Device = None,
+    overwrite: Overwrite = False,
 ) -> None:
     options = build(WDOptions, exp_users=exp_users, dev_users=dev_users, gen_for_train=gen_for_train,
                     gen_for_test=gen_for_test, forg_from_dev=forg_from_dev, forg_from_exp=forg_from_exp,
                     svm_type=svm_type.value, svm_c=svm_c, svm_gamma=svm_gamma, folds=folds, seed=seed,
                     test_mode=test_mode.value, threshold=threshold, jobs=jobs, fast_approx=fast_approx,
                     svm_backend=svm_backend.value)
+    check_results_path(save_path, overwrite, inputs=(features, model_path, data_path))
     reporter = console.RichReporter()
     feature_set, inputs = evaluation_features(options, features, model_path, data_path, batch_size, device, reporter)
     results = evaluate_wd(feature_set, options, reporter)
-    finish("wd", results, options, inputs, save_path)
+    finish("wd", results, options, inputs, save_path, overwrite)
 
 
-def finish(command: str, results: list[dict], options, inputs: dict, save_path: Path | None) -> None:
+def finish(command: str, results: list[dict], options, inputs: dict, save_path: Path | None,
+           overwrite: bool = False) -> None:
     """Save the results (pickle + JSON) if asked, and print the summary table."""
     if save_path is not None:
-        pickle_path, json_file = save_results(results, save_path, options, command, inputs)
+        pickle_path, json_file = save_results(results, save_path, options, command, inputs, overwrite)
         console.err.print(f"results: {pickle_path} (summary {json_file})", highlight=False)
     console.out.print(summary_table(summarise(results), f"sig {command}: {len(results)} folds, mean ± std (%)"))
     if save_path is not None:

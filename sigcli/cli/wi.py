@@ -18,11 +18,12 @@ import typer
 
 from sigcli.cli import console
 from sigcli.cli.wd import (BatchSize, DataPath, DevUsers, Device, ExpUsers, Features, Folds, GenForTest,
-                           GenForTrain, ModelPath, SavePath, Seed, SvmC, SvmGamma, SvmType, SvmTypeOption,
-                           Threshold, finish)
+                           GenForTrain, ModelPath, Overwrite, SavePath, Seed, SvmC, SvmGamma, SvmType,
+                           SvmTypeOption, Threshold, finish)
 from sigcli.options import build, default
 from sigcli.protocols import evaluation_features, gamma_text
 from sigcli.protocols.wi import WIOptions, evaluate_wi, save_wi_model
+from sigcli.results import check_results_path
 
 _O = WIOptions
 
@@ -57,16 +58,19 @@ def main(
     threshold: Threshold = default(_O, "threshold"),
     batch_size: BatchSize = None,
     device: Device = None,
+    overwrite: Overwrite = False,
 ) -> None:
     options = build(WIOptions, exp_users=exp_users, dev_users=dev_users, gen_for_train=gen_for_train,
                     gen_for_ref=gen_for_ref, gen_for_test=gen_for_test, fusion=fusion.value,
                     svm_type=svm_type.value, svm_c=svm_c, svm_gamma=svm_gamma, folds=folds, seed=seed,
                     threshold=threshold)
+    check_results_path(save_path, overwrite, inputs=(features, model_path, data_path),
+                       others=[("--save-model", save_model)])
     reporter = console.RichReporter()
     feature_set, inputs = evaluation_features(options, features, model_path, data_path, batch_size, device, reporter)
     run = evaluate_wi(feature_set, options, reporter)
     if save_model is not None:
         save_wi_model(save_model, run.classifier, options, feature_set.dim, feature_set.canvas,
-                      source=feature_set.source, inputs=inputs)
+                      overwrite=overwrite, source=feature_set.source, inputs=inputs)
         console.err.print(f"WI classifier: {save_model}", highlight=False)
-    finish("wi", run.folds, options, inputs, save_path)
+    finish("wi", run.folds, options, inputs, save_path, overwrite)

@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path, remove
+from sigcli.fileio import atomic_path, holds_only, remove
 
 log = logging.getLogger(__name__)
 
@@ -154,17 +154,21 @@ class SignatureSet:
         except InputError as exc:
             raise InputError(f"{source}: {exc.message}", LAYOUT) from None
 
-    def save(self, path: str | os.PathLike, folder: bool | None = None) -> Path:
-        """Write atomically as `.npz`, or as a folder when ``folder`` or ``path`` ends in '/'."""
+    def save(self, path: str | os.PathLike, folder: bool | None = None, overwrite: bool = False) -> Path:
+        """Write atomically as `.npz`, or as a folder when ``folder`` or ``path`` ends in '/'.
+
+        An existing ``path`` is refused unless ``overwrite`` (then only a file or a
+        signature-set folder is replaced, see :func:`sigcli.fileio.atomic_path`).
+        """
         as_folder = str(path).endswith(("/", os.sep)) if folder is None else folder
         path = Path(path)
         if as_folder:
-            with atomic_path(path, suffix="") as tmp:
+            with atomic_path(path, suffix="", overwrite=overwrite, owned=is_signature_set_folder) as tmp:
                 tmp.mkdir()
                 for key, value in self._arrays().items():
                     np.save(tmp / f"{key}.npy", value, allow_pickle=False)
         else:
-            with atomic_path(path, suffix=".npz") as tmp:
+            with atomic_path(path, suffix=".npz", overwrite=overwrite, owned=is_signature_set_folder) as tmp:
                 np.savez(tmp, **self._arrays())
         return path
 
@@ -187,8 +191,10 @@ class FolderWriter:
     everything.
     """
 
-    def __init__(self, path: str | os.PathLike, capacity: int, image_size: tuple[int, int], dtype=np.uint8):
+    def __init__(self, path: str | os.PathLike, capacity: int, image_size: tuple[int, int], dtype=np.uint8,
+                 overwrite: bool = False):
         self.path = Path(path)
+        self.overwrite = overwrite
         self.capacity = capacity
         self.image_size = image_size
         self.dtype = np.dtype(dtype)
@@ -198,7 +204,7 @@ class FolderWriter:
         self._filenames: list[str] = []
 
     def __enter__(self) -> "FolderWriter":
-        self._atomic = atomic_path(self.path, suffix="")
+        self._atomic = atomic_path(self.path, suffix="", overwrite=self.overwrite, owned=is_signature_set_folder)
         self._tmp = self._atomic.__enter__()
         self._tmp.mkdir()
         self._x = open(self._tmp / "x.npy", "wb")
@@ -243,6 +249,15 @@ class FolderWriter:
                 raise exc
             return False
         return self._atomic.__exit__(None, None, None) or False
+
+
+def is_signature_set_folder(path: Path) -> bool:
+    """A folder holding the .npy files of a signature set and nothing else: one that
+    ``--overwrite`` may replace."""
+    return holds_only(path, lambda name: name in _FOLDER_FILES, (f"{key}.npy" for key in REQUIRED_KEYS))
+
+
+_FOLDER_FILES = frozenset(f"{key}.npy" for key in KEYS)
 
 
 def _shrink_npy(file: Path, offset: int, shape: tuple, dtype: np.dtype) -> None:

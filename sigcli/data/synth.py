@@ -19,6 +19,7 @@ pressure makes it, and the ribbon's points are splatted bilinearly onto the pape
 from __future__ import annotations
 
 import functools
+import json
 import struct
 import time
 import zlib
@@ -33,7 +34,7 @@ from pydantic import Field
 
 from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import atomic_path, check_output
 from sigcli.options import Options, build, default, save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
@@ -114,6 +115,8 @@ LAYOUTS: dict[Layout, LayoutSpec] = {
                                  forged_users=LAST_FORGED_USER, scale=0.8),
 }
 _SAVE_OPTIONS = {"JPEG": {"quality": 92}}
+#: The file in which a synthesised folder records its options (the loaders ignore it).
+MARKER = "sig-synth.json"
 
 
 class SynthOptions(Options):
@@ -153,14 +156,17 @@ class SynthResult:
 def synthesize(layout: Layout | str, out: str | Path, users: int = default(SynthOptions, "users"),
                genuine: int | None = None, skilled: int | None = None, simple: int | None = None,
                seed: int = default(SynthOptions, "seed"), first_user: int | None = None,
-               workers: int = default(SynthOptions, "workers"), reporter: Reporter | None = None) -> SynthResult:
+               workers: int = default(SynthOptions, "workers"), reporter: Reporter | None = None,
+               overwrite: bool = False) -> SynthResult:
     """Write ``users`` synthetic writers in ``layout``'s real layout and file format under ``out``.
 
     Counts left as None are the dataset's real ones per user (e.g. GPDS 24 genuine, 30
     skilled). Users are numbered from ``first_user`` (the real set's first by default).
     ``workers`` processes share the users; the files are the same for any number of them.
-    Each file appears under its name only once complete. The resolved options are saved
-    as ``sig-synth.json`` in ``out``, which the loaders ignore.
+    The folder appears under its name only once complete. The resolved options are saved
+    as ``sig-synth.json`` in ``out``, which the loaders ignore. An existing ``out`` (other
+    than an empty folder) is refused unless ``overwrite``, which replaces only a folder that
+    ``sig synth`` wrote.
     """
     options = build(SynthOptions, layout=layout, out=out, users=users, genuine=genuine, skilled=skilled,
                     simple=simple, seed=seed, first_user=first_user, workers=workers)
@@ -169,21 +175,31 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file", "give a folder (it is created if missing)")
+    check_output(out, overwrite=overwrite, flag="--out", owned=is_synth_folder)
     start = spec.first_user if options.first_user is None else options.first_user
     user_ids = list(range(start, start + options.users))
     per_user = {u: _user_counts(spec, counts, u) for u in user_ids}
     total = {kind: sum(c[kind] for c in per_user.values()) for kind in KINDS}
 
     began = time.perf_counter()
-    jobs = [(options.layout, out, u, per_user[u], options.seed) for u in user_ids]
-    with (worker_pool(min(options.workers, len(jobs))) as pool,
-          resolve(reporter).task(f"synth {spec.loader.name}", sum(total.values())) as task):
-        for written in (pool.imap_unordered(_write_user_job, jobs) if pool else map(_write_user_job, jobs)):
-            task.advance(written)
+    with atomic_path(out, suffix="", overwrite=overwrite, owned=is_synth_folder) as folder:
+        jobs = [(options.layout, folder, u, per_user[u], options.seed) for u in user_ids]
+        with (worker_pool(min(options.workers, len(jobs))) as pool,
+              resolve(reporter).task(f"synth {spec.loader.name}", sum(total.values())) as task):
+            for written in (pool.imap_unordered(_write_user_job, jobs) if pool else map(_write_user_job, jobs)):
+                task.advance(written)
+        resolved = options.model_copy(update={**counts, "first_user": start})
+        save_options(resolved, folder / MARKER, images=total)
     seconds = time.perf_counter() - began
-    resolved = options.model_copy(update={**counts, "first_user": start})
-    save_options(resolved, out / "sig-synth.json", images=total)
     return SynthResult(spec.loader.name, out, user_ids, total, seconds)
+
+
+def is_synth_folder(path: Path) -> bool:
+    """A folder written by ``sig synth`` (its ``sig-synth.json`` says so): one ``--overwrite`` may replace."""
+    try:
+        return "layout" in json.loads((path / MARKER).read_text())["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _counts(options: SynthOptions, spec: LayoutSpec) -> dict[str, int]:
@@ -211,9 +227,9 @@ def _write_user_job(job: tuple) -> int:
 def _write_user(layout: Layout, out: Path, user: int, counts: dict[str, int], seed: int) -> int:
     spec, written = LAYOUTS[layout], 0
     for kind, index, image in user_signatures(user, counts, seed, spec.scale, spec.loader.canvas_size):
-        final = out / spec.path(user, kind, index)
-        with atomic_path(final) as tmp:
-            _save(image, tmp, spec.save_format)
+        path = out / spec.path(user, kind, index)  # in the folder being written: no one else sees it yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save(image, path, spec.save_format)
         written += 1
     return written
 

@@ -118,14 +118,15 @@ def training_canvases(path: str | os.PathLike) -> list[Canvas]:
 
 def save_checkpoint(path: str | os.PathLike, features_state: Mapping[str, torch.Tensor],
                     classifier_state: Mapping[str, torch.Tensor] | None = None,
-                    forgery_state: Mapping[str, torch.Tensor] | None = None) -> Path:
+                    forgery_state: Mapping[str, torch.Tensor] | None = None, overwrite: bool = False) -> Path:
     """Write the reference 3-tuple atomically (CPU tensors, wrapper prefixes stripped).
 
-    A missing forgery head is written as an empty dict, as the reference does.
+    A missing forgery head is written as an empty dict, as the reference does. An existing
+    ``path`` is refused unless ``overwrite``.
     """
     states = tuple(OrderedDict((k, v.detach().cpu().clone()) for k, v in strip_wrapper_prefixes(s or {}).items())
                    for s in (features_state, classifier_state, forgery_state))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(states, tmp)
     return Path(path)
 

@@ -189,15 +189,16 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
 
 
 def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
-                  canvas: Canvas | None = None, **info: Any) -> Path:
+                  canvas: Canvas | None = None, *, overwrite: bool = False, **info: Any) -> Path:
     """Write the classifier with skops (no pickle), with its fusion, feature size, the canvas its
-    features' images were made on (for 'sig verify') and provenance."""
+    features' images were made on (for 'sig verify') and provenance; an existing file is refused
+    unless ``overwrite``."""
     import skops.io
 
     payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
                "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"),
                "canvas": None if canvas is None else canvas.as_dict(), "info": info}
-    with atomic_path(path, suffix=".skops") as tmp:
+    with atomic_path(path, suffix=".skops", overwrite=overwrite) as tmp:
         skops.io.dump(payload, tmp)
     return Path(path)
 

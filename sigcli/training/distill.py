@@ -340,6 +340,7 @@ class DistillOptions(Schedule):
     joint_bn: bool = Field(False, description="one student pass over D and C together (batch norm statistics "
                                               "as at extraction); the reference passes them separately")
     resume: bool = Field(False, description="continue the run in logdir")
+    overwrite: bool = Field(False, description="start over in a logdir that holds a run (removes only its files)")
     test: bool = Field(False, description="only evaluate the --s-checkpoint student on D-val and C-val")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
     allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
@@ -349,8 +350,9 @@ def distill(options: DistillOptions, reporter: Reporter | None = None) -> FitRes
     """Distil the teacher into a new student while it learns the continual set; see :func:`fit`."""
     info = init_distributed(options.device)
     objective, config = build_objective(options, info)
-    return fit(objective, options, options.logdir, resume=options.resume, options=options, extra_config=config,
-               reporter=reporter)
+    inputs = [config["teacher"]["path"], config["d"]["path"], options.s_checkpoint, options.c_dataset]
+    return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
+               options=options, extra_config=config, inputs=inputs, reporter=reporter)
 
 
 def evaluate_student(options: DistillOptions) -> dict[str, float]:

@@ -28,7 +28,7 @@ from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from torch import nn
 from sigcli import progress
 from sigcli.device import Device, resolve_device
 from sigcli.errors import InputError, SigcliError
-from sigcli.fileio import atomic_path
+from sigcli.fileio import LOCK_NAME, atomic_path, clean_stale_temps, exclusive_lock, make_folder
 from sigcli.models.checkpoint import save_checkpoint
 from sigcli.options import Options, save_options
 from sigcli.progress import Reporter
@@ -50,7 +50,7 @@ BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_
 # The first metrics of train_step's dict are shown beside the progress bar (all go to metrics.csv).
 BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
-RESUMABLE_CHANGES = {"epochs", "device", "amp"}
+RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir"}
 
 
 class Schedule(Options):
@@ -195,31 +195,43 @@ class FitResult:
 
 # --------------------------------------------------------------------------- the loop
 def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, resume: bool = False,
-        options: BaseModel | None = None, extra_config: dict | None = None,
-        reporter: Reporter | None = None) -> FitResult:
+        overwrite: bool = False, options: BaseModel | None = None, extra_config: dict | None = None,
+        inputs: Iterable[str | os.PathLike | None] = (), reporter: Reporter | None = None) -> FitResult:
     """Train ``objective`` for ``schedule.epochs`` epochs, writing the run into ``logdir``.
 
     Epochs are numbered from 1 in files and messages. With ``resume`` the run continues
     after the last completed epoch in ``logdir`` and ends with the weights an uninterrupted
     run would have (on CPU with the same options). Ctrl-C stops at the next step, saves the
     current weights as ``model_last.pth`` and re-raises :class:`KeyboardInterrupt`.
+
+    ``logdir`` is locked for the whole run, so a second run into it stops at once. A folder
+    that already holds a run is refused unless ``resume`` or ``overwrite`` (which removes
+    only the run's own files); a folder holding other files, or one of ``inputs``, always is.
     """
     info = init_distributed(schedule.device)
     run = _Run(objective, schedule, Path(logdir), info,
                progress.resolve(reporter) if info.is_main else progress.NullReporter())
     config_options = options if options is not None else schedule
-    if resume:
-        run.restore(config_options)
-    else:
-        _check_fresh(run.logdir)
-    if info.world_size > 1:
-        _wrap_distributed(objective, run.modules, info)
-    if info.is_main:
-        extra = dict(extra_config or {}, world_size=info.world_size, device=str(info.device))
-        if not isinstance(config_options, Schedule):
-            extra["schedule"] = schedule.model_dump()
-        save_options(config_options, run.paths["config"], **extra)
+    with _claim_logdir(run.logdir, resume, overwrite, config_options, inputs) if info.is_main else nullcontext():
+        if resume and run.paths["state"].exists():
+            run.restore(config_options)
+        if info.world_size > 1:
+            _wrap_distributed(objective, run.modules, info)
+        if info.is_main:
+            extra = dict(extra_config or {}, world_size=info.world_size, device=str(info.device))
+            if not isinstance(config_options, Schedule):
+                extra["schedule"] = schedule.model_dump()
+            save_options(config_options, run.paths["config"], overwrite=True, **extra)
+        try:
+            return _train(run, objective, schedule, info)
+        except Exception:
+            if info.is_main and not run.history:  # nothing to resume: leave the folder free for a new run
+                run.paths["config"].unlink(missing_ok=True)
+            raise
 
+
+def _train(run: "_Run", objective: Objective, schedule: Schedule, info: DistributedInfo) -> FitResult:
+    """The epochs of :func:`fit`, from the first one not done yet."""
     try:
         with _graceful_interrupt() as interrupted:
             for epoch in range(len(run.history), schedule.epochs):
@@ -234,7 +246,7 @@ def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, 
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if info.is_main:
-            save_checkpoint(run.paths["last"], *objective.checkpoint())
+            save_checkpoint(run.paths["last"], *objective.checkpoint(), overwrite=True)
             log.warning("interrupted: %s holds the weights at that point; --resume continues after epoch %d",
                         run.paths["last"], len(run.history))
         raise
@@ -313,9 +325,9 @@ class _Run:
     def save(self, improved: bool) -> None:
         """Write the checkpoints, metrics.csv and the resume state of a finished epoch (atomically)."""
         weights = self.objective.checkpoint()
-        save_checkpoint(self.paths["last"], *weights)
+        save_checkpoint(self.paths["last"], *weights, overwrite=True)
         if improved:
-            save_checkpoint(self.paths["best"], *weights)
+            save_checkpoint(self.paths["best"], *weights, overwrite=True)
         _write_metrics(self.paths["metrics"], self.history)
         state = {"epoch": len(self.history), "modules": {k: m.state_dict() for k, m in self.originals.items()},
                  "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
@@ -323,28 +335,36 @@ class _Run:
                  "seed": self.schedule.seed, "torch_rng": torch.get_rng_state()}
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        with atomic_path(self.paths["state"]) as tmp:
+        with atomic_path(self.paths["state"], overwrite=True) as tmp:
             torch.save(state, tmp)
 
     def restore(self, options: BaseModel) -> None:
-        """Continue from ``train_state.pth``: modules, optimiser, history, best epoch and RNG."""
-        if not self.paths["state"].exists():
-            raise InputError(f"--resume: no completed epoch to resume from ({self.paths['state']} does not exist)",
-                             "start the run again without --resume")
+        """Continue from ``train_state.pth``: modules, optimiser, history, best epoch and RNG.
+
+        A damaged or foreign state (garbage, an empty file, a missing part) is one line.
+        """
         _check_same_options(self.paths["config"], options)
+        path = self.paths["state"]
         try:
-            state = torch.load(self.paths["state"], map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged file fails in many ways (zip, pickle, EOF)
+            raise _damaged(path, _unreadable(path, exc)) from None
+        if not isinstance(state, dict):
+            raise _damaged(path, f"it holds a {type(state).__name__}, not a training state")
+        missing = [key for key in _STATE_KEYS if key not in state]
+        if missing:
+            raise _damaged(path, f"it lacks {', '.join(missing)}")
+        try:
             for name, module in self.originals.items():
                 module.load_state_dict(state["modules"][name])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
-            self.history, self.best_epoch, self.best = state["history"], state["best_epoch"], state["best"]
-        except (RuntimeError, KeyError, ValueError, EOFError) as exc:
-            raise InputError(f"cannot resume from {self.paths['state']}: {str(exc).splitlines()[0][:160]}",
-                             "start a new run in another --logdir") from None
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            if "cuda_rng" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+        except Exception as exc:  # shapes, names or types that do not fit this run
+            raise _damaged(path, f"it does not fit this run ({_first_line(exc)})") from None
+        self.history, self.best_epoch, self.best = state["history"], state["best_epoch"], state["best"]
 
     def _nan_error(self, epoch: int, step: int) -> SigcliError:
         kept = (f"{self.paths['last']} holds epoch {len(self.history)}, the last good one" if self.history
@@ -355,25 +375,101 @@ class _Run:
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in history for k in row))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
 
 
-def _check_fresh(logdir: Path) -> None:
-    if (logdir / STATE).exists():
-        raise InputError(f"{logdir} already holds a training run",
-                         "pass --resume to continue it, or give another --logdir")
+# ------------------------------------------------------------------------------ the log folder
+#: Every file a run writes into its log folder: what ``--overwrite`` removes, and nothing else.
+RUN_FILES = (BEST, LAST, STATE, METRICS, CONFIG)
+_STATE_KEYS = ("modules", "optimizer", "scaler", "history", "best_epoch", "best", "torch_rng")
+_START_OVER = "pass --overwrite instead of --resume to start the run over, or give another --logdir"
+
+
+@contextmanager
+def _claim_logdir(logdir: Path, resume: bool, overwrite: bool, options: BaseModel,
+                  inputs: Iterable[str | os.PathLike | None]) -> Iterator[None]:
+    """Lock ``logdir`` for the run and make it ready: refuse what must not be touched, remove
+    temporary files of killed runs, and (``overwrite``, or ``resume`` without a finished
+    epoch) the previous run's own files."""
+    if resume and overwrite:
+        raise InputError("--resume continues the run in --logdir and --overwrite starts it over", "give one of them")
+    for given in inputs:
+        if given is not None and (Path(given).resolve() == logdir.resolve()
+                                  or logdir.resolve() in Path(given).resolve().parents):
+            raise InputError(f"--logdir {logdir} holds the input {given}, which a run never writes over",
+                             "give another --logdir, or move the input out of it")
+    if resume and not any((logdir / name).exists() for name in RUN_FILES):
+        raise InputError(f"--resume: no completed epoch to resume from ({logdir / STATE} does not exist)",
+                         "start the run again without --resume")
+    make_folder(logdir, "--logdir")
+    with exclusive_lock(logdir, "--logdir", "wait for that run to end, or give another --logdir"):
+        clean_stale_temps(logdir)
+        present = {name for name in os.listdir(logdir) if name != LOCK_NAME}
+        ours = present & set(RUN_FILES)
+        if present and not ours:
+            raise InputError(f"--logdir {logdir} holds other files ({', '.join(sorted(present)[:3])}"
+                             f"{', ...' if len(present) > 3 else ''}), not a run of sig",
+                             "give a new or empty --logdir")
+        if resume and STATE not in ours:
+            _check_same_options(logdir / CONFIG, options)
+            log.warning("%s holds no completed epoch (the run stopped in its first one): starting it over", logdir)
+        elif ours and not resume:
+            if not overwrite:
+                hint = ("pass --resume to continue it, --overwrite to start it over, or give another --logdir"
+                        if STATE in ours else "it has no completed epoch: pass --overwrite to start it over, "
+                                              "or give another --logdir")
+                raise InputError(f"{logdir} already holds a training run", hint)
+            _read_config(logdir / CONFIG, f"--overwrite leaves {logdir} alone, as it is not recognisably a run")
+        if ours and not (resume and STATE in ours):
+            for name in ours:
+                (logdir / name).unlink(missing_ok=True)
+        yield
+
+
+def _read_config(path: Path, refusal: str) -> dict:
+    """The ``options`` of a run's ``config.json``; a missing or damaged one is one line,
+    ``refusal`` saying what cannot be done without it."""
+    hint = "delete the folder yourself if it holds nothing you need, or give another --logdir"
+    try:
+        record = json.loads(path.read_text())
+        saved = record["options"]
+        if not isinstance(saved, dict) or "sigcli" not in record["environment"]:
+            raise ValueError("not the configuration of a run of sig")
+    except FileNotFoundError:
+        raise InputError(f"{refusal}: {path} is missing", hint) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{refusal}: {path} is damaged ({_first_line(exc)})", hint) from None
+    return saved
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why a state file does not load, in words (torch's own messages are pages long)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        return "it is empty"
+    if not head.startswith((b"PK\x03\x04", b"\x80")):
+        return f"it is not a PyTorch file (it starts with {head!r})"
+    return f"it is damaged ({_first_line(exc)[:100]})"
+
+
+def _damaged(path: Path, why: str) -> InputError:
+    return InputError(f"cannot resume from {path}: {why}", _START_OVER)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def _check_same_options(config_path: Path, options: BaseModel) -> None:
     """A resumed run must use the options it started with (only a few may change)."""
-    if not config_path.exists():
-        return
-    saved = json.loads(config_path.read_text()).get("options", {})
+    saved = _read_config(config_path, "cannot resume")
     current = json.loads(options.model_dump_json())
-    changed = [k for k in current if k not in RESUMABLE_CHANGES and k != "resume" and saved.get(k) != current[k]]
+    changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if changed:
         described = ", ".join(f"--{k.replace('_', '-')} {current[k]} (was {saved.get(k)})" for k in changed)
         raise InputError(f"--resume with other options than the run started with: {described}",

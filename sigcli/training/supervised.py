@@ -39,6 +39,7 @@ class TrainOptions(Schedule):
     lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F weight of the forgery loss")
     batch_size: int = Field(32, ge=2, description="signatures per step (per process under torchrun)")
     resume: bool = Field(False, description="continue the run in logdir")
+    overwrite: bool = Field(False, description="start over in a logdir that holds a run (removes only its files)")
     allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
 
 
@@ -145,5 +146,6 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     data = {"path": str(options.dataset_path), "fingerprint": fingerprint(sigset), "users": len(classes),
             "signatures": len(rows), "train": len(train), "validation": len(val)}
     canvas = canvas_of(options.dataset_path)  # for 'sig verify', which must make its images the same way
-    return fit(objective, options, options.logdir, resume=options.resume, options=options,
-               extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []}, reporter=reporter)
+    return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
+               options=options, extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []},
+               inputs=[options.dataset_path], reporter=reporter)
