@@ -17,21 +17,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch import nn
 
 from sigcli import progress
+from sigcli.config.extract import EXTRACT_BATCH_SIZE, ExtractOptions
 from sigcli.data.sigset import FORGERY_KINDS, Canvas, SignatureSet, canvas_of, kind_of_values, label_array
-from sigcli.device import Device, resolve_device
+from sigcli.device import resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import Options, require_users_within, user_range, users_text
+from sigcli.options import require_users_within, users_text
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
 
-# Signatures per forward pass: large enough that the network, not the Python loop, is the cost.
-EXTRACT_BATCH_SIZE = 128
 #: What to do about NaN or inf features: in a file, and straight from a checkpoint.
 NON_FINITE_FILE_HINT = "extract them again with a model that gives finite features"
 NON_FINITE_MODEL_HINT = "its weights probably diverged in training: use an earlier or another checkpoint"
@@ -129,21 +127,6 @@ def _canvas_record(stored: np.ndarray | None) -> Canvas | None:
         return None
 
 
-class ExtractOptions(Options):
-    """Options of ``sig extract``."""
-
-    model_path: Path = Field(description="checkpoint (.pth) of a feature extractor")
-    data_path: Path = Field(description="preprocessed set: .npz file or memory-mapped folder")
-    save_path: Path = Field(description="feature file to write (.npz)")
-    users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
-    model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
-    batch_size: int = Field(EXTRACT_BATCH_SIZE, ge=1, description="signatures per forward pass")
-    device: Device = Field("auto", description="auto: CUDA when present")
-    allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
-    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files)")
-    overwrite: bool = Field(False, description="replace an existing --save-path file")
-
-
 def extract_features(model: nn.Module, signatures: SignatureSet | Rows, batch_size: int = EXTRACT_BATCH_SIZE,
                      device: str | torch.device = "cpu", reporter: Reporter | None = None) -> np.ndarray:
     """Features (N×D float32) of every signature, in order: centre crop, eval and inference mode.
@@ -188,11 +171,10 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
 
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
     """``sig extract``: load the checkpoint and the set, extract, save atomically."""
-    users = user_range(options.users, "--users")
     check_output(options.save_path, overwrite=options.overwrite, inputs=(options.model_path, options.data_path))
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
-    features = extract_feature_set(checkpoint, sigset, users, options.batch_size, options.device, reporter)
+    features = extract_feature_set(checkpoint, sigset, options.users, options.batch_size, options.device, reporter)
     features.canvas = canvas_of(options.data_path)
     features.save(options.save_path, overwrite=options.overwrite)
     return features

@@ -106,14 +106,15 @@ class Cli:
     """Command-line facts of an option field that its name, type and default do not say.
 
     Put it in the field's ``Annotated`` type. ``names``: extra spellings (``"-r"``, or a
-    reference tool's name); ``argument``: positional instead of an option; ``default_text``:
+    reference tool's name); ``flag``: the main spelling when it is not ``--field-name`` (a
+    field may not be called ``json``); ``argument``: positional instead of an option; ``default_text``:
     how ``--help`` shows a default that is computed or ``None``; ``skip``: set by code, not on
     the command line. :mod:`sigcli.cli.derive` reads it.
     """
 
-    def __init__(self, *names: str, argument: bool = False, default_text: str | None = None,
+    def __init__(self, *names: str, flag: str | None = None, argument: bool = False, default_text: str | None = None,
                  hidden: bool = False, skip: bool = False, metavar: str | None = None):
-        self.names, self.argument, self.default_text = names, argument, default_text
+        self.names, self.flag, self.argument, self.default_text = names, flag, argument, default_text
         self.hidden, self.skip, self.metavar = hidden, skip, metavar
 
     def __repr__(self) -> str:

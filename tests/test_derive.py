@@ -11,7 +11,7 @@ from pydantic import Field
 from typer.testing import CliRunner
 
 from sigcli.cli.derive import argv, command, command_line, parse
-from sigcli.config.common import Device, UserRange, Workers
+from sigcli.config.common import Device, Json, UserRange, Workers
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
 
@@ -29,6 +29,7 @@ class Demo(Options):
     nesterov: bool = Field(True, description="Nesterov momentum.")
     device: Device = "auto"
     workers: Workers = None
+    as_json: Json = False
     queries: Annotated[list[Path], Cli(argument=True, metavar="QUERY...")] = Field(default_factory=list,
                                                                                    description="Queries.")
     internal: Annotated[int, Cli(skip=True)] = 3
@@ -55,12 +56,12 @@ def test_fields_become_options_with_their_help_defaults_and_choices():
 
 def test_values_are_validated_into_the_model():
     code, output, got = _run("--data-path", "a.npz", "--svm-type", "linear", "--users", "1", "5", "--forg",
-                             "--no-nesterov", "-o", "out.pkl", "q1.png", "q2.png")
+                             "--no-nesterov", "-o", "out.pkl", "--json", "q1.png", "q2.png")
     assert code == 0, output
     (options,) = got
     assert options.svm_type == "linear" and options.users == (1, 5) and options.forg and not options.nesterov
     assert options.save_path == Path("out.pkl") and options.queries == [Path("q1.png"), Path("q2.png")]
-    assert options.internal == 3 and options.workers >= 1
+    assert options.internal == 3 and options.workers >= 1 and options.as_json
 
 
 def test_a_bad_choice_or_value_is_refused():
@@ -74,11 +75,11 @@ def test_a_bad_choice_or_value_is_refused():
 
 def test_a_command_line_gives_back_the_same_options():
     options = Demo(data_path="a b.npz", save_path="o.pkl", users=(2, 9), svm_type="linear", lamb=0.1 + 0.2,
-                   forg=True, nesterov=False, device="cpu", workers=3, queries=["-odd.png", "q.png"])
+                   forg=True, nesterov=False, device="cpu", workers=3, as_json=True, queries=["-odd.png", "q.png"])
     assert parse(Demo, argv(options)) == options
     line = command_line("demo", options)
     assert line.startswith("sig demo --data-path 'a b.npz'") and "--lamb 0.30000000000000004" in line
-    assert "--exp-users" not in line     # defaults are left out
+    assert "--exp-users" not in line and " --json " in line    # defaults are left out
 
 
 def test_defaults_give_an_empty_command_line_besides_required_fields():

@@ -17,7 +17,7 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.data.synth import user_signatures
 from sigcli.errors import DatasetLayoutError, InputError
 from sigcli.options import build
-from sigcli.preprocess import IMAGE_SIZE, PreprocessOptions, preprocess_signature, process_dataset
+from sigcli.preprocess import IMAGE_SIZE, PreprocessOptions, preprocess_signature
 from sigcli.verify import VerifyOptions, verify
 from sigcli_datasets.folder import FolderLoader, default_path
 

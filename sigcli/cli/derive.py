@@ -30,9 +30,9 @@ from sigcli.options import Cli, build
 M = TypeVar("M", bound=BaseModel)
 
 
-def flag(name: str) -> str:
-    """The option spelling of a field name: ``save_path`` → ``--save-path``."""
-    return "--" + name.replace("_", "-")
+def flag(name: str, cli: Cli | None = None) -> str:
+    """The option spelling of a field: ``save_path`` → ``--save-path``, unless its :class:`Cli` names one."""
+    return cli.flag if cli is not None and cli.flag else "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -76,16 +76,16 @@ def argv(options: BaseModel) -> list[str]:
         if cli.argument:
             positional += [_word(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
         elif _base(field.annotation)[0] is bool:
-            words.append(flag(name) if value else "--no-" + name.replace("_", "-"))
+            words.append(flag(name, cli) if value else "--no-" + flag(name, cli)[2:])
         elif value is None:
             raise ValueError(f"{name}=None cannot be written on a command line unless it is the default")
         elif isinstance(value, list):
             for item in value:
-                words += [flag(name), _word(item)]
+                words += [flag(name, cli), _word(item)]
         elif isinstance(value, tuple):
-            words += [flag(name), *(_word(v) for v in value)]
+            words += [flag(name, cli), *(_word(v) for v in value)]
         else:
-            words += [flag(name), _word(value)]
+            words += [flag(name, cli), _word(value)]
     return words + (["--", *positional] if any(p.startswith("-") for p in positional) else positional)
 
 
@@ -128,9 +128,9 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
     if cli.argument:
         info = typer.Argument(help=help_text, show_default=show_default, hidden=cli.hidden, metavar=cli.metavar)
     else:
-        names = [flag(name)]
-        if base is bool:
-            names = [f"{flag(name)}/--no-{name.replace('_', '-')}"] if default is True else [flag(name)]
+        names = [flag(name, cli)]
+        if base is bool and default is True:
+            names = [f"{names[0]}/--no-{names[0][2:]}"]
         info = typer.Option(*names, *cli.names, help=help_text, show_default=show_default, hidden=cli.hidden,
                             metavar=cli.metavar)
     return _Param(name, field, cli, Annotated[annotation_type, info], default, to_model)

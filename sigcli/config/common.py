@@ -42,7 +42,8 @@ AllowPickle = Annotated[bool, Field(description="Read a pickled user_mapping of 
                                                 "you trust: unpickling can run code).")]
 AllowUnsafeCheckpoint = Annotated[bool, Field(description="Load a legacy checkpoint that needs full unpickling "
                                                           "(only for files you trust: it can run code).")]
-Json = Annotated[bool, Field(description="Print machine-readable JSON on stdout instead of tables.")]
+Json = Annotated[bool, Cli(flag="--json"),   # the field is named as_json: pydantic models have a json()
+                 Field(description="Print machine-readable JSON on stdout instead of tables.")]
 UserRange = Annotated[Optional[tuple[int, int]], AfterValidator(check_user_range),
                       Cli(default_text="all", metavar="FIRST LAST"),
                       Field(description="Users FIRST..LAST-1, by index in the set (LAST excluded).")]
