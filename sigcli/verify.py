@@ -195,14 +195,9 @@ def canvas_for(shapes: list[tuple[int, int]], image_size: tuple[int, int] = IMAG
 
 
 def _check(options: VerifyOptions) -> Metric:
-    if options.dataset is not None and options.canvas is not None:
-        raise InputError("--dataset and --canvas both set the canvas", "give one of them")
     if options.dataset is not None and get_loader(options.dataset).canvas_size is None:
         raise InputError(f"dataset {options.dataset} has no fixed canvas: it is measured from its images",
                          "give --canvas H W instead, e.g. the canvas 'sig preprocess' logged for your data")
-    if options.classifier_path is not None and options.metric is not None:
-        raise InputError(f"--metric {options.metric} has no effect with --classifier-path, which scores by its SVM",
-                         "leave out one of them")
     return options.metric or DEFAULT_METRIC
 
 

@@ -84,7 +84,9 @@ class EvaluationOptions(Options):
         return value
 
     @model_validator(mode="after")
-    def _disjoint(self) -> "EvaluationOptions":
+    def _consistent(self) -> "EvaluationOptions":
+        if self.features_path is not None and (self.model_path is not None or self.data_path is not None):
+            raise InputError("give either --features-path or --model-path with --data-path, not both")
         (e0, e1), (d0, d1) = self.exp_users, self.dev_users
         if max(e0, d0) < min(e1, d1):
             raise InputError(f"--exp-users {e0} {e1} and --dev-users {d0} {d1} overlap "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath
 from sigcli.errors import InputError
@@ -63,3 +63,12 @@ class VerifyOptions(Options):
         if value is not None:
             check_canvas(value, "--canvas")
         return value
+
+    @model_validator(mode="after")
+    def _one_meaning(self) -> "VerifyOptions":
+        if self.dataset is not None and self.canvas is not None:
+            raise InputError("--dataset and --canvas both set the canvas", "give one of them")
+        if self.classifier_path is not None and self.metric is not None:
+            raise InputError(f"--metric {self.metric} has no effect with --classifier-path, which scores by its SVM",
+                             "leave out one of them")
+        return self

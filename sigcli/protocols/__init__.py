@@ -53,8 +53,6 @@ def evaluation_features(options: EvaluationOptions,
     the exploitation and development users' signatures are extracted.
     """
     o = options
-    if o.features_path is not None and (o.model_path is not None or o.data_path is not None):
-        raise InputError("give either --features-path or --model-path with --data-path, not both")
     if o.features_path is not None:
         feature_set = FeatureSet.load(o.features_path)
         return feature_set, {"features": {**_provenance(o.features_path), "source": feature_set.source}}

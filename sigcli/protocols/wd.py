@@ -36,8 +36,8 @@ from sigcli.features import FeatureSet
 from sigcli.metrics import fold_results
 from sigcli.progress import Reporter
 from sigcli.protocols import evaluation_features, require_counts, splits, users_of
-from sigcli.results import check_results_path, save_results
 from sigcli.protocols.svm import KernelSVM, fit_gram, fit_libsvm, fit_precomputed, kernel_matrix, new_scaler, scaled
+from sigcli.results import check_results_path, save_results
 
 log = logging.getLogger(__name__)
 
