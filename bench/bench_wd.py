@@ -20,11 +20,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from sigcli.config.evaluation import WDOptions
+from sigcli.config.report import SUMMARY_METRICS
 from sigcli.features import FeatureSet
 from sigcli.metrics import compute_metrics
 from sigcli.options import build
-from sigcli.protocols.wd import WDFold, WDOptions, check_wd, draw_fold, score_fold
-from sigcli.results import SUMMARY_METRICS
+from sigcli.protocols.wd import WDFold, check_wd, draw_fold, score_fold
 
 NOISE, SKILL = 1.6, 0.7   # noise around a user's centre; how close skilled forgeries get to it
 
@@ -76,12 +77,12 @@ def run(quick: bool, whole_fold: bool = False) -> list[dict]:
     n_exp, n_dev, dim = (40, 120, 512) if quick else (300, 581, 2048)
     probe, timed = (3, 30) if not whole_fold else (3, n_exp)
     features = signet_like(n_exp, n_dev, dim)
-    options = build(WDOptions, exp_users=(0, n_exp), dev_users=(n_exp, n_exp + n_dev), folds=1, jobs=2)
+    options = build(WDOptions, exp_users=(0, n_exp), dev_users=(n_exp, n_exp + n_dev), folds=1, workers=2)
     fold = draw_fold(features, *check_wd(features, options), options, np.random.RandomState(options.seed))
     n_train = len(fold.training_rows(0)[0])
     work = f"{n_exp} users × SVM on {n_train}×{dim}"
-    print(f"# {work}; seconds per fold. Extrapolated to the fold: the reference loop and --jobs 1 "
-          f"(timed on {probe} users), exact --jobs 2 (timed on {timed} users)", flush=True)
+    print(f"# {work}; seconds per fold. Extrapolated to the fold: the reference loop and --workers 1 "
+          f"(timed on {probe} users), exact --workers 2 (timed on {timed} users)", flush=True)
     rows = []
 
     note = f"baseline extrapolated from {probe} users"
@@ -95,20 +96,20 @@ def run(quick: bool, whole_fold: bool = False) -> list[dict]:
     add("reference loop (libsvm rbf, sequential)", baseline, f"timed on {probe} users")
 
     start = time.perf_counter()
-    sequential = score_fold(features, first_users(fold, probe), options.model_copy(update={"jobs": 1}))
-    jobs1 = (time.perf_counter() - start) / probe * n_exp
-    add("exact, --jobs 1", jobs1, f"timed on {probe} users")
+    sequential = score_fold(features, first_users(fold, probe), options.model_copy(update={"workers": 1}))
+    workers1 = (time.perf_counter() - start) / probe * n_exp
+    add("exact, --workers 1", workers1, f"timed on {probe} users")
 
     start = time.perf_counter()
     exact = score_fold(features, first_users(fold, timed), options)
-    add("exact, --jobs 2", (time.perf_counter() - start) / timed * n_exp, f"timed on {timed} users")
-    rows[-1]["ceiling"] = 2 * baseline / jobs1  # two cores: at best twice --jobs 1
+    add("exact, --workers 2", (time.perf_counter() - start) / timed * n_exp, f"timed on {timed} users")
+    rows[-1]["ceiling"] = 2 * baseline / workers1  # two cores: at best twice --workers 1
     identical = all(np.array_equal(a, b) for s, t in zip(sequential, exact[:probe]) for a, b in zip(s, t))
-    print(f"# --jobs 1 and --jobs 2 scores bit-identical on the first {probe} users: {identical}", flush=True)
+    print(f"# --workers 1 and --workers 2 scores bit-identical on the first {probe} users: {identical}", flush=True)
 
     start = time.perf_counter()
     approx = score_fold(features, fold, options.model_copy(update={"fast_approx": True}))
-    add("--fast-approx, --jobs 2 (whole fold)", time.perf_counter() - start, "timed on the whole fold")
+    add("--fast-approx, --workers 2 (whole fold)", time.perf_counter() - start, "timed on the whole fold")
 
     m_exact, m_approx = metrics_of(exact), metrics_of(approx[:timed])
     print(f"# on the first {timed} users, exact: "

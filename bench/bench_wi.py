@@ -19,9 +19,10 @@ import time
 import numpy as np
 
 from bench.bench_wd import show, signet_like
+from sigcli.config.evaluation import WIOptions
 from sigcli.options import build
 from sigcli.protocols.svm import from_pipeline
-from sigcli.protocols.wi import FUSIONS, WIOptions, check_wi, draw_fold, fit_wi, score_queries
+from sigcli.protocols.wi import FUSIONS, check_wi, draw_fold, fit_wi, score_queries
 
 
 def run(quick: bool) -> list[dict]:

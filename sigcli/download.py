@@ -48,8 +48,8 @@ import requests
 
 from sigcli import __version__
 from sigcli.data.sigset import REQUIRED_KEYS
-from sigcli.errors import DownloadError, InputError
-from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, make_folder, publish
+from sigcli.errors import DownloadError, InputError, first_line
+from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, make_folder, publish, sha256_of
 from sigcli.progress import Reporter, resolve
 
 log = logging.getLogger(__name__)
@@ -489,7 +489,7 @@ def _verify(artefact: Artefact, path: Path, expected: _Expected) -> str:
         _check_checkpoint(path)
     else:
         _check_npz(path)
-    sha256 = _sha256(path)
+    sha256 = sha256_of(path)
     if expected.sha256 is not None and sha256 != expected.sha256:
         raise _Invalid(f"its sha256 is {sha256[:16]}…, {expected.origin} says {expected.sha256[:16]}…"
                        f" (if the publisher replaced the file, delete the '{artefact.name}' entry of "
@@ -504,7 +504,7 @@ def _check_checkpoint(path: Path) -> None:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure means the file is not a safe checkpoint
         raise _Invalid("it does not load as a PyTorch checkpoint with weights_only=True "
-                       f"({_first_line(exc)})") from None
+                       f"({first_line(exc)})") from None
     parts = content if isinstance(content, (tuple, list)) else [content]
     if not parts or not all(isinstance(p, Mapping) for p in parts):
         raise _Invalid(f"it holds a {type(content).__name__}, not a state dict or a tuple of state dicts")
@@ -517,7 +517,7 @@ def _check_npz(path: Path) -> None:
             broken = archive.testzip()
             keys = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise _Invalid(f"it is not a .npz archive ({_first_line(exc)})") from None
+        raise _Invalid(f"it is not a .npz archive ({first_line(exc)})") from None
     if broken is not None:
         raise _Invalid(f"its member {broken} is corrupt (CRC mismatch)")
     missing = [k for k in REQUIRED_KEYS if k not in keys]
@@ -541,14 +541,6 @@ def _check_present(artefact: Artefact, final: Path, expected: _Expected, manifes
                             f"run '{verify_cmd} --force' to download it again") from None
     _record(manifest, artefact, final, sha256, "already present")
     return final
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------- cache bookkeeping
@@ -645,10 +637,4 @@ def _short_reason(exc: BaseException) -> str:
         return "timed out"
     if "IncompleteRead" in text:
         return "incomplete read"
-    return _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    return first_line(exc)

@@ -7,6 +7,14 @@ to fix it), so that the CLI can print a single actionable line.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type's name when it has none), cut at
+    ``limit`` characters: a library's multi-line error, quoted inside one line of ours."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class SigcliError(Exception):
     """A mistake the user can fix: bad input, a missing file, inconsistent options."""
 

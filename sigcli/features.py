@@ -164,7 +164,7 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
     device = resolve_device(device) if isinstance(device, str) else device
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
-    feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.fingerprint())
+    feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.identity())
     feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}", NON_FINITE_MODEL_HINT)
     return feature_set
 

@@ -390,3 +390,21 @@ def exclusive_lock(folder: str | os.PathLike, what: str, hint: str) -> Iterator[
         except FileNotFoundError:
             pass
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------- identity of inputs
+def sha256_of(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file's bytes, or of a folder's files: their names and contents, in sorted order.
+
+    Recorded as the provenance of inputs and checked on downloads; read in 1 MiB blocks.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

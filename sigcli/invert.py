@@ -371,7 +371,7 @@ def _fingerprint(options: InvertOptions, teacher: Checkpoint, student: Checkpoin
     """Everything that decides the images: a batch made under another fingerprint differs.
     (The device is left out: a run may be finished on another machine.)"""
     settings = options.model_dump(include=set(InversionSettings.model_fields) | {"per_user", "seed"})
-    return {"format": 1, "teacher": teacher.fingerprint(), "student": student.fingerprint() if student else None,
+    return {"format": 1, "teacher": teacher.identity(), "student": student.identity() if student else None,
             "num_classes": teacher.num_classes, "users": [first, last], **settings}
 
 

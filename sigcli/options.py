@@ -12,7 +12,7 @@ from importlib import metadata
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -109,13 +109,15 @@ class Cli:
     reference tool's name); ``flag``: the main spelling when it is not ``--field-name`` (a
     field may not be called ``json``); ``argument``: positional instead of an option; ``default_text``:
     how ``--help`` shows a default that is computed or ``None``; ``skip``: set by code, not on
-    the command line. :mod:`sigcli.cli.derive` reads it.
+    the command line; ``text``: the option is read as text, which the model parses (``2^-11``
+    for a float), and ``text(value)`` writes a value back. :mod:`sigcli.cli.derive` reads it.
     """
 
     def __init__(self, *names: str, flag: str | None = None, argument: bool = False, default_text: str | None = None,
-                 hidden: bool = False, skip: bool = False, metavar: str | None = None):
+                 hidden: bool = False, skip: bool = False, metavar: str | None = None,
+                 text: Callable[[Any], str] | None = None):
         self.names, self.flag, self.argument, self.default_text = names, flag, argument, default_text
-        self.hidden, self.skip, self.metavar = hidden, skip, metavar
+        self.hidden, self.skip, self.metavar, self.text = hidden, skip, metavar, text
 
     def __repr__(self) -> str:
         return f"Cli({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if v)})"

@@ -29,7 +29,7 @@ from skimage import filters, transform
 
 from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet, is_signature_set_folder
-from sigcli.errors import InputError
+from sigcli.errors import InputError, first_line
 from sigcli.fileio import check_output
 from sigcli.options import Options, save_options, user_range
 from sigcli.parallel import worker_pool
@@ -83,14 +83,15 @@ def preprocess_signature(img: np.ndarray, canvas_size: tuple[int, int],
     BlankImageError
         The image has no ink (a single grey level, or no pixel at or below the threshold).
     """
-    image, cropped = _preprocess(img, canvas_size, img_size)
+    image, cropped = centre_and_resize(img, canvas_size, img_size)
     if cropped:
         log.warning("a signature larger than the %d×%d canvas was cropped", *canvas_size)
     return image
 
 
-def _preprocess(img: np.ndarray, canvas_size: tuple[int, int],
-                img_size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+def centre_and_resize(img: np.ndarray, canvas_size: tuple[int, int],
+                      img_size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """:func:`preprocess_signature` without its warning: the image, and whether it was cropped."""
     centred = centre_on_canvas(img, canvas_size)
     inverted = 255 - centred.canvas
     return resize_keeping_ratio(inverted, img_size, centred.region), centred.cropped
@@ -403,11 +404,10 @@ def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
         try:
             img = read_gray(path)
         except Exception as exc:  # any decoder error means the same to the user: unreadable
-            first_line = (str(exc).splitlines() or [""])[0][:160]
-            outcomes.append(f"unreadable image ({type(exc).__name__}: {first_line})")
+            outcomes.append(f"unreadable image ({type(exc).__name__}: {first_line(exc)})")
             continue
         try:
-            image, cropped = _preprocess(img, canvas_size, img_size)
+            image, cropped = centre_and_resize(img, canvas_size, img_size)
         except InputError as exc:  # blank, or not a 2-D image
             outcomes.append(exc.message)
             continue

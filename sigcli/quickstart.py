@@ -230,8 +230,7 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
             seed=seed, device=options.device, logdir=student_dir, overwrite=True), reporter))
 
     from sigcli.features import ExtractOptions, run_extract
-    from sigcli.protocols.wd import WDOptions
-    from sigcli.protocols.wi import WIOptions
+    from sigcli.config.evaluation import WDOptions, WIOptions
 
     evaluation = {"exp_users": exp, "dev_users": dev, "gen_for_train": p.gen_for_train,
                   "gen_for_test": p.gen_for_test, "folds": p.folds}
@@ -246,15 +245,15 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
                 overwrite=True), reporter))
         for protocol in ("wd", "wi"):
             out = w / "results" / f"{protocol}-{who}.pkl"
-            extra = {"jobs": options.workers} if protocol == "wd" else {"gen_for_ref": p.gen_for_train}
-            model_options = (WDOptions if protocol == "wd" else WIOptions)(**evaluation, **extra)
-            command = [protocol, "--features", features]
+            extra = {"workers": options.workers} if protocol == "wd" else {"gen_for_ref": p.gen_for_train}
+            model_options = (WDOptions if protocol == "wd" else WIOptions)(
+                **evaluation, **extra, features_path=features, save_path=out, overwrite=True)
+            command = [protocol, "--features-path", features]
             for key, value in {**evaluation, **extra}.items():
                 flag = f"--{key.replace('_', '-')}"
                 command += [flag, *value] if isinstance(value, tuple) else [flag, value]
             add(f"{protocol} {who}", [*command, "--save-path", out], [out],
-                lambda protocol=protocol, features=features, out=out, model_options=model_options: _evaluate(
-                    protocol, features, out, model_options, reporter))
+                lambda protocol=protocol, model_options=model_options: _evaluate(protocol, model_options, reporter))
 
     results = [w / "results" / f"{protocol}-{who}.pkl" for who in ("teacher", "student") for protocol in ("wd", "wi")]
     plot = w / "results" / "report.png"
@@ -262,20 +261,15 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
     return stages
 
 
-def _evaluate(protocol: str, features: Path, out: Path, options, reporter: Reporter | None) -> None:
-    from sigcli.protocols import evaluation_features
-    from sigcli.results import save_results
-
-    feature_set, inputs = evaluation_features(options, features=features)
+def _evaluate(protocol: str, options, reporter: Reporter | None) -> None:
     if protocol == "wd":
-        from sigcli.protocols.wd import evaluate_wd
+        from sigcli.protocols.wd import run_wd
 
-        folds = evaluate_wd(feature_set, options, reporter)
+        run_wd(options, reporter)
     else:
-        from sigcli.protocols.wi import evaluate_wi
+        from sigcli.protocols.wi import run_wi
 
-        folds = evaluate_wi(feature_set, options, reporter).folds
-    save_results(folds, out, options, protocol, inputs, overwrite=True)
+        run_wi(options, reporter)
 
 
 def _report(results: list[Path], plot: Path) -> None:

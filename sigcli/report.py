@@ -1,8 +1,8 @@
 """Compare evaluation runs: results files → rows (mean ± std per metric), text formats, plots.
 
 Any results pickle is accepted, ours or the reference tools', read without running code
-(:func:`sigcli.results.load_results`). Our JSON summary beside a pickle, when present, adds
-the command and options to the row.
+(:func:`sigcli.results.load_results`), and so is our JSON summary in its place. That summary,
+when present, adds the command and options to the row.
 """
 
 from __future__ import annotations
@@ -12,21 +12,22 @@ import io
 import json
 import logging
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sigcli.config.report import SUMMARY_METRICS, SortKey, check_plot_suffix
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
 from sigcli.metrics import det_points, roc_points
-from sigcli.results import PREDICTION_KEYS, SUMMARY_METRICS, json_path, load_results, summarise
+from sigcli.results import PREDICTION_KEYS, json_path, load_results, summarise
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("table", "csv", "json", "markdown")
-SORT_KEYS = ("run", *SUMMARY_METRICS)
+SORT_KEYS = typing.get_args(SortKey)
 HIGHER_IS_BETTER = {"mean_AUC"}
 
 
@@ -94,9 +95,7 @@ def sort_rows(rows: list[dict], by: str | None) -> list[dict]:
 
 
 def render(rows: list[dict], fmt: str) -> str:
-    """Rows as csv, json or markdown text (``table`` is drawn by the CLI)."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
+    """Rows as csv or markdown text (``table`` is drawn by the CLI)."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -112,7 +111,7 @@ def render(rows: list[dict], fmt: str) -> str:
             cells = [row["run"], str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS)]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
-    raise InputError(f"unknown format '{fmt}'", f"choose one of {', '.join(FORMATS)}")
+    raise InputError(f"unknown format '{fmt}'", "choose csv or markdown")
 
 
 def mean_std(value: dict[str, float]) -> str:
@@ -120,10 +119,12 @@ def mean_std(value: dict[str, float]) -> str:
 
 
 def check_plot_path(path: str | os.PathLike, runs: list[Run], overwrite: bool = False) -> Path:
-    """Refuse, before anything is drawn or printed, a plot file that cannot or may not be written."""
-    path = Path(path)
-    if path.suffix.lstrip(".").lower() not in ("png", "pdf", "svg"):
-        raise InputError(f"cannot draw a plot as '{path.name}'", "end the file name in .png, .pdf or .svg")
+    """Refuse, before anything is drawn or printed, a plot file that cannot or may not be written,
+    or a plot with nothing to draw."""
+    path = check_plot_suffix(Path(path))
+    if all(run.scores() is None for run in runs):
+        raise InputError("none of the results files has predictions to plot",
+                         "leave out --plot: the curves need the scores ('predictions') of the folds")
     return check_output(path, overwrite=overwrite, inputs=[run.path for run in runs], flag="--plot")
 
 
@@ -143,8 +144,6 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, overwrite: bool = False)
     if missing:
         log.warning("no (finite) predictions in %s: left out of the plots", ", ".join(missing))
     with_scores = [(run, scores) for run, scores in with_scores if scores is not None]
-    if not with_scores:
-        raise InputError("none of the results files has predictions to plot")
 
     rows = 1 + (len(with_scores) + 1) // 2
     figure = Figure(figsize=(11, 4.2 * rows), layout="constrained")

@@ -4,8 +4,8 @@
 {'genuinePreds', 'randomPreds', 'skilledPreds'}}``, made only of dicts, lists, floats and
 numpy arrays, so the reference tools' users read it with plain ``pickle.load``. ``R.json``
 holds what a reader needs without unpickling: per-fold metrics, mean ± std, the resolved
-options and seed, versions (scikit-learn's too: it fits the SVMs) and sha256 fingerprints
-of the inputs.
+options and seed, versions (scikit-learn's too: it fits the SVMs) and the sha256 of the
+inputs. Where a results file is expected, such a summary stands for the pickle beside it.
 
 Reading a results file never runs code and never lets numpy rebuild what a file describes:
 :class:`SafeUnpickler` admits only plain containers, numbers, strings and numeric arrays.
@@ -13,7 +13,7 @@ Reading a results file never runs code and never lets numpy rebuild what a file 
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import os
 import pickle
@@ -25,15 +25,14 @@ import numpy as np
 import sklearn
 from pydantic import BaseModel
 
+from sigcli.config.report import SUMMARY_METRICS
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_outputs
 from sigcli.metrics import METRIC_KEYS
 from sigcli.options import save_options
 
-#: Metrics summarised over folds (mean ± std), with their display names.
-SUMMARY_METRICS = {"EER": "EER (global)", "EER_userthresholds": "EER (user thresholds)", "FRR": "FRR",
-                   "FAR_random": "FAR random", "FAR_skilled": "FAR skilled", "mean_AUC": "mean AUC"}
 PREDICTION_KEYS = ("genuinePreds", "randomPreds", "skilledPreds")
+_RESULTS_HINT = "give the results pickle: the --save-path of 'sig wd' or 'sig wi'"
 
 
 def summarise(folds: list[dict]) -> dict[str, dict[str, float]]:
@@ -79,9 +78,7 @@ def save_results(folds: list[dict], path: str | os.PathLike, options: BaseModel,
 
 def load_results(path: str | os.PathLike) -> list[dict]:
     """Read a results pickle (ours or the reference tools') without running any code in it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no results file at {path}", "give the --save-path of 'sig wd' or 'sig wi'")
+    path = results_pickle(path)
     try:
         with open(path, "rb") as fh:
             content = load_plain(fh)
@@ -91,6 +88,27 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     except Exception as exc:  # a truncated or foreign file fails in many ways
         raise InputError(f"{path} is not a results file (pickle): {type(exc).__name__}: {exc}") from None
     return check_results(content, path)
+
+
+def results_pickle(path: str | os.PathLike) -> Path:
+    """``path`` if it is a file other than JSON; for the JSON summary of a results pickle, that pickle."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no results file at {path}", _RESULTS_HINT)
+    with open(path, "rb") as fh:
+        if fh.read(64).lstrip()[:1] != b"{":
+            return path
+    try:
+        summary = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError):
+        return path  # not JSON after all: read as a pickle, which says what is wrong
+    pickle_name = summary.get("results") if isinstance(summary, dict) else None
+    if not isinstance(pickle_name, str) or Path(pickle_name).name != pickle_name:
+        raise InputError(f"{path} is a JSON file, not a results pickle", _RESULTS_HINT)
+    pickle_path = path.with_name(pickle_name)
+    if not pickle_path.is_file():
+        raise InputError(f"{path} is the JSON summary of {pickle_name}, which is not beside it", _RESULTS_HINT)
+    return pickle_path
 
 
 def check_results(content: Any, path: Path | str) -> list[dict]:
@@ -296,20 +314,6 @@ def _plain_data(value: Any, seen: dict[int, Any]) -> Any:
         seen[id(value)] = result = tuple(_plain_data(item, seen) for item in value)
         return result
     raise _Refused(f"a {type(value).__name__}" if not isinstance(value, _DType) else "a bare numpy dtype")
-
-
-def fingerprint(path: str | os.PathLike) -> str:
-    """sha256 of a file, or of a folder's files (names and contents, in sorted order)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:

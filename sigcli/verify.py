@@ -49,23 +49,21 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, field_validator
 
 from sigcli import progress
+from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions, check_canvas
 from sigcli.data.loader import list_images, read_gray
 from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import Canvas, SignatureSet
-from sigcli.device import Device, resolve_device
-from sigcli.errors import InputError
+from sigcli.device import resolve_device
+from sigcli.errors import InputError, first_line
 from sigcli.features import NON_FINITE_MODEL_HINT, extract_features
 from sigcli.models.checkpoint import load_checkpoint, training_canvases
-from sigcli.options import Options
-from sigcli.preprocess import IMAGE_SIZE, BlankImageError, _preprocess
+from sigcli.preprocess import IMAGE_SIZE, BlankImageError, centre_and_resize
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
 from sigcli.training.data import check_image_size
@@ -76,49 +74,7 @@ log = logging.getLogger(__name__)
 #: Room added around the largest image when the canvas is computed from the images: the
 #: datasets' canvases hold their largest signature, most signatures use far less of it.
 CANVAS_MARGIN = 0.2
-#: Largest canvas verify builds, in pixels: the largest dataset canvas (GPDS-960 at 300 dpi,
-#: 2078×3307, about 6.9 million) with room to spare. Larger ones would exhaust memory.
-MAX_CANVAS_PIXELS = 40_000_000
-#: Fusion over the references when scoring by distance (a classifier brings its own).
-DISTANCE_FUSION = "mean"
 WI_SCORING = "wi-svm"
-
-
-class Metric(str, Enum):
-    cosine = "cosine"  # cosine similarity of the features
-    euclidean = "euclidean"  # minus the Euclidean distance of the features
-
-
-#: Scoring without a classifier when no metric is given.
-DEFAULT_METRIC = Metric.cosine
-
-
-class VerifyOptions(Options):
-    """Options of ``sig verify``; every default lives here."""
-
-    model_path: Path = Field(description="checkpoint (.pth) of the feature extractor")
-    references: list[Path] = Field(min_length=1, description="genuine reference images (folders: every image in them)")
-    queries: list[Path] = Field(min_length=1, description="questioned images (folders: every image in them)")
-    classifier: Path | None = Field(None, description="WI classifier of 'sig wi --save-model'; None: a distance")
-    metric: Metric | None = Field(None, description="distance without a classifier; None: DEFAULT_METRIC")
-    fusion: Literal["max", "min", "mean", "median"] | None = Field(
-        None, description="fusion over the references; None: the classifier's, else DISTANCE_FUSION")
-    threshold: float | None = Field(None, description="decision threshold; None: see the module docstring")
-    dataset: str | None = Field(None, description="loader whose canvas to use (see 'sig datasets')")
-    canvas: tuple[PositiveInt, PositiveInt] | None = Field(None, description="canvas (H, W); None: recorded with "
-                                                                             "the model, else from the images")
-    override_canvas: bool = Field(False, description="use dataset/canvas even where they contradict the canvas "
-                                                     "recorded with the model or the classifier")
-    model: str | None = Field(None, description="architecture, checked against the checkpoint; None: detected")
-    device: Device = Field("auto", description="auto: CUDA when present")
-    allow_unsafe_checkpoint: bool = Field(False, description="unpickle a checkpoint that needs it (trusted files)")
-
-    @field_validator("canvas")
-    @classmethod
-    def _canvas_fits(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        if value is not None:
-            check_canvas(value, "--canvas")
-        return value
 
 
 @dataclass
@@ -148,7 +104,7 @@ class VerifyResult:
     canvas: tuple[int, int]
     canvas_from: str
     image_size: tuple[int, int]  # what each image is resized to after centring on the canvas
-    model: str  # checkpoint fingerprint (architecture:sha256 prefix)
+    model: str  # the checkpoint's identity (architecture:sha256 prefix)
     references: list[str]  # the references used
     queries: list[QueryScore]
     skipped: list[Skipped] = field(default_factory=list)
@@ -164,13 +120,13 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     """Score each query against the references; see the module docstring."""
     metric = _check(options)
     checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
-    fingerprint = checkpoint.fingerprint()
-    classifier = load_wi_model(options.classifier) if options.classifier is not None else None
+    identity = checkpoint.identity()
+    classifier = load_wi_model(options.classifier_path) if options.classifier_path is not None else None
     if classifier is not None:
-        _check_classifier(classifier, checkpoint.feature_dim, fingerprint, options.classifier)
+        _check_classifier(classifier, checkpoint.feature_dim, identity, options.classifier_path)
 
     skipped: list[Skipped] = []
-    recorded, recorded_in = (([classifier.canvas], str(options.classifier)) if classifier and classifier.canvas
+    recorded, recorded_in = (([classifier.canvas], str(options.classifier_path)) if classifier and classifier.canvas
                              else (training_canvases(options.model_path), str(options.model_path.parent / CONFIG)))
     canvas, image_size, canvas_from = _canvas(options, recorded, recorded_in)
     references = _read_all(options.references, "reference", skipped)
@@ -200,7 +156,7 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
                          f"{len(features)} images", NON_FINITE_MODEL_HINT)
     ref_features, query_features = features[:len(references)], features[len(references):]
 
-    scoring = WI_SCORING if classifier is not None else metric.value
+    scoring = WI_SCORING if classifier is not None else metric
     fusion = options.fusion or (classifier.fusion if classifier is not None else DISTANCE_FUSION)
     pairs = pair_scores(query_features, ref_features, classifier, metric)
     scores = FUSIONS[fusion](pairs, axis=1)
@@ -210,7 +166,7 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
                           ref_names[best], float(pairs[i, best]))
                for i, ((name, _), score, best) in enumerate(zip(queries, scores, nearest))]
-    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, image_size, fingerprint,
+    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, image_size, identity,
                         ref_names, results, skipped)
 
 
@@ -220,7 +176,7 @@ def pair_scores(queries: np.ndarray, references: np.ndarray, classifier: WIModel
     if classifier is not None:
         return classifier.pair_scores(queries, references)
     queries, references = np.asarray(queries, np.float64), np.asarray(references, np.float64)
-    if metric is Metric.cosine:
+    if metric == "cosine":
         return _unit_rows(queries) @ _unit_rows(references).T
     squared = (np.einsum("ij,ij->i", queries, queries)[:, None] + np.einsum("ij,ij->i", references, references)
                - 2 * queries @ references.T)
@@ -239,25 +195,20 @@ def canvas_for(shapes: list[tuple[int, int]], image_size: tuple[int, int] = IMAG
 
 
 def _check(options: VerifyOptions) -> Metric:
-    if options.dataset is not None and options.canvas is not None:
-        raise InputError("--dataset and --canvas both set the canvas", "give one of them")
     if options.dataset is not None and get_loader(options.dataset).canvas_size is None:
         raise InputError(f"dataset {options.dataset} has no fixed canvas: it is measured from its images",
                          "give --canvas H W instead, e.g. the canvas 'sig preprocess' logged for your data")
-    if options.classifier is not None and options.metric is not None:
-        raise InputError(f"--metric {options.metric.value} has no effect with --classifier, which scores by its SVM",
-                         "leave out one of them")
     return options.metric or DEFAULT_METRIC
 
 
-def _check_classifier(classifier: WIModel, feature_dim: int, fingerprint: str, path: Path) -> None:
+def _check_classifier(classifier: WIModel, feature_dim: int, identity: str, path: Path) -> None:
     if classifier.feature_dim != feature_dim:
         raise InputError(f"the WI classifier {path} takes {classifier.feature_dim} features, the checkpoint "
                          f"gives {feature_dim}", "use the checkpoint whose features trained the classifier")
     source = classifier.info.get("source")
-    if source and source != fingerprint:
+    if source and source != identity:
         log.warning("the WI classifier %s was trained on features of %s, not of this checkpoint (%s)",
-                    path, source, fingerprint)
+                    path, source, identity)
 
 
 def _read_all(paths: list[Path], role: str, skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
@@ -285,8 +236,7 @@ def _read(path: Path) -> np.ndarray:
     try:
         image = read_gray(path)
     except Exception as exc:  # image decoders fail in many ways on a corrupt or foreign file
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise _Unusable(f"not a readable image ({detail})") from None
+        raise _Unusable(f"not a readable image ({first_line(exc)})") from None
     if image.ndim != 2 or image.size == 0:
         raise _Unusable(f"not a single grey image (shape {image.shape})")
     return image
@@ -298,7 +248,7 @@ def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tupl
     normalised = []
     for name, image in images:
         try:
-            result, cropped = _preprocess(image, canvas, image_size)
+            result, cropped = centre_and_resize(image, canvas, image_size)
         except BlankImageError as exc:
             _skip(skipped, name, role, f"blank, no ink found ({exc.message})")
         else:
@@ -313,13 +263,6 @@ def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tupl
 def _skip(skipped: list[Skipped], name: str, role: str, reason: str) -> None:
     log.warning("skipped %s %s: %s", role, name, reason)
     skipped.append(Skipped(name, role, reason))
-
-
-def check_canvas(size: tuple[int, int], source: str, what: str = "canvas") -> None:
-    """Refuse a canvas (or image size) larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
-    if size[0] * size[1] > MAX_CANVAS_PIXELS:
-        raise InputError(f"the {what} {size[0]}×{size[1]} ({source}) is larger than the {MAX_CANVAS_PIXELS:,} pixels "
-                         f"a {what} may have", "scan signatures at a lower resolution, or give a smaller --canvas")
 
 
 def _canvas(options: VerifyOptions, recorded: list[Canvas],

@@ -1,10 +1,23 @@
-"""Small synthetic feature sets for the evaluation tests (wd, wi, report)."""
+"""Small synthetic feature sets for the evaluation tests (wd, wi, report), and what a command's
+``--help`` must name."""
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
+from pydantic import BaseModel
 
 from sigcli.features import FeatureSet
+from sigcli.options import Cli
+
+
+def option_names(model: type[BaseModel]) -> Iterator[str]:
+    """Each field's flag (its ``Cli`` marker's, else ``--field-name``), or its metavar if positional."""
+    for name, field in model.model_fields.items():
+        cli = next((m for m in field.metadata if isinstance(m, Cli)), Cli())
+        if not cli.skip:
+            yield cli.metavar if cli.argument else cli.flag or "--" + name.replace("_", "-")
 
 
 def synthetic_features(n_users: int = 14, dim: int = 16, genuine: int = 8, skilled: int = 6,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import pytest
 import typer
-from pydantic import Field
+from pydantic import Field, PositiveInt, field_validator
 from typer.testing import CliRunner
 
 from sigcli.cli.derive import argv, command, command_line, parse
-from sigcli.config.common import Device, Json, UserRange, Workers
+from sigcli.config.common import DataPath, Device, Json, UserRange, Workers
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
 
@@ -84,3 +84,41 @@ def test_a_command_line_gives_back_the_same_options():
 
 def test_defaults_give_an_empty_command_line_besides_required_fields():
     assert argv(Demo(data_path="x", workers=2)) == ["--data-path", "x", "--workers", "2"]
+
+
+class Shared(Options):
+    """Shared field types made optional, a number read as text, a tuple of constrained items."""
+
+    data_path: Optional[DataPath] = None
+    gamma: Annotated[float, Cli(text=lambda value: f"1/{round(1 / value)}")] = Field(
+        0.25, description="A fraction.")
+    size: Optional[tuple[PositiveInt, PositiveInt]] = Field(None, description="Height and width.")
+
+    @field_validator("gamma", mode="before")
+    @classmethod
+    def _fraction(cls, value: object) -> object:
+        return 1 / float(value[2:]) if isinstance(value, str) and value.startswith("1/") else value
+
+
+def test_an_optional_shared_field_keeps_its_help_and_spellings():
+    result = CliRunner().invoke(_app(Shared), ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--data-path,--dataset-path" in result.output and "a .npz file or a memory-mapped folder" in result.output
+    assert parse(Shared, ["--dataset-path", "d.npz"]).data_path == Path("d.npz")
+    assert parse(Shared, []).data_path is None
+
+
+def test_a_text_field_is_parsed_by_the_model_and_written_back_as_text():
+    result = CliRunner().invoke(_app(Shared), ["--help"], env={"COLUMNS": "200"})
+    assert "[default: 1/4]" in result.output
+    options = parse(Shared, ["--gamma", "1/8", "--size", "3", "5"])
+    assert options.gamma == 0.125 and options.size == (3, 5)
+    assert argv(options) == ["--gamma", "1/8", "--size", "3", "5"] and parse(Shared, argv(options)) == options
+    with pytest.raises(InputError, match="--size"):
+        parse(Shared, ["--size", "0", "5"])
+
+
+def _app(model: type[Options]) -> typer.Typer:
+    app = typer.Typer()
+    app.command()(command(model, lambda options: None))
+    return app

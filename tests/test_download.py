@@ -243,8 +243,8 @@ def test_a_cached_file_swapped_for_another_of_the_same_size_is_caught(drive, cac
     drive.files["f"] = DriveFile(CHECKPOINT)
     path = library.download("signet", url=drive.url("f"))
     hashed = []
-    real_sha256 = library._sha256
-    monkeypatch.setattr(library, "_sha256", lambda p: hashed.append(p) or real_sha256(p))
+    real_sha256 = library.sha256_of
+    monkeypatch.setattr(library, "sha256_of", lambda p: hashed.append(p) or real_sha256(p))
     assert sig("signet").exit_code == 0 and hashed == []  # the very file verified: not read again
 
     before = path.stat()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sigcli.config.verify import VerifyOptions
 from sigcli.data import plugins
 from sigcli.data.loader import CANVAS_STEP, canvas_holding, read_gray
 from sigcli.data.sigset import SignatureSet
@@ -18,7 +19,7 @@ from sigcli.data.synth import user_signatures
 from sigcli.errors import DatasetLayoutError, InputError
 from sigcli.options import build
 from sigcli.preprocess import IMAGE_SIZE, PreprocessOptions, preprocess_signature
-from sigcli.verify import VerifyOptions, verify
+from sigcli.verify import verify
 from sigcli_datasets.folder import FolderLoader, default_path
 
 

@@ -18,8 +18,8 @@ COMMANDS = {
     "distill": ["distill", "--c-dataset", "d.npz", "--logdir", "run"],
     "invert": ["invert", "--t-model-path", "t.pth", "--save-path", "i.npz", "--per-user", "1"],
     "quickstart": ["quickstart", "--workdir", "qs"],
-    "wd": ["wd", "--features", "f.npz"],
-    "wi": ["wi", "--features", "f.npz"],
+    "wd": ["wd", "--features-path", "f.npz"],
+    "wi": ["wi", "--features-path", "f.npz"],
 }
 
 

@@ -216,8 +216,8 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path):
     assert not (tmp_path / "f.npz").exists()
 
 
-def test_checkpoint_fingerprint_names_arch_and_content(tmp_path):
+def test_checkpoint_identity_names_arch_and_content(tmp_path):
     _save_random(tmp_path / "a.pth")
-    fingerprint = load_checkpoint(tmp_path / "a.pth").fingerprint()
-    assert fingerprint.startswith("signet-smaller:") and len(fingerprint.split(":")[1]) == 16
-    assert Checkpoint("signet", {}).fingerprint() == "signet:unsaved"
+    identity = load_checkpoint(tmp_path / "a.pth").identity()
+    assert identity.startswith("signet-smaller:") and len(identity.split(":")[1]) == 16
+    assert Checkpoint("signet", {}).identity() == "signet:unsaved"

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -14,11 +15,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from evaluation_data import option_names
 from sigcli.cli.app import app
+from sigcli.config.evaluation import WDOptions
+from sigcli.config.report import SUMMARY_METRICS, ReportOptions
 from sigcli.errors import InputError
 from sigcli.metrics import compute_metrics
 from sigcli.report import comparison_rows, load_runs, sort_rows
-from sigcli.results import SUMMARY_METRICS, load_results, summarise
+from sigcli.results import load_results, save_results, summarise
 
 runner = CliRunner()
 
@@ -117,8 +121,9 @@ def test_formats(runs):
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [row["run"] for row in table] == ["good", "weak"] and float(table[0]["EER"]) >= 0
     assert "FAR_skilled_std" in table[0]
-    as_json = json.loads(runner.invoke(app, ["report", *map(str, runs), "--format", "json"]).stdout)
-    assert as_json[1]["metrics"]["mean_AUC"]["mean"] <= 100
+    as_json = json.loads(runner.invoke(app, ["report", *map(str, runs), "--json"]).stdout)
+    assert [row["run"] for row in as_json] == ["good", "weak"] and as_json[1]["metrics"]["mean_AUC"]["mean"] <= 100
+    assert as_json == json.loads(json.dumps(comparison_rows(load_runs(runs))))
     markdown = runner.invoke(app, ["report", *map(str, runs), "--format", "markdown"]).stdout.splitlines()
     assert markdown[0].startswith("| run | folds | EER (global) (%)") and markdown[1].startswith("|---|")
     assert len(markdown) == 4 and " ± " in markdown[2]
@@ -131,8 +136,59 @@ def test_plot_writes_an_image_and_rejects_unknown_suffixes(runs, tmp_path):
     result = runner.invoke(app, ["report", *map(str, runs), "--plot", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    bad = runner.invoke(app, ["report", str(runs[0]), "--plot", str(tmp_path / "cmp.txt")])
-    assert bad.exit_code == 2 and "end the file name in .png" in bad.stderr
+    for suffix in ("txt", "jpg"):
+        bad = runner.invoke(app, ["report", str(runs[0]), "--plot", str(tmp_path / f"cmp.{suffix}")])
+        assert bad.exit_code == 2 and "end the file name in .png, .pdf or .svg" in bad.stderr
+        assert bad.stdout == ""  # refused before the table is printed
+
+
+def test_a_plot_without_scores_is_refused_before_the_table(tmp_path):
+    folds = fake_folds(0)
+    for fold in folds:
+        del fold["predictions"]
+    path = tmp_path / "no-scores.pkl"
+    path.write_bytes(pickle.dumps(folds))
+    result = runner.invoke(app, ["report", str(path), "--plot", str(tmp_path / "cmp.png")])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "none of the results files has predictions to plot" in result.stderr
+    assert not (tmp_path / "cmp.png").exists()
+
+
+def test_json_and_another_format_are_refused(runs):
+    result = runner.invoke(app, ["report", str(runs[0]), "--json", "--format", "csv"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --json and --format csv both choose the output (give one of them)"
+
+
+def test_a_json_summary_stands_for_the_pickle_beside_it(tmp_path):
+    folds = fake_folds(2)
+    options = WDOptions(features_path="f.npz", workers=1)
+    save_results(folds, tmp_path / "wd.pkl", options, "wd", {})
+    from_json, from_pickle = (runner.invoke(app, ["report", str(tmp_path / name), "--json"]) for name in
+                              ("wd.json", "wd.pkl"))
+    assert from_json.exit_code == 0, from_json.output
+    assert json.loads(from_json.stdout) == json.loads(from_pickle.stdout)
+    assert json.loads(from_json.stdout)[0]["command"] == "wd"
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"command": "wd", "results": "gone.pkl"}', "is the JSON summary of gone.pkl, which is not beside it"),
+    ('{"name": "something else"}', "is a JSON file, not a results pickle"),
+    ('{"results": "../elsewhere/r.pkl"}', "is a JSON file, not a results pickle"),
+])
+def test_a_json_file_without_its_pickle_is_one_line(tmp_path, content, message):
+    (tmp_path / "r.json").write_text(content)
+    result = runner.invoke(app, ["report", str(tmp_path / "r.json")])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert message in line and "give the results pickle" in line and "Unpickling" not in line
+
+
+def test_help_names_every_option(cli):
+    result = cli("report", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in option_names(ReportOptions):
+        assert re.search(rf"(?<![\w-]){name}(?![\w-])", result.stdout), name
 
 
 def test_runs_with_the_same_file_name_keep_their_folder(tmp_path, runs):

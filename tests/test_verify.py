@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +19,22 @@ import pytest
 from PIL import Image
 from torch import nn
 
+from evaluation_data import option_names
+from sigcli.config.evaluation import WIOptions
+from sigcli.config.verify import MAX_CANVAS_PIXELS, VerifyOptions
 from sigcli.data.loader import read_gray
 from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.data.synth import user_signatures
+from sigcli.errors import InputError
 from sigcli.features import FeatureSet, extract_features
 from sigcli.models import register_model
 from sigcli.models.checkpoint import load_checkpoint
 from sigcli.options import build
 from sigcli.preprocess import IMAGE_SIZE, preprocess_signature
 from sigcli.protocols.svm import from_pipeline
-from sigcli.protocols.wi import WIOptions, evaluate_wi, load_wi_model, save_wi_model, score_queries
+from sigcli.protocols.wi import evaluate_wi, load_wi_model, save_wi_model, score_queries
 from sigcli.training.supervised import TrainOptions, train_signet
-from sigcli.errors import InputError
-from sigcli.verify import MAX_CANVAS_PIXELS, Metric, QueryScore, VerifyOptions, VerifyResult, canvas_for, verify
+from sigcli.verify import QueryScore, VerifyResult, canvas_for, verify
 
 WRITERS = 6
 COUNTS = {"genuine": 10, "skilled": 5}
@@ -118,7 +122,7 @@ def test_every_writer_is_closest_to_itself_by_euclidean_distance(writers):
     writer's held-out genuine (scores are minus the mean distance)."""
     queries = [writers.file(u, "genuine", 9) for u in range(WRITERS)]
     for claimed in range(WRITERS):
-        result = _verify(writers, writers.references(claimed), queries, metric=Metric.euclidean)
+        result = _verify(writers, writers.references(claimed), queries, metric="euclidean")
         scores = [q.score for q in result.queries]
         assert result.scoring == "euclidean" and all(score < 0 for score in scores)
         assert int(np.argmax(scores)) == claimed, (claimed, scores)
@@ -189,15 +193,17 @@ def test_no_usable_query_or_reference_exits_2(writers, cli, tmp_path):
     assert "error: no usable reference image: all 1 given were left out" in no_reference.stderr
 
 
-def test_help_shows_examples(cli):
-    result = cli("verify", "--help")
+def test_help_shows_examples_and_names_every_option(cli):
+    result = cli("verify", "--help", env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "sig verify --model-path signet.pth -r refs/ query1.png query2.png" in result.stdout
+    for name in option_names(VerifyOptions):
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", result.stdout), name
 
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "cedar", "--canvas", "100", "140"], "--dataset and --canvas both set the canvas"),
-    (["--classifier", "wi.skops", "--metric", "cosine"], "--metric cosine has no effect with --classifier"),
+    (["--classifier-path", "wi.skops", "--metric", "cosine"], "--metric cosine has no effect with --classifier-path"),
     (["--fusion", "mode"], "'mode' is not one of"),
 ])
 def test_conflicting_options_exit_2(cli, args, message):
@@ -211,7 +217,7 @@ def test_wi_classifier_file_scores_as_sig_wi(writers, tmp_path):
     checkpoint = load_checkpoint(writers.model_path)
     train = writers.train_images
     feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
-                             source=checkpoint.fingerprint())
+                             source=checkpoint.identity())
     options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
                     folds=1, fusion="median")
     run = evaluate_wi(feature_set, options)
@@ -220,14 +226,14 @@ def test_wi_classifier_file_scores_as_sig_wi(writers, tmp_path):
 
     references = writers.references(2)
     queries = [writers.file(2, "genuine", 9), writers.file(2, "skilled", 4), writers.file(4, "genuine", 9)]
-    result = _verify(writers, references, queries, classifier=model_file)
+    result = _verify(writers, references, queries, classifier_path=model_file)
     features = _features(writers, references, queries)
     expected = score_queries(from_pipeline(load_wi_model(model_file).classifier), features[len(references):],
                              features[:len(references)], "median")
     assert (result.scoring, result.fusion, result.threshold) == ("wi-svm", "median", 0.0)
     np.testing.assert_allclose([q.score for q in result.queries], expected, rtol=1e-9, atol=1e-9)
     assert [q.genuine for q in result.queries] == [bool(s >= 0) for s in expected]
-    maximum = _verify(writers, references, queries, classifier=model_file, fusion="max")
+    maximum = _verify(writers, references, queries, classifier_path=model_file, fusion="max")
     assert [q.score for q in maximum.queries] == pytest.approx([q.nearest_score for q in maximum.queries])
 
 
@@ -314,15 +320,15 @@ def test_the_wi_classifier_records_its_features_canvas_and_verify_prefers_it(rec
     features.canvas = Canvas("cedar", (730, 1042), IMAGE_SIZE)
     features.save(tmp_path / "f.npz")
     assert FeatureSet.load(tmp_path / "f.npz").canvas == features.canvas
-    result = cli("wi", "--features", tmp_path / "f.npz", "--exp-users", 0, 6, "--dev-users", 6, 14,
+    result = cli("wi", "--features-path", tmp_path / "f.npz", "--exp-users", 0, 6, "--dev-users", 6, 14,
                  "--gen-for-train", 4, "--gen-for-ref", 4, "--gen-for-test", 3, "--folds", 1,
                  "--save-model", tmp_path / "wi.skops")
     assert result.exit_code == 0, result.output
     assert load_wi_model(tmp_path / "wi.skops").canvas == features.canvas
-    scored = _verify_recorded(recorded_run, writers, classifier=tmp_path / "wi.skops")
+    scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
     assert scored.canvas == (730, 1042) and scored.canvas_from == f"dataset cedar, recorded in {tmp_path / 'wi.skops'}"
     with pytest.raises(InputError, match="dataset cedar, canvas 730×1042"):
-        _verify_recorded(recorded_run, writers, classifier=tmp_path / "wi.skops", dataset="mcyt")
+        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops", dataset="mcyt")
 
 
 def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, caplog, monkeypatch):
@@ -353,7 +359,7 @@ def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tm
     path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
                          Canvas("huge", (60000, 60000), IMAGE_SIZE))
     with pytest.raises(InputError, match=r"the canvas 60000×60000 \(dataset huge, recorded in .*wi.skops\) is larger"):
-        _verify_recorded(recorded_run, writers, classifier=path)
+        _verify_recorded(recorded_run, writers, classifier_path=path)
 
 
 def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_run, cli, tmp_path):
@@ -361,7 +367,7 @@ def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_ru
 
     with open(tmp_path / "wi.pkl", "wb") as fh:
         pickle.dump({"classifier": None}, fh)
-    result = cli("verify", "--model-path", recorded_run, "--classifier", tmp_path / "wi.pkl", "-r", "a.png", "q.png")
+    result = cli("verify", "--model-path", recorded_run, "--classifier-path", tmp_path / "wi.pkl", "-r", "a.png", "q.png")
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"error: {tmp_path / 'wi.pkl'} is not a WI classifier: it is a Python pickle "
                                      "(expected a .skops file written by 'sig wi --save-model')")

@@ -1,9 +1,11 @@
-"""Writer-dependent protocol: draw order, equality with the reference's procedure, --jobs, CLI."""
+"""Writer-dependent protocol: draw order, equality with the reference's procedure, --workers, CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -12,15 +14,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from typer.testing import CliRunner
 
-from evaluation_data import synthetic_features
+from evaluation_data import option_names, synthetic_features
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
+from sigcli.config.evaluation import WDOptions, WIOptions
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
 from sigcli.metrics import METRIC_KEYS
 from sigcli.options import build
 from sigcli.progress import RecordingReporter
 from sigcli.protocols import svm
-from sigcli.protocols.wd import WDOptions, check_wd, draw_fold, evaluate_wd, score_fold
+from sigcli.protocols.wd import check_wd, draw_fold, evaluate_wd, score_fold
 
 runner = CliRunner()
 SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_test=3, forg_from_dev=5,
@@ -177,10 +181,10 @@ def test_scores_and_metrics_equal_the_reference_procedure(features, extra):
         assert 0 < fold["all_metrics"]["EER"] < 0.5
 
 
-def test_jobs_and_backends_do_not_change_the_results(features):
-    base = build(WDOptions, **SMALL)
+def test_workers_and_backends_do_not_change_the_results(features):
+    base = build(WDOptions, **SMALL, workers=1)
     sequential = evaluate_wd(features, base)
-    parallel = evaluate_wd(features, base.model_copy(update={"jobs": 2}))
+    parallel = evaluate_wd(features, base.model_copy(update={"workers": 2}))
     libsvm = evaluate_wd(features, base.model_copy(update={"svm_backend": "libsvm"}))
     for a, b, c in zip(sequential, parallel, libsvm):
         for key in ("genuinePreds", "randomPreds", "skilledPreds"):
@@ -216,7 +220,7 @@ def test_progress_counts_users_over_folds(features):
 def cli_args(path, **overrides) -> list[str]:
     values = {"exp-users": "0 6", "dev-users": "6 14", "gen-for-train": 4, "gen-for-test": 3, "forg-from-dev": 5,
               "svm-gamma": "2^-4", "folds": 2, **overrides}
-    args = ["wd", "--features", str(path)]
+    args = ["wd", "--features-path", str(path)]
     for key, value in values.items():
         args += [f"--{key}", *str(value).split()]
     return args
@@ -225,7 +229,7 @@ def cli_args(path, **overrides) -> list[str]:
 def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
     path = tmp_path / "f.npz"
     features.save(path)
-    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--jobs", "2"])
+    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "EER (user thresholds)" in result.stdout and "mean AUC" in result.stdout
     with open(tmp_path / "r.pkl", "rb") as fh:
@@ -239,9 +243,36 @@ def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
         assert len(fold["predictions"]["skilledPreds"]) == 6
     summary = json.loads((tmp_path / "r.json").read_text())
     assert summary["command"] == "wd" and summary["seed"] == 1234 and summary["options"]["svm_gamma"] == 2 ** -4
-    assert summary["inputs"]["features"]["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    assert summary["inputs"]["features"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert summary["summary"]["EER"]["mean"] == pytest.approx(np.mean([f["all_metrics"]["EER"] for f in folds]))
     assert len(summary["per_fold"]) == 2 and "numpy" in summary["environment"] and summary["scikit_learn"]
+
+
+@pytest.mark.parametrize("gamma, text", [(2.0 ** -5, "2^-5"), (4.0, "2^2"), (0.3, "0.3"),
+                                         (2.0 ** -11 * (1 + 2.0 ** -52), repr(2.0 ** -11 * (1 + 2.0 ** -52)))])
+def test_gamma_is_written_on_a_command_line_as_it_reads_back(gamma, text):
+    options = WDOptions(features_path="f.npz", svm_gamma=gamma, workers=1)
+    words = argv(options)
+    assert words[words.index("--svm-gamma") + 1] == text and parse(WDOptions, words) == options
+
+
+def test_json_prints_the_summary_that_is_saved(features, tmp_path):
+    path = tmp_path / "f.npz"
+    features.save(path)
+    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--json"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert json.loads(result.stdout) == {"command": "wd", "folds": 2, "summary": saved["summary"],
+                                         "save_path": str(tmp_path / "r.pkl")}
+    assert saved["options"]["features_path"] == str(path) and saved["options"]["workers"] >= 1
+
+
+@pytest.mark.parametrize("command, model", [("wd", WDOptions), ("wi", WIOptions)])
+def test_help_names_every_option(cli, command, model):
+    result = cli(command, "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in option_names(model):
+        assert re.search(rf"(?<![\w-]){name}(?![\w-])", result.stdout), name
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -264,7 +295,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, mes
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
-    assert __import__("re").search(message, lines[0]), lines[0]
+    assert re.search(message, lines[0]), lines[0]
 
 
 def _with_non_finite_rows(features: FeatureSet, path) -> None:
@@ -311,7 +342,7 @@ def test_features_and_model_are_exclusive_and_one_is_needed(features, tmp_path):
     path = tmp_path / "f.npz"
     features.save(path)
     both = runner.invoke(app, cli_args(path) + ["--model-path", "m.pth", "--data-path", "d.npz"])
-    assert both.exit_code == 2 and "either --features or --model-path" in both.stderr
+    assert both.exit_code == 2 and "either --features-path or --model-path" in both.stderr
     neither = runner.invoke(app, ["wd", "--exp-users", "0", "6", "--dev-users", "6", "14"])
     assert neither.exit_code == 2 and "no features to evaluate" in neither.stderr
 
@@ -333,10 +364,10 @@ def test_model_and_data_extract_only_the_evaluated_users(tmp_path):
     x = np.random.RandomState(0).randint(0, 255, (len(y), 1, 150, 220)).astype(np.uint8)
     SignatureSet(x, y, yforg).save(tmp_path / "d.npz")
     options = build(WDOptions, exp_users=(0, 2), dev_users=(2, 4), gen_for_train=2, gen_for_test=1,
-                    forg_from_dev=1, test_mode="full", folds=2)
+                    forg_from_dev=1, test_mode="full", folds=2, model_path=tmp_path / "m.pth",
+                    data_path=tmp_path / "d.npz", device="cpu")
     reporter = RecordingReporter()
-    fs, inputs = evaluation_features(options, model_path=tmp_path / "m.pth", data_path=tmp_path / "d.npz",
-                                     device="cpu", reporter=reporter)
+    fs, inputs = evaluation_features(options, reporter)
     assert reporter.steps["extract features"][1] == 12 and sorted(set(fs.y.tolist())) == [0, 1, 2, 3]
     assert set(inputs) == {"model", "data"} and len(inputs["data"]["sha256"]) == 64
     everything = extract_feature_set(load_checkpoint(tmp_path / "m.pth"), SignatureSet.load(tmp_path / "d.npz"),
@@ -362,9 +393,10 @@ def test_a_checkpoint_that_gives_nan_features_is_refused_before_any_draw(tmp_pat
     y = np.repeat(np.arange(4), 2)
     SignatureSet(np.zeros((len(y), 1, 150, 220), np.uint8), y, np.zeros(len(y), np.int64)).save(tmp_path / "d.npz")
     options = build(WDOptions, exp_users=(0, 2), dev_users=(2, 4), gen_for_train=1, gen_for_test=1,
-                    forg_from_dev=1, test_mode="full", folds=1)
+                    forg_from_dev=1, test_mode="full", folds=1, model_path=tmp_path / "m.pth",
+                    data_path=tmp_path / "d.npz", device="cpu")
     with pytest.raises(InputError, match=r"m.pth: 4 of 4 feature rows hold NaN or inf \(users 0, 1\)") as info:
-        evaluation_features(options, model_path=tmp_path / "m.pth", data_path=tmp_path / "d.npz", device="cpu")
+        evaluation_features(options)
     assert "diverged" in info.value.hint
 
 

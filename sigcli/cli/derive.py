@@ -7,7 +7,8 @@ command line that produces it (:func:`argv`), and a command line into options
 (:func:`parse`), so ``sig quickstart`` prints exactly what it runs and tests can check it.
 
 A field's command-line specifics, when its name, type and default do not say them, are given
-by a :class:`sigcli.options.Cli` marker in its ``Annotated`` type.
+by a :class:`sigcli.options.Cli` marker in its ``Annotated`` type. A shared field type made
+optional (``DataPath | None``) keeps its help and marker.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def argv(options: BaseModel) -> list[str]:
             words.append(flag(name, cli) if value else "--no-" + flag(name, cli)[2:])
         elif value is None:
             raise ValueError(f"{name}=None cannot be written on a command line unless it is the default")
+        elif cli.text is not None:
+            words += [flag(name, cli), cli.text(value)]
         elif isinstance(value, list):
             for item in value:
                 words += [flag(name, cli), _word(item)]
@@ -107,15 +110,21 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
     cli = _cli(field)
     base, optional = _base(field.annotation)
     to_model: Callable[[Any], Any] = lambda value: value
-    if typing.get_origin(base) is Literal:
+    if cli.text is not None:
+        base = str    # the model parses the text
+    elif typing.get_origin(base) is Literal:
         base = Enum(f"{model.__name__}_{name}", {str(v): v for v in typing.get_args(base)}, type=str)
         to_model = lambda value: value.value if isinstance(value, Enum) else value
     elif typing.get_origin(base) is list:
         (item,) = typing.get_args(base)
         base = list[item]
         to_model = lambda value: list(value) if value is not None else value
+    elif typing.get_origin(base) is tuple:   # Typer reads plain item types; the model checks the rest
+        base = tuple[tuple(_base(item)[0] for item in typing.get_args(base))]
     annotation_type = Optional[base] if optional else base
     default = ... if field.is_required() else field.get_default(call_default_factory=True)
+    if cli.text is not None and default not in (None, ...):
+        default = cli.text(default)
     if isinstance(base, type) and issubclass(base, Enum) and default not in (None, ...):
         default = base(default)
     if typing.get_origin(base) is list and default == []:
@@ -123,7 +132,7 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
         annotation_type = Optional[base]
         inner = to_model
         to_model = lambda value: inner(value) or []
-    help_text = field.description
+    help_text = field.description or next((m.description for m in _metadata(field) if isinstance(m, FieldInfo)), None)
     show_default: bool | str = cli.default_text or (default not in (None, ...))
     if cli.argument:
         info = typer.Argument(help=help_text, show_default=show_default, hidden=cli.hidden, metavar=cli.metavar)
@@ -137,18 +146,33 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
 
 
 def _cli(field: FieldInfo) -> Cli:
-    return next((m for m in field.metadata if isinstance(m, Cli)), Cli())
+    return next((m for m in _metadata(field) if isinstance(m, Cli)), Cli())
 
 
-def _base(annotation: Any) -> tuple[Any, bool]:
-    """``X`` and whether ``None`` is allowed, for ``X``, ``X | None`` and ``Optional[X]``."""
-    if typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
+def _metadata(field: FieldInfo) -> list[Any]:
+    """The field's own markers, then those of an ``Annotated`` type it makes optional
+    (pydantic applies the latter's validators, but not its help)."""
+    inner = _optional_of(field.annotation)
+    return [*field.metadata, *(typing.get_args(inner)[1:] if typing.get_origin(inner) is Annotated else ())]
+
+
+def _optional_of(annotation: Any) -> Any:
+    """``X`` of ``X | None`` and ``Optional[X]``; ``None`` for any other type."""
     if typing.get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return args[0], True
-    return annotation, False
+            return args[0]
+    return None
+
+
+def _base(annotation: Any) -> tuple[Any, bool]:
+    """``X`` and whether ``None`` is allowed, for ``X``, ``X | None`` and ``Optional[X]`` (markers dropped)."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    inner = _optional_of(annotation)
+    if inner is None:
+        return annotation, False
+    return (typing.get_args(inner)[0] if typing.get_origin(inner) is Annotated else inner), True
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -1,52 +1,44 @@
 """Compare evaluation runs: a row per results file, mean ± std over folds (%).
 
 Reads the results pickles of 'sig wd' / 'sig wi' or of the reference tools, without
-running any code they might contain. --plot draws DET and ROC curves (genuine vs skilled
-forgeries) and every run's score distributions.
+running any code they might contain (the JSON summary of sig beside a pickle stands for
+it). --plot draws DET and ROC curves (genuine vs skilled forgeries) and every run's score
+distributions; it is checked before anything is printed.
 
 Example: sig report wd.pkl wi.pkl --sort-by EER --format markdown --plot runs.png
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from pathlib import Path
-from typing import Annotated, Optional
+import json
 
-import typer
 from rich.table import Table
 
 from sigcli.cli import console
-from sigcli.report import (FORMATS, SORT_KEYS, check_plot_path, comparison_rows, load_runs, mean_std, plot_runs,
-                           render, sort_rows)
-from sigcli.results import SUMMARY_METRICS
-
-Format = Enum("Format", {name: name for name in FORMATS}, type=str)
-SortKey = Enum("SortKey", {name: name for name in SORT_KEYS}, type=str)
+from sigcli.cli.derive import command
+from sigcli.config.report import SUMMARY_METRICS, ReportOptions
 
 
-def main(
-    results: Annotated[list[Path], typer.Argument(help="Results pickles (R.pkl) to compare.")],
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format("table"),
-    sort_by: Annotated[Optional[SortKey], typer.Option(
-        help="Order rows best first by this metric (or by run name). \\[default: as given]")] = None,
-    plot: Annotated[Optional[Path], typer.Option(
-        help="Write DET / ROC curves and score distributions to this image (.png, .pdf, .svg).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --plot file.")] = False,
-) -> None:
-    runs = load_runs(results)
-    if plot is not None:
-        check_plot_path(plot, runs, overwrite)
-    rows = sort_rows(comparison_rows(runs), sort_by.value if sort_by else None)
-    if fmt.value == "table":
+def run(options: ReportOptions) -> None:
+    from sigcli.report import check_plot_path, comparison_rows, load_runs, plot_runs, render, sort_rows
+
+    runs = load_runs(options.results)
+    if options.plot is not None:
+        check_plot_path(options.plot, runs, options.overwrite)
+    rows = sort_rows(comparison_rows(runs), options.sort_by)
+    if options.as_json:
+        console.out.print_json(json.dumps(rows))
+    elif options.format == "table":
         console.out.print(comparison_table(rows))
     else:
-        console.out.print(render(rows, fmt.value), end="", markup=False, highlight=False, soft_wrap=True)
-    if plot is not None:
-        console.err.print(f"plot: {plot_runs(runs, plot, overwrite)}", highlight=False)
+        console.out.print(render(rows, options.format), end="", markup=False, highlight=False, soft_wrap=True)
+    if options.plot is not None:
+        console.err.print(f"plot: {plot_runs(runs, options.plot, options.overwrite)}", highlight=False)
 
 
 def comparison_table(rows: list[dict]) -> Table:
+    from sigcli.report import mean_std
+
     table = Table(title="mean ± std over folds (%)")
     table.add_column("run", no_wrap=True)  # names stay whole; the metric columns wrap instead
     for header in ("folds", *SUMMARY_METRICS.values()):
@@ -58,9 +50,14 @@ def comparison_table(rows: list[dict]) -> Table:
 
 def summary_table(summary: dict[str, dict[str, float]], title: str) -> Table:
     """One run's metrics (fractions in ``summary``) as mean ± std in percent."""
+    from sigcli.report import mean_std
+
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("mean ± std (%)", justify="right")
     for key, name in SUMMARY_METRICS.items():
         table.add_row(name, mean_std({k: 100 * v for k, v in summary[key].items()}))
     return table
+
+
+main = command(ReportOptions, run)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -51,3 +51,5 @@ DataPath = Annotated[Path, Cli("--dataset-path"),
                      Field(description="Preprocessed signature set: a .npz file or a memory-mapped folder.")]
 ModelPath = Annotated[Path, Field(description="Checkpoint (.pth) of a feature extractor, in the reference "
                                               "3-tuple format.")]
+Fusion = Annotated[Literal["max", "min", "mean", "median"],
+                   Field(description="How a query's scores against a writer's references combine into one.")]

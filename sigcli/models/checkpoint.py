@@ -8,7 +8,6 @@ head. Files are read with ``torch.load(weights_only=True)``; one that needs full
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -22,9 +21,9 @@ import torch
 from torch import nn
 
 from sigcli.data.sigset import Canvas
-from sigcli.errors import CheckpointError
+from sigcli.errors import CheckpointError, first_line
 from sigcli.filekind import DAMAGED_ZIP, PYTORCH, file_kind
-from sigcli.fileio import atomic_path
+from sigcli.fileio import atomic_path, sha256_of
 from sigcli.models import available_models, create_model
 
 UNSAFE_FLAG = "--allow-unsafe-checkpoint"
@@ -67,9 +66,9 @@ class Checkpoint:
         """The user-classification and forgery heads (``None`` where the checkpoint has none)."""
         return _linear(self.classifier_state, device), _linear(self.forgery_state, device)
 
-    def fingerprint(self) -> str:
+    def identity(self) -> str:
         """``arch:sha256-prefix`` of the file, recorded as the provenance of features and results."""
-        digest = _file_sha256(self.path) if self.path is not None else "unsaved"
+        digest = sha256_of(self.path) if self.path is not None else "unsaved"
         return f"{self.arch}:{digest[:16]}"
 
 
@@ -188,11 +187,11 @@ def _read(path: Path, allow_unsafe: bool) -> Any:
         if kind not in (PYTORCH, DAMAGED_ZIP):  # e.g. a feature file or a WI classifier given as the model
             raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {kind}", EXPECTED) from None
         raise CheckpointError(f"{path} is not a readable checkpoint: truncated, corrupted or another kind of "
-                              f"file ({_first_line(exc)})", "download or save it again") from None
+                              f"file ({first_line(exc)})", "download or save it again") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # arbitrary pickles fail in arbitrary ways
-        raise CheckpointError(f"{path} could not be read: {_first_line(exc)}") from None
+        raise CheckpointError(f"{path} could not be read: {first_line(exc)}") from None
 
 
 def _is_pickle(head: bytes) -> bool:
@@ -206,10 +205,6 @@ def _unsafe_what(exc: Exception) -> str:
     if marker in text:
         return f" (it stores {text[text.index(marker) + len(marker):].split()[0]})"
     return ""
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
 
 
 def _split(content: Any, path: Path) -> tuple[Mapping, Any, Any]:
@@ -247,11 +242,3 @@ def _linear(state: StateDict | None, device: str | torch.device) -> nn.Linear | 
     layer = nn.Linear(in_features, out_features, bias="bias" in state)
     layer.load_state_dict(state)
     return layer.to(device)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

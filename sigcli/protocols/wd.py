@@ -1,9 +1,9 @@
 """Writer-dependent evaluation (PROTOCOLS §5): one SVM per exploitation user.
 
 Per fold, every random choice is drawn first, in the reference's order (:mod:`.splits`);
-then the users' SVMs are fitted and scored, in parallel threads when ``jobs > 1`` (libsvm
+then the users' SVMs are fitted and scored, in parallel threads when ``workers > 1`` (libsvm
 and BLAS release the GIL), each user's work single-threaded, so that results do not depend
-on ``jobs`` to the last bit.
+on ``workers`` to the last bit.
 
 Three ways to fit, all on the reference's training set (the user's training genuines, then
 random forgeries from other exploitation users, then those of the development users):
@@ -21,53 +21,28 @@ random forgeries from other exploitation users, then those of the development us
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 from joblib import Parallel, delayed
-from pydantic import Field, model_validator
 from threadpoolctl import threadpool_limits
 
 from sigcli import progress
+from sigcli.config.evaluation import WDOptions
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
 from sigcli.metrics import fold_results
 from sigcli.progress import Reporter
-from sigcli.protocols import EvaluationOptions, require_counts, users_of
-from sigcli.protocols import splits
+from sigcli.protocols import evaluation_features, require_counts, splits, users_of
 from sigcli.protocols.svm import KernelSVM, fit_gram, fit_libsvm, fit_precomputed, kernel_matrix, new_scaler, scaled
+from sigcli.results import check_results_path, save_results
 
 log = logging.getLogger(__name__)
 
-# Share of available memory the kernel matrices of the running jobs may take.
+# Share of available memory the kernel matrices of the running workers may take.
 MEMORY_SHARE = 0.5
-
-
-class WDOptions(EvaluationOptions):
-    forg_from_dev: int = Field(14, ge=0)    # random forgeries (genuines) taken from each development user
-    forg_from_exp: int = Field(0, ge=0)     # ... and from each other exploitation user
-    test_mode: Literal["sampled", "full"] = "sampled"   # sampled: Viana 2024; full: Hafemann 2017
-    fast_approx: bool = False               # one scaler per fold (not the reference), much faster
-    svm_backend: Literal["auto", "precomputed", "libsvm"] = "auto"
-    jobs: int = Field(1, ge=-1)             # parallel SVM fits (-1: all cores); results do not change
-
-    @model_validator(mode="after")
-    def _negatives(self) -> "WDOptions":
-        if self.jobs == 0:
-            raise InputError("--jobs 0 runs nothing", "give 1 or more, or -1 for all cores")
-        if self.forg_from_dev == 0 and self.forg_from_exp == 0:
-            raise InputError("--forg-from-dev 0 and --forg-from-exp 0 leave the SVMs without negatives",
-                             "give at least one of them > 0")
-        if self.forg_from_exp > self.gen_for_train:
-            raise InputError(f"--forg-from-exp {self.forg_from_exp} exceeds --gen-for-train {self.gen_for_train}",
-                             "random forgeries from exploitation users come from their training genuines")
-        if self.fast_approx and self.forg_from_dev == 0:
-            raise InputError("--fast-approx shares the development negatives between users",
-                             "it needs --forg-from-dev > 0")
-        return self
 
 
 @dataclass
@@ -127,6 +102,18 @@ def draw_fold(features: FeatureSet, exp_users: np.ndarray, dev_users: np.ndarray
     return WDFold(train, exp, dev, tests)
 
 
+def run_wd(options: WDOptions, reporter: Reporter | None = None) -> list[dict]:
+    """``sig wd``: the features of ``options``' inputs evaluated, the results saved when asked
+    (outputs are checked before any work); returns the results of each fold."""
+    check_results_path(options.save_path, options.overwrite,
+                       inputs=(options.features_path, options.model_path, options.data_path))
+    features, inputs = evaluation_features(options, reporter)
+    results = evaluate_wd(features, options, reporter)
+    if options.save_path is not None:
+        save_results(results, options.save_path, options, "wd", inputs, options.overwrite)
+    return results
+
+
 def evaluate_wd(features: FeatureSet, options: WDOptions, reporter: Reporter | None = None) -> list[dict]:
     """Run every fold; return the results of PROTOCOLS §7 (one dict per fold)."""
     exp_users, dev_users = check_wd(features, options)
@@ -155,10 +142,10 @@ def score_fold(features: FeatureSet, fold: WDFold, options: WDOptions,
         return tuple(np.split(values, cut))
 
     scores = []
-    # Each user's kernel is computed single-threaded whatever --jobs is: BLAS results depend on
-    # its thread count in the last bits, and --jobs must not change a single score.
+    # Each user's kernel is computed single-threaded whatever --workers is: BLAS results depend
+    # on its thread count in the last bits, and --workers must not change a single score.
     with threadpool_limits(limits=1, user_api="blas"):
-        for result in Parallel(n_jobs=options.jobs, backend="threading", return_as="generator")(
+        for result in Parallel(n_jobs=options.workers, backend="threading", return_as="generator")(
                 delayed(user_scores)(user) for user in range(len(fold.train))):
             scores.append(result)
             done()
@@ -169,7 +156,7 @@ def _exact_fitter(features: FeatureSet, fold: WDFold, options: WDOptions) -> Cal
     n = len(fold.training_rows(0)[0])
     backend = options.svm_backend
     if backend == "auto":
-        backend = "precomputed" if _kernel_bytes(n, _n_jobs(options.jobs)) <= MEMORY_SHARE * _available_memory() \
+        backend = "precomputed" if _kernel_bytes(n, options.workers) <= MEMORY_SHARE * _available_memory() \
             else "libsvm"
         if backend == "libsvm":
             log.info("training sets of %d signatures: kernel matrices too large for memory, libsvm computes them", n)
@@ -190,11 +177,11 @@ def _approx_fitter(features: FeatureSet, fold: WDFold, options: WDOptions) -> Ca
     shared = scaled(scaler, shared_raw)
     m = len(fold.train[0]) + len(fold.exp_negatives[0])
     n = m + len(shared)
-    needed = _kernel_bytes(n, _n_jobs(options.jobs) + 1)
+    needed = _kernel_bytes(n, options.workers + 1)
     if needed > MEMORY_SHARE * _available_memory():
         raise InputError(f"--fast-approx needs {needed / 2**30:.1f} GiB for kernel matrices of {n} signatures, "
                          f"more than {MEMORY_SHARE:.0%} of the available memory",
-                         "lower --jobs, or drop --fast-approx")
+                         "lower --workers, or drop --fast-approx")
     shared_gram = kernel_matrix(shared, None, kind, gamma)
     local = threading.local()
 
@@ -230,10 +217,6 @@ class _RowsOf:
 
 def _kernel_bytes(n: int, copies: int) -> int:
     return n * n * 8 * copies
-
-
-def _n_jobs(jobs: int) -> int:
-    return (os.cpu_count() or 1) if jobs == -1 else jobs
 
 
 def _available_memory() -> int:

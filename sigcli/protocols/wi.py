@@ -18,15 +18,15 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sigcli import progress
+from sigcli.config.evaluation import WIOptions
 from sigcli.data.sigset import Canvas, kind_of_values
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
@@ -34,8 +34,9 @@ from sigcli.metrics import fold_results
 from sigcli.filekind import SKOPS, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.progress import Reporter
-from sigcli.protocols import EvaluationOptions, require_counts, splits, users_of
+from sigcli.protocols import evaluation_features, require_counts, splits, users_of
 from sigcli.protocols.svm import KernelSVM, from_pipeline, reference_pipeline
+from sigcli.results import check_results_path, save_results
 
 FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
 MODEL_FORMAT = "sigcli-wi-model"
@@ -46,11 +47,6 @@ VALUES_HINT = ("'sig wi --save-model' writes a scaler and an rbf or linear SVM w
 # The only types a WI model file may contain beyond builtins and numpy arrays.
 TRUSTED_TYPES = ["sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
                  "sklearn.svm._classes.SVC"]
-
-
-class WIOptions(EvaluationOptions):
-    gen_for_ref: int = Field(12, ge=1)     # genuine references per exploitation user
-    fusion: Literal["max", "min", "mean", "median"] = "max"   # how a query's scores against the references combine
 
 
 @dataclass
@@ -162,6 +158,22 @@ def pair_decisions(svm: KernelSVM, queries: np.ndarray, references: np.ndarray) 
     queries, references = np.asarray(queries), np.asarray(references)
     pairs = np.abs(queries[:, None, :] - references[None, :, :]).reshape(-1, queries.shape[1])
     return svm.decision(pairs).reshape(len(queries), len(references))
+
+
+def run_wi(options: WIOptions, reporter: Reporter | None = None) -> WIRun:
+    """``sig wi``: the features of ``options``' inputs evaluated, the first fold's classifier and
+    the results saved when asked (outputs are checked before any work)."""
+    check_results_path(options.save_path, options.overwrite,
+                       inputs=(options.features_path, options.model_path, options.data_path),
+                       others=[("--save-model", options.save_model)])
+    features, inputs = evaluation_features(options, reporter)
+    run = evaluate_wi(features, options, reporter)
+    if options.save_model is not None:
+        save_wi_model(options.save_model, run.classifier, options, features.dim, features.canvas,
+                      overwrite=options.overwrite, source=features.source, inputs=inputs)
+    if options.save_path is not None:
+        save_results(run.folds, options.save_path, options, "wi", inputs, options.overwrite)
+    return run
 
 
 def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | None = None) -> WIRun:

@@ -222,7 +222,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 pass
 
 
-def fingerprint(sigset: SignatureSet) -> str:
+def set_digest(sigset: SignatureSet) -> str:
     """A quick identity of a set for config.json: labels, shape and a sample of images (not all of x)."""
     digest = hashlib.sha256()
     digest.update(repr((sigset.x.shape, str(sigset.x.dtype))).encode())

@@ -32,7 +32,7 @@ from sigcli.models import INPUT_SIZE, create_model
 from sigcli.models.checkpoint import Checkpoint, load_checkpoint, training_canvases
 from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
-from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, prefetch, split_train_val
+from sigcli.training.data import Batch, Rows, batches, check_image_size, prefetch, set_digest, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
 
 log = logging.getLogger(__name__)
@@ -388,7 +388,7 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
         _initialise(student, options, k)
     teacher = Teacher(teacher_checkpoint, info.device)
     weights = LossWeights(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
-    config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.fingerprint(),
+    config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.identity(),
                           "classes": k}, "d": d_record, "c": c_record,
               "canvases": _canvases(teacher_path, d_path, options.c_dataset)}
     return DistillObjective(student, teacher, d, c, weights, info), config
@@ -432,7 +432,7 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
     rows = Rows.select(sigset, users, genuine_only=True, labels=sigset.y - users[0])
     train, val = _split(rows, path, users, options.seed + 1)
     part = Part(rows, train, val, options.d_batch_size, options.d_transform is DTransform.crop)
-    record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": list(users), "signatures": len(rows),
+    record = {"path": str(path), "fingerprint": set_digest(sigset), "users": list(users), "signatures": len(rows),
               "train": len(train), "validation": len(val), "transform": options.d_transform.value}
     return part, record
 
@@ -447,7 +447,7 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     present, rows.y = np.unique(rows.y, return_inverse=True)
     train, val = _split(rows, path, users, options.seed)
     part = Part(rows, train, val, options.c_batch_size, True)
-    record = {"path": str(path), "fingerprint": fingerprint(sigset), "users": len(present),
+    record = {"path": str(path), "fingerprint": set_digest(sigset), "users": len(present),
               "user_range": list(users), "signatures": len(rows), "train": len(train), "validation": len(val)}
     return part, record
 

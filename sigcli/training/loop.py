@@ -38,7 +38,7 @@ from torch import nn
 
 from sigcli import progress
 from sigcli.device import Device, resolve_device
-from sigcli.errors import InputError, SigcliError
+from sigcli.errors import InputError, SigcliError, first_line
 from sigcli.fileio import LOCK_NAME, atomic_path, clean_stale_temps, exclusive_lock, make_folder
 from sigcli.models.checkpoint import save_checkpoint
 from sigcli.options import Options, save_options
@@ -363,7 +363,7 @@ class _Run:
             if "cuda_rng" in state and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         except Exception as exc:  # shapes, names or types that do not fit this run
-            raise _damaged(path, f"it does not fit this run ({_first_line(exc)})") from None
+            raise _damaged(path, f"it does not fit this run ({first_line(exc)})") from None
         self.history, self.best_epoch, self.best = state["history"], state["best_epoch"], state["best"]
 
     def _nan_error(self, epoch: int, step: int) -> SigcliError:
@@ -441,7 +441,7 @@ def _read_config(path: Path, refusal: str) -> dict:
     except FileNotFoundError:
         raise InputError(f"{refusal}: {path} is missing", hint) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{refusal}: {path} is damaged ({_first_line(exc)})", hint) from None
+        raise InputError(f"{refusal}: {path} is damaged ({first_line(exc)})", hint) from None
     return saved
 
 
@@ -453,16 +453,11 @@ def _unreadable(path: Path, exc: Exception) -> str:
         return "it is empty"
     if not head.startswith((b"PK\x03\x04", b"\x80")):
         return f"it is not a PyTorch file (it starts with {head!r})"
-    return f"it is damaged ({_first_line(exc)[:100]})"
+    return f"it is damaged ({first_line(exc, 100)})"
 
 
 def _damaged(path: Path, why: str) -> InputError:
     return InputError(f"cannot resume from {path}: {why}", _START_OVER)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def _check_same_options(config_path: Path, options: BaseModel) -> None:

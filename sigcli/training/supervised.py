@@ -24,7 +24,7 @@ from sigcli.errors import InputError
 from sigcli.models import create_model
 from sigcli.options import require_users_within, user_range
 from sigcli.progress import Reporter
-from sigcli.training.data import Batch, Rows, batches, check_image_size, fingerprint, num_batches, split_train_val
+from sigcli.training.data import Batch, Rows, batches, check_image_size, num_batches, set_digest, split_train_val
 from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
 
 
@@ -143,7 +143,7 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     torch.manual_seed(options.seed)
     objective = SupervisedObjective(create_model(options.model), rows, train, val, len(classes), forg=options.forg,
                                     lamb=options.lamb, batch_size=options.batch_size, info=info)
-    data = {"path": str(options.dataset_path), "fingerprint": fingerprint(sigset), "users": len(classes),
+    data = {"path": str(options.dataset_path), "fingerprint": set_digest(sigset), "users": len(classes),
             "signatures": len(rows), "train": len(train), "validation": len(val)}
     canvas = canvas_of(options.dataset_path)  # for 'sig verify', which must make its images the same way
     return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,

@@ -1,0 +1,74 @@
+"""Options of ``sig verify``, with the canvas limit they are checked against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath
+from sigcli.errors import InputError
+from sigcli.options import Cli, Options
+
+#: Largest canvas verify builds, in pixels: the largest dataset canvas (GPDS-960 at 300 dpi,
+#: 2078×3307, about 6.9 million) with room to spare. Larger ones would exhaust memory.
+MAX_CANVAS_PIXELS = 40_000_000
+#: Scoring without a classifier: cosine similarity of the features, or minus their Euclidean distance.
+Metric = Literal["cosine", "euclidean"]
+DEFAULT_METRIC: Metric = "cosine"
+#: Fusion over the references when scoring by distance (a classifier brings its own).
+DISTANCE_FUSION = "mean"
+_RECORDED = "recorded with the model, else from the images"
+
+
+def check_canvas(size: tuple[int, int], source: str, what: str = "canvas") -> None:
+    """Refuse a canvas (or image size) larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
+    if size[0] * size[1] > MAX_CANVAS_PIXELS:
+        raise InputError(f"the {what} {size[0]}×{size[1]} ({source}) is larger than the {MAX_CANVAS_PIXELS:,} pixels "
+                         f"a {what} may have", "scan signatures at a lower resolution, or give a smaller --canvas")
+
+
+class VerifyOptions(Options):
+    """Options of ``sig verify``."""
+
+    queries: Annotated[list[Path], Cli(argument=True, metavar="QUERY")] = Field(
+        min_length=1, description="Questioned images, or folders of them.")
+    model_path: ModelPath
+    references: Annotated[list[Path], Cli("-r", flag="--reference", metavar="IMAGE|FOLDER")] = Field(
+        min_length=1, description="A genuine reference image or a folder of them; repeat for more.")
+    classifier_path: Annotated[Optional[Path], Cli(default_text="score by --metric")] = Field(
+        None, description="Writer-independent classifier (.skops) of 'sig wi --save-model'.")
+    metric: Annotated[Optional[Metric], Cli(default_text=DEFAULT_METRIC)] = Field(
+        None, description="Feature distance without --classifier-path.")
+    fusion: Annotated[Optional[Fusion], Cli(default_text=f"the classifier's, else {DISTANCE_FUSION}")] = None
+    threshold: Annotated[Optional[float], Cli(default_text="0 with --classifier-path, else the lowest leave-one-out "
+                                                           "score of the references")] = Field(
+        None, description="Scores at or above it are genuine.")
+    dataset: Annotated[Optional[str], Cli(default_text=_RECORDED)] = Field(
+        None, description="Use this dataset's canvas (see 'sig datasets').")
+    canvas: Annotated[Optional[tuple[PositiveInt, PositiveInt]], Cli(default_text=_RECORDED, metavar="H W")] = Field(
+        None, description="Canvas height and width.")
+    override_canvas: bool = Field(False, description="Use --dataset or --canvas even where they contradict the canvas "
+                                                     "recorded with the model or the classifier.")
+    model: Annotated[Optional[str], Cli(default_text="detected")] = Field(
+        None, description="Architecture; checked against the checkpoint.")
+    device: Device = "auto"
+    allow_unsafe_checkpoint: AllowUnsafeCheckpoint = False
+    as_json: Json = False
+
+    @field_validator("canvas")
+    @classmethod
+    def _canvas_fits(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None:
+            check_canvas(value, "--canvas")
+        return value
+
+    @model_validator(mode="after")
+    def _one_meaning(self) -> "VerifyOptions":
+        if self.dataset is not None and self.canvas is not None:
+            raise InputError("--dataset and --canvas both set the canvas", "give one of them")
+        if self.classifier_path is not None and self.metric is not None:
+            raise InputError(f"--metric {self.metric} has no effect with --classifier-path, which scores by its SVM",
+                             "leave out one of them")
+        return self
