@@ -30,11 +30,12 @@ def _best(code: str, repeats: int) -> float:
 
 def _heavy_imports(args: list[str]) -> list[str]:
     """Heavy top-level packages imported while running ``sig ARGS``."""
-    code = ("import sys; from sigcli.cli.app import app\n"
-            f"try: app({args!r})\nexcept SystemExit: pass\n"
+    code = ("import contextlib, io, sys; from sigcli.cli.app import app\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try: app({args!r})\n    except SystemExit: pass\n"
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return [name for name in done.stdout.strip().splitlines()[-1].split(",") if name]
+    return [name for name in done.stdout.strip().split(",") if name]
 
 
 def run(quick: bool) -> list[dict]:
@@ -54,6 +55,6 @@ def run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from bench.bench_wd import show
-
-    show(run(quick="--quick" in sys.argv))
+    for row in run(quick="--quick" in sys.argv):
+        print(f"{row['step']:<28} {row['ours_s']:>7.3f} s  baseline {row['baseline_s']:.3f} s  "
+              f"ratio {row['ratio']:>5.2f}  {row['note']}")

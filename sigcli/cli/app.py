@@ -20,7 +20,6 @@ from typer.models import CommandInfo
 from sigcli import __version__
 from sigcli.cli import console
 from sigcli.errors import SigcliError
-from sigcli.options import environment
 
 # Subcommands, in the order `sig --help` lists them: (command name, module under sigcli.cli).
 COMMANDS: list[tuple[str, str]] = [
@@ -95,6 +94,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from sigcli.options import environment
+
         versions = environment()   # read from the installed metadata: nothing heavy is imported
         console.out.print(f"sig {__version__} (torch {versions['torch']}, numpy {versions['numpy']})")
         raise typer.Exit()
