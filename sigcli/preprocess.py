@@ -295,18 +295,19 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     ids. Unreadable and blank images are skipped and reported; none usable is an InputError.
     The resolved options are saved beside the output (:func:`options_file`).
     """
-    from sigcli.data.plugins import get_loader
+    from sigcli.data.plugins import get_loader, origin, plugin_errors
 
     started = time.perf_counter()
     output = options.output
     if output.exists() and not options.overwrite:
         raise InputError(f"{output} already exists", "pass --overwrite to replace it, or choose another --save-path")
-    loader = get_loader(options.dataset)(options.path)
-    users = _select_users(loader, options.users)
-    jobs = [_Job(file, index, kind) for index, user in enumerate(users)
-            for kind, files in enumerate((loader.genuine_files(user), loader.skilled_files(user),
-                                          loader.simple_files(user)))
-            for file in files]
+    with plugin_errors(options.dataset):
+        loader = get_loader(options.dataset)(options.path)
+        users = _select_users(loader, options.users)
+        jobs = [_Job(file, index, kind) for index, user in enumerate(users)
+                for kind, files in enumerate((loader.genuine_files(user), loader.skilled_files(user),
+                                              loader.simple_files(user)))
+                for file in files]
     if not jobs:
         raise InputError(f"{options.dataset}: no signature files for the selected users under {options.path}")
 
@@ -350,7 +351,8 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     result = PreprocessResult(path=output, format=options.output_format, dataset=options.dataset, users=users,
                               image_size=image_size, counts=counts, skipped=skipped, cropped=cropped,
                               seconds=time.perf_counter() - started, workers=options.workers)
-    result.options_path = save_options(options, options_file(output), result=result.as_dict())
+    result.options_path = save_options(options, options_file(output), result=result.as_dict(),
+                                       loader=origin(options.dataset))
     return result
 
 
