@@ -34,11 +34,11 @@ class RichReporter:
                             TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                             TextColumn("{task.fields[info]}"), console=self.console, transient=False)
         with progress:
-            task_id = progress.add_task(description, total=total, info="")
+            task_id = progress.add_task(literal(description), total=total, info="")
 
             class _Task:
                 def advance(self, n: int = 1, **fields: Any) -> None:
-                    info = "  ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+                    info = literal("  ".join(f"{k}={_fmt(v)}" for k, v in fields.items()))
                     progress.update(task_id, advance=n, info=info)
 
             yield _Task()

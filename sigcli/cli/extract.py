@@ -44,4 +44,4 @@ def main(
                     allow_unsafe_checkpoint=allow_unsafe_checkpoint, allow_pickle=allow_pickle)
     features = run_extract(options, console.RichReporter())
     console.out.print(f"{len(features.y)} signatures × {features.dim} features ({features.source}) → "
-                      f"{options.save_path}", highlight=False)
+                      f"{options.save_path}", markup=False, highlight=False)

@@ -53,7 +53,7 @@ def main(
 
 
 def summary_table(result: PreprocessResult) -> Table:
-    table = Table(title=f"{result.dataset} → {result.path}", show_header=False)
+    table = Table(title=console.literal(f"{result.dataset} → {result.path}"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     first, last = result.users[0], result.users[-1]
@@ -66,7 +66,7 @@ def summary_table(result: PreprocessResult) -> Table:
     table.add_row("format", result.format.value)
     rate = result.images / result.seconds if result.seconds > 0 else 0.0
     table.add_row("time", f"{result.seconds:.1f} s ({rate:.1f} images/s, {result.workers} workers)")
-    table.add_row("options", str(result.options_path))
+    table.add_row("options", console.literal(result.options_path))
     return table
 
 
@@ -75,7 +75,7 @@ def skipped_table(result: PreprocessResult) -> Table:
     table.add_column("file")
     table.add_column("reason")
     for file, reason in result.skipped[:_LISTED_SKIPS]:
-        table.add_row(file, reason)
+        table.add_row(console.literal(file), console.literal(reason))
     if len(result.skipped) > _LISTED_SKIPS:
-        table.add_row(f"... {len(result.skipped) - _LISTED_SKIPS} more", f"see {result.options_path}")
+        table.add_row(f"... {len(result.skipped) - _LISTED_SKIPS} more", console.literal(f"see {result.options_path}"))
     return table

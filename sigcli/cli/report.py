@@ -39,7 +39,7 @@ def main(
     else:
         console.out.print(render(rows, fmt.value), end="", markup=False, highlight=False, soft_wrap=True)
     if plot is not None:
-        console.err.print(f"plot: {plot_runs(runs, plot)}", highlight=False)
+        console.err.print(f"plot: {plot_runs(runs, plot)}", markup=False, highlight=False)
 
 
 def comparison_table(rows: list[dict]) -> Table:
@@ -48,7 +48,7 @@ def comparison_table(rows: list[dict]) -> Table:
     for header in ("folds", *SUMMARY_METRICS.values()):
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row["run"], str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS))
+        table.add_row(console.literal(row["run"]), str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS))
     return table
 
 

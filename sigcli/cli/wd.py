@@ -120,7 +120,7 @@ def finish(command: str, results: list[dict], options, inputs: dict, save_path: 
     """Save the results (pickle + JSON) if asked, and print the summary table."""
     if save_path is not None:
         pickle_path, json_file = save_results(results, save_path, options, command, inputs)
-        console.err.print(f"results: {pickle_path} (summary {json_file})", highlight=False)
+        console.err.print(f"results: {pickle_path} (summary {json_file})", markup=False, highlight=False)
     console.out.print(summary_table(summarise(results), f"sig {command}: {len(results)} folds, mean ± std (%)"))
     if save_path is not None:
         console.step(f"sig report {save_path} --plot {Path(save_path).with_suffix('.png')}")

@@ -67,5 +67,5 @@ def main(
     run = evaluate_wi(feature_set, options, reporter)
     if save_model is not None:
         save_wi_model(save_model, run.classifier, options, feature_set.dim, source=feature_set.source, inputs=inputs)
-        console.err.print(f"WI classifier: {save_model}", highlight=False)
+        console.err.print(f"WI classifier: {save_model}", markup=False, highlight=False)
     finish("wi", run.folds, options, inputs, save_path)
