@@ -42,6 +42,9 @@ BLUR_SIGMA = 2
 IMAGE_SIZE = (170, 242)
 #: Files per task sent to a worker: enough to hide the inter-process cost, small enough to balance.
 CHUNK_FILES = 8
+#: Share of a pixel's blurred neighbourhood that must be ink, on a bilevel image: more than a
+#: lone speck gives after the blur (1/(2π·2²) ≈ 4 %), less than a 1-pixel line (≈ 20 %).
+BILEVEL_MIN_INK = 0.1
 #: Cropped images named one by one in warnings before the rest are only counted.
 NAMED_WARNINGS = 10
 
@@ -105,8 +108,9 @@ def centre_on_canvas(img: np.ndarray, canvas_size: tuple[int, int]) -> _Centred:
     if img.size == 0 or img.min() == img.max():
         raise BlankImageError("the image has a single grey level, so no ink to centre")
 
-    threshold = filters.threshold_otsu(img)
-    ink = filters.gaussian(img, BLUR_SIGMA, preserve_range=True) <= threshold
+    blurred = filters.gaussian(img, BLUR_SIGMA, preserve_range=True)
+    threshold = ink_threshold(img, blurred)
+    ink = blurred <= threshold
     ink_per_row = ink.sum(axis=1)
     ink_per_col = ink.sum(axis=0)
     n_ink = int(ink_per_row.sum())
@@ -127,6 +131,26 @@ def centre_on_canvas(img: np.ndarray, canvas_size: tuple[int, int]) -> _Centred:
     region = (slice(r_start, r_start + box.shape[0]), slice(c_start, c_start + box.shape[1]))
     canvas[region] = np.where(box > threshold, np.uint8(255), box)  # background removal
     return _Centred(canvas, region, r_cut or c_cut)
+
+
+def ink_threshold(img: np.ndarray, blurred: np.ndarray) -> float:
+    """The level at or below which the blurred image is ink: Otsu's threshold of the image, as
+    the reference computes it, unless that is the image's darkest level.
+
+    That happens on a bilevel image (a clean black-and-white scan): with no grey between ink
+    and paper, every threshold from the ink level up to just below the paper splits the
+    histogram equally well and Otsu's takes the lowest, the ink level itself, which the blur
+    lifts every stroke thinner than its kernel above: the image would look blank. There the
+    threshold is Otsu's of the blurred image, whose grey (how much ink is near each pixel)
+    the bilevel image lacks, at most :data:`BILEVEL_MIN_INK` of the way from paper to ink,
+    so that a lone speck on an empty page still reads as blank. Grey scans keep the
+    reference's bytes.
+    """
+    threshold = filters.threshold_otsu(img)
+    darkest, lightest = int(img.min()), int(img.max())
+    if threshold > darkest:
+        return threshold
+    return min(float(filters.threshold_otsu(blurred)), lightest - BILEVEL_MIN_INK * (lightest - darkest))
 
 
 def _place(length: int, room: int, centre: int) -> tuple[tuple[int, slice], bool]:

@@ -211,7 +211,8 @@ def test_colour_files_through_read_gray(tmp_path):
 
 def test_one_ink_row_gives_the_reference_empty_box():
     img = np.full((50, 80), 250, np.uint8)
-    img[20:37, 5:75] = 0  # only row 28 of the blurred band stays at 0: the box [28:28] is empty
+    img[24:33, 5:75] = 10  # a band with lighter edge rows: Otsu's threshold is 10
+    img[25:32, 5:75] = 0  # only row 28 of the blurred band gets down to it: the box [28:28] is empty
     assert not assert_matches_reference(img, (60, 100)).any()
 
 
@@ -232,6 +233,46 @@ def test_ink_lost_in_the_blur_is_blank_where_the_reference_crashes():
         reference_preprocess_signature(img, (50, 80))
     with pytest.raises(BlankImageError, match="at or below the Otsu threshold"):
         preprocess_signature(img, (50, 80))
+
+
+def bilevel(img: np.ndarray, ink: int = 0, paper: int = 255) -> np.ndarray:
+    """A clean black-and-white scan of a grey page."""
+    return np.where(img < 128, ink, paper).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ink, paper", [(0, 255), (40, 200)])
+@pytest.mark.parametrize("thickness", [1, 3])
+def test_a_clean_bilevel_scan_is_centred_on_its_ink(ink, paper, thickness):
+    img = bilevel(page(np.random.default_rng(4), (120, 200), strokes=3, thickness=thickness, ink=20, paper=235),
+                  ink, paper)
+    # Otsu's threshold of a two-level image is its ink level, which the blurred strokes never reach
+    assert filters.threshold_otsu(img) == ink
+    threshold = preprocess.ink_threshold(img, filters.gaussian(img, 2, preserve_range=True))
+    assert ink < threshold < paper
+    centred = preprocess.centre_on_canvas(img, (150, 260))
+    rows, cols = np.flatnonzero((img == ink).any(1)), np.flatnonzero((img == ink).any(0))
+    # the ink is kept, in a box of its own size (less the reference's last row and column)
+    assert (centred.canvas == ink).sum() >= 0.99 * (img == ink).sum()
+    assert abs(centred.canvas[centred.region].shape[0] - (rows[-1] - rows[0])) <= 2
+    assert abs(centred.canvas[centred.region].shape[1] - (cols[-1] - cols[0])) <= 2
+    assert preprocess_signature(img, (150, 260)).any()
+
+
+def test_a_one_bit_file_is_preprocessed_and_a_speck_on_bilevel_paper_is_still_blank(tiny, tmp_path):
+    from PIL import Image
+
+    raw = write_tiny(tmp_path / "raw", users=(1,))
+    grey = page(np.random.default_rng(5), (60, 100), strokes=2, thickness=1, ink=20, paper=235)
+    Image.fromarray(bilevel(grey)).convert("1").save(raw / "g_1_1.png")
+    speck = np.full((60, 100), 255, np.uint8)
+    speck[30, 50] = 0
+    Image.fromarray(speck).convert("1").save(raw / "g_1_2.png")
+    assert Image.open(raw / "g_1_1.png").mode == "1"
+    result = run(raw, tmp_path / "set.npz")
+    assert [Path(file).name for file, _ in result.skipped] == ["g_1_2.png"]
+    assert "Otsu threshold" in result.skipped[0][1]
+    data = load_all(result.path)
+    assert data["filenames"][0] == "g_1_1.png" and data["x"][0].any()
 
 
 def test_a_colour_array_is_refused():

@@ -86,16 +86,23 @@ def plugin_errors(name: str) -> Iterator[None]:
     except SigcliError:
         raise
     except Exception as exc:
-        ep = registered()[name][0]
-        raise PluginError(f"dataset plugin {name!r} ({ep.value}, {_release(ep)}) failed: "
-                          f"{type(exc).__name__}: {_first_line(exc)}", _blame(ep)) from exc
+        ep = _registration(name)
+        where, hint = (f" ({ep.value}, {_release(ep)})", _blame(ep)) if ep else ("", None)
+        raise PluginError(f"dataset plugin {name!r}{where} failed: {type(exc).__name__}: {_first_line(exc)}",
+                          hint) from exc
 
 
 def origin(name: str) -> dict[str, str | None]:
-    """Where the loader ``name`` comes from, for the record a run saves beside its output."""
-    ep = registered()[name][0]
-    return {"name": name, "entry_point": ep.value, "distribution": _distribution(ep),
-            "version": ep.dist.version if ep.dist else None}
+    """Where the loader ``name`` comes from (entry point, distribution, version), for the record
+    a run saves beside its output; all None for a loader not registered as a plugin."""
+    ep = _registration(name)
+    return {"name": name, "entry_point": ep.value if ep else None, "distribution": _distribution(ep) if ep else None,
+            "version": ep.dist.version if ep and ep.dist else None}
+
+
+def _registration(name: str) -> EntryPoint | None:
+    eps = registered().get(name, [])
+    return eps[0] if len(eps) == 1 else None
 
 
 def list_plugins() -> list[PluginInfo]:
