@@ -3,9 +3,10 @@
 Each signature is centred on the dataset's canvas, its background removed, inverted (ink
 bright on 0) and resized to --image-size, byte for byte as the reference sigver does.
 Users come in the loader's order, each with its genuine signatures, then skilled and
-simple forgeries. Unreadable or blank images are skipped and listed. A --save-path ending
-in '/' (or --format folder) writes the folder format, whose memory stays flat however
-large the set. The resolved options are saved beside it: NAME.json for NAME.npz or NAME/.
+simple forgeries. Unreadable, blank or oversized (over 50 M pixels) images are skipped and
+listed. A --save-path ending in '/' (or --format folder) writes the folder format, whose
+memory stays flat however large the set. The resolved options are saved beside it, with
+the loader's distribution and version: NAME.json for NAME.npz or NAME/.
 
 Example: sig preprocess --dataset cedar --path ~/data/CEDAR --save-path cedar.npz
 """
