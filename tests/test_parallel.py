@@ -61,7 +61,12 @@ def test_an_error_inside_the_pool_ends_busy_workers_at_once(cli_sigterm_handler)
     assert not any(task.ready() for task in busy)
 
 
-def test_sigterm_during_a_parallel_preprocess_exits_promptly_leaving_nothing(synth_dataset, tmp_path):
+@pytest.mark.parametrize("signum, to_group, code", [
+    (signal.SIGTERM, False, 128 + signal.SIGTERM),  # `kill PID`, a timeout, a scheduler
+    (signal.SIGINT, True, 130),  # Ctrl-C: the terminal signals the whole process group
+], ids=["sigterm", "ctrl-c"])
+def test_a_parallel_preprocess_stopped_exits_promptly_leaving_nothing(synth_dataset, tmp_path, signum, to_group,
+                                                                        code):
     raw = synth_dataset("mcyt", users=10, genuine=15, skilled=5)
     out = tmp_path / "out"
     out.mkdir()
@@ -72,12 +77,15 @@ def test_sigterm_during_a_parallel_preprocess_exits_promptly_leaving_nothing(syn
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         workers = _wait_for_children(process.pid, 2, timeout=60)
-        process.send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
         _, stderr = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 128 + signal.SIGTERM, stderr.decode()
+    assert process.returncode == code, stderr.decode()
     assert b"Traceback" not in stderr
     assert list(out.iterdir()) == []  # no output, no temporary folder
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -108,7 +108,8 @@ for _name, _module in COMMANDS:
 
 
 def _terminate(signum, frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files. Only this
+    process: worker processes restore the default action (see :mod:`sigcli.parallel`)."""
     raise SystemExit(128 + signum)
 
 
