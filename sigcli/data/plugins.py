@@ -97,7 +97,7 @@ def origin(name: str) -> dict[str, str | None]:
     a run saves beside its output; all None for a loader not registered as a plugin."""
     ep = _registration(name)
     return {"name": name, "entry_point": ep.value if ep else None, "distribution": _distribution(ep) if ep else None,
-            "version": ep.dist.version if ep and ep.dist else None}
+            "version": _version(ep) if ep else None}
 
 
 def _registration(name: str) -> EntryPoint | None:
@@ -111,7 +111,7 @@ def list_plugins() -> list[PluginInfo]:
     records = []
     for name, eps in registered().items():
         for ep in eps:
-            base = {"name": name, "distribution": _distribution(ep), "version": ep.dist.version if ep.dist else None}
+            base = {"name": name, "distribution": _distribution(ep), "version": _version(ep)}
             if len(eps) > 1:
                 records.append(PluginInfo(**base, status="duplicate", error=_clash(name, eps).message))
                 continue
@@ -164,6 +164,10 @@ def _allowed() -> set[str] | None:
 
 def _distribution(ep: EntryPoint) -> str | None:
     return ep.dist.name if ep.dist else None
+
+
+def _version(ep: EntryPoint) -> str | None:
+    return ep.dist.version if ep.dist else None
 
 
 def _normalise(name: str | None) -> str:
