@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -43,6 +44,19 @@ BLUR_SIGMA = 2
 IMAGE_SIZE = (170, 242)
 #: Files per task sent to a worker: enough to hide the inter-process cost, small enough to balance.
 CHUNK_FILES = 8
+#: Largest image read, in pixels, checked in its header before it is decoded: a 600-dpi A4
+#: scan is 35 M pixels, and an image is held as float64 (8 bytes a pixel) while it is
+#: centred, so 50 M take 400 MB in each worker. Larger ones are skipped, named.
+MAX_IMAGE_PIXELS = 50_000_000
+#: Largest canvas, in pixels, and largest image the canvas is resized through on its way to
+#: the output size: it holds one signature, never more than the largest image read.
+MAX_CANVAS_PIXELS = MAX_IMAGE_PIXELS
+#: Largest output image (--image-size), in pixels: 2048×2048, 100 times the usual 170×242; a
+#: set holds one per signature (in memory until saved, for the .npz format).
+MAX_OUTPUT_PIXELS = 2048 * 2048
+#: Share of a pixel's blurred neighbourhood that must be ink, on a bilevel image: more than a
+#: lone speck gives after the blur (1/(2π·2²) ≈ 4 %), less than a 1-pixel line (≈ 20 %).
+BILEVEL_MIN_INK = 0.1
 #: Cropped images named one by one in warnings before the rest are only counted.
 NAMED_WARNINGS = 10
 
@@ -53,6 +67,54 @@ _WINDOWED_RESIZE = re.match(r"0\.26\.", skimage.__version__) is not None
 
 class BlankImageError(InputError):
     """An image with no ink to centre (a single grey level, or nothing dark after the blur)."""
+
+
+class OversizedImageError(InputError):
+    """An image whose header gives more pixels than :data:`MAX_IMAGE_PIXELS`."""
+
+
+def check_image_file(path: str | os.PathLike) -> None:
+    """Refuse, from its header alone, an image file too large to read (:data:`MAX_IMAGE_PIXELS`).
+
+    PIL reads only the header when it opens a file. A file PIL cannot identify passes: its
+    reader reports it. PIL refuses sizes past its own bomb limit itself, which is larger.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)):,} pixels" if pixels else "more pixels than PIL will decode"
+        raise OversizedImageError(f"image of {size}, more than the {MAX_IMAGE_PIXELS:,} sig reads") from None
+    except Exception:  # not an image PIL knows: the reader says why
+        return
+    if width * height > MAX_IMAGE_PIXELS:
+        raise OversizedImageError(f"image of {height}×{width} = {height * width:,} pixels, more than the "
+                                  f"{MAX_IMAGE_PIXELS:,} sig reads")
+
+
+def check_canvas(canvas_size: tuple[int, int], image_size: tuple[int, int], what: str) -> None:
+    """Refuse a canvas (``what`` names it, e.g. ``--canvas``) past :data:`MAX_CANVAS_PIXELS`,
+    before anything is allocated (the output size is held to :data:`MAX_OUTPUT_PIXELS` by
+    :class:`PreprocessOptions`).
+
+    The canvas is resized to the output through an image of the output's limiting side and
+    the canvas's aspect ratio: that one is held to :data:`MAX_CANVAS_PIXELS` too (a 1×100000
+    output of a 600×850 canvas would pass through 70588×100000 pixels).
+    """
+    (height, width), (out_height, out_width) = canvas_size, image_size
+    if height * width > MAX_CANVAS_PIXELS:
+        raise InputError(f"{what} {height}×{width} is {height * width:,} pixels, more than the "
+                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a smaller canvas")
+    through = resized_shape(canvas_size, image_size)
+    if through[0] * through[1] > MAX_CANVAS_PIXELS:
+        raise InputError(f"--image-size {out_height} {out_width} would resize {what} ({height}×{width}) through "
+                         f"{through[0]}×{through[1]} = {through[0] * through[1]:,} pixels, more than the "
+                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a size closer to the canvas's shape")
 
 
 class _Centred(NamedTuple):
@@ -107,8 +169,9 @@ def centre_on_canvas(img: np.ndarray, canvas_size: tuple[int, int]) -> _Centred:
     if img.size == 0 or img.min() == img.max():
         raise BlankImageError("the image has a single grey level, so no ink to centre")
 
-    threshold = filters.threshold_otsu(img)
-    ink = filters.gaussian(img, BLUR_SIGMA, preserve_range=True) <= threshold
+    blurred = filters.gaussian(img, BLUR_SIGMA, preserve_range=True)
+    threshold = ink_threshold(img, blurred)
+    ink = blurred <= threshold
     ink_per_row = ink.sum(axis=1)
     ink_per_col = ink.sum(axis=0)
     n_ink = int(ink_per_row.sum())
@@ -129,6 +192,26 @@ def centre_on_canvas(img: np.ndarray, canvas_size: tuple[int, int]) -> _Centred:
     region = (slice(r_start, r_start + box.shape[0]), slice(c_start, c_start + box.shape[1]))
     canvas[region] = np.where(box > threshold, np.uint8(255), box)  # background removal
     return _Centred(canvas, region, r_cut or c_cut)
+
+
+def ink_threshold(img: np.ndarray, blurred: np.ndarray) -> float:
+    """The level at or below which the blurred image is ink: Otsu's threshold of the image, as
+    the reference computes it, unless that is the image's darkest level.
+
+    That happens on a bilevel image (a clean black-and-white scan): with no grey between ink
+    and paper, every threshold from the ink level up to just below the paper splits the
+    histogram equally well and Otsu's takes the lowest, the ink level itself, which the blur
+    lifts every stroke thinner than its kernel above: the image would look blank. There the
+    threshold is Otsu's of the blurred image, whose grey (how much ink is near each pixel)
+    the bilevel image lacks, at most :data:`BILEVEL_MIN_INK` of the way from paper to ink,
+    so that a lone speck on an empty page still reads as blank. Grey scans keep the
+    reference's bytes.
+    """
+    threshold = filters.threshold_otsu(img)
+    darkest, lightest = int(img.min()), int(img.max())
+    if threshold > darkest:
+        return threshold
+    return min(float(filters.threshold_otsu(blurred)), lightest - BILEVEL_MIN_INK * (lightest - darkest))
 
 
 def _place(length: int, room: int, centre: int) -> tuple[tuple[int, slice], bool]:
@@ -153,12 +236,8 @@ def resize_keeping_ratio(img: np.ndarray, size: tuple[int, int],
     empty canvas; the result is the same to the byte.
     """
     height, width = size
-    width_ratio = img.shape[1] / width
-    height_ratio = img.shape[0] / height
-    if width_ratio > height_ratio:
-        new_shape = (height, int(round(img.shape[1] / height_ratio)))
-    else:
-        new_shape = (int(round(img.shape[0] / width_ratio)), width)
+    new_shape = resized_shape(img.shape, size)
+    width_ratio, height_ratio = img.shape[1] / width, img.shape[0] / height
     if _WINDOWED_RESIZE and ink_region is not None:
         resized = _resize_windowed(img, new_shape, ink_region)
     else:
@@ -169,6 +248,14 @@ def resize_keeping_ratio(img: np.ndarray, size: tuple[int, int],
         return resized[:, start:start + width]
     start = int(round((new_shape[0] - height) / 2.0))
     return resized[start:start + height, :]
+
+
+def resized_shape(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The shape :func:`resize_keeping_ratio` scales ``shape`` to before cropping to ``size``."""
+    width_ratio, height_ratio = shape[1] / size[1], shape[0] / size[0]
+    if width_ratio > height_ratio:
+        return size[0], int(round(shape[1] / height_ratio))
+    return int(round(shape[0] / width_ratio)), size[1]
 
 
 def _resize_windowed(img: np.ndarray, shape: tuple[int, int], ink_region: tuple[slice, slice]) -> np.ndarray:
@@ -249,6 +336,15 @@ class PreprocessOptions(Options):
     def _users(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
         return user_range(value, "--users")
 
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] * value[1] > MAX_OUTPUT_PIXELS:
+            raise InputError(f"--image-size {value[0]} {value[1]} is {value[0] * value[1]:,} pixels, more than the "
+                             f"{MAX_OUTPUT_PIXELS:,} sig allows", f"give HEIGHT WIDTH, e.g. the default "
+                                                                  f"{IMAGE_SIZE[0]} {IMAGE_SIZE[1]}")
+        return value
+
     @field_validator("workers")
     @classmethod
     def _workers(cls, value: int | None) -> int:
@@ -308,24 +404,27 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
     Users are taken in the loader's order; for each, its genuine signatures, then skilled,
     then simple forgeries, as the reference does. ``y`` is the user's position in the
     processed range (0 for the first, as in the reference), ``user_mapping`` the original
-    ids. Unreadable and blank images are skipped and reported; none usable is an InputError.
+    ids. Unreadable, blank and oversized images are skipped and reported; none usable is an
+    InputError.
     The resolved options are saved beside the output (:func:`options_file`).
     """
-    from sigcli.data.plugins import get_loader
+    from sigcli.data.plugins import get_loader, origin, plugin_errors
 
     started = time.perf_counter()
     output = options.output
     check_output(output, overwrite=options.overwrite, inputs=[options.path], owned=is_signature_set_folder)
     check_output(options_file(output), overwrite=options.overwrite, inputs=[options.path])
-    loader = get_loader(options.dataset).open(options.path, options.loader_options)
-    users = _select_users(loader, options.users)
-    files_of = loader.signature_files(users, dedupe=options.dedupe)
-    jobs = [_Job(file, index, kind) for index, user in enumerate(users)
-            for kind, files in enumerate(files_of[user]) for file in files]
+    with plugin_errors(options.dataset):
+        loader = get_loader(options.dataset).open(options.path, options.loader_options)
+        users = _select_users(loader, options.users)
+        files_of = loader.signature_files(users, dedupe=options.dedupe)
+        jobs = [_Job(file, index, kind) for index, user in enumerate(users)
+                for kind, files in enumerate(files_of[user]) for file in files]
     if not jobs:
         raise InputError(f"{options.dataset}: no signature files for the selected users under {options.path}")
 
     image_size = tuple(options.image_size)
+    check_canvas(tuple(loader.canvas_size), image_size, f"the {options.dataset} canvas")
     folder = options.output_format is OutputFormat.folder
     sink = (FolderWriter(output, len(jobs), image_size, overwrite=options.overwrite) if folder
             else _ArraySink(output, len(jobs), image_size, options.overwrite))
@@ -367,7 +466,7 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
                               image_size=image_size, counts=counts, skipped=skipped, cropped=cropped,
                               seconds=time.perf_counter() - started, workers=options.workers)
     result.options_path = save_options(options, options_file(output), overwrite=options.overwrite,
-                                       result=result.as_dict())
+                                       result=result.as_dict(), loader=origin(options.dataset))
     return result
 
 
@@ -402,7 +501,11 @@ def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
     images, outcomes = [], []
     for path in paths:
         try:
+            check_image_file(path)
             img = read_gray(path)
+        except OversizedImageError as exc:
+            outcomes.append(exc.message)
+            continue
         except Exception as exc:  # any decoder error means the same to the user: unreadable
             outcomes.append(f"unreadable image ({type(exc).__name__}: {first_line(exc)})")
             continue
@@ -410,6 +513,9 @@ def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
             image, cropped = centre_and_resize(img, canvas_size, img_size)
         except InputError as exc:  # blank, or not a 2-D image
             outcomes.append(exc.message)
+            continue
+        except MemoryError:
+            outcomes.append(f"not enough memory to preprocess its {img.shape[0]}×{img.shape[1]} pixels")
             continue
         images.append(image)
         outcomes.append(cropped)
@@ -421,6 +527,7 @@ def _load_decoders(path: Path) -> None:
     """Read one image here: image decoders load on first use (~0.4 s), and forked workers
     then inherit them instead of each loading its own."""
     try:
+        check_image_file(path)
         read_gray(path)
     except Exception:  # the worker reports it properly
         pass

@@ -58,3 +58,16 @@ def test_debug_shows_the_traceback():
     result = runner.invoke(_failing_app(), ["--debug", "boom"])
     assert result.exit_code != 0
     assert isinstance(result.exception, InputError)
+
+
+def test_paths_with_brackets_are_printed_as_they_are(tmp_path, cli):
+    """Paths are shown literally, not read as rich markup (which crashed on '[/b]' and hid '[b]')."""
+    raw, out = tmp_path / "raw[/b]", tmp_path / "set[b].npz"
+    made = cli("synth", "--layout", "mcyt", "--out", raw, "--users", 1, "--genuine", 2, "--skilled", 0,
+               env={"COLUMNS": "400"})
+    assert made.exit_code == 0, made.output
+    assert f"in {raw} (" in made.stdout and f"--path {raw} " in made.stderr
+    done = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", out, "--workers", 1,
+               env={"COLUMNS": "400"})
+    assert done.exit_code == 0, done.output
+    assert f"mcyt → {out}" in done.stdout and str(out.with_suffix(".json")) in done.stdout

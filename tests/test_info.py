@@ -30,3 +30,15 @@ def test_info_on_a_missing_file_is_one_line(tmp_path):
     result = runner.invoke(app, ["info", str(tmp_path / "nope.npz")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_info_prints_paths_with_brackets_as_they_are(tmp_path):
+    x = np.zeros((3, 1, 4, 4), np.uint8)
+    (tmp_path / "a[").mkdir()
+    paths = [tmp_path / "a[" / "b].npz", tmp_path / "a[b].npz", tmp_path / "[bold]x[/bold].npz"]
+    for path in paths:
+        SignatureSet(x, np.array([0, 0, 1]), np.zeros(3, int)).save(path)
+    result = runner.invoke(app, ["info", *map(str, paths)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"{path}: signature set: 2 users, 3 genuine, 0 skilled, 0 simple, 4×4 uint8"
+                                          for path in paths]

@@ -105,6 +105,9 @@ def test_example_third_party_plugin_is_discovered_and_reads_its_data(example_plu
     done = cli("preprocess", "--dataset", "toy", "--path", tmp_path / "toy", "--save-path", tmp_path / "toy.npz",
                "--workers", 1)
     assert done.exit_code == 0, done.output
+    recorded = json.loads((tmp_path / "toy.json").read_text())["loader"]
+    assert recorded == {"name": "toy", "entry_point": "sigcli_example_dataset:ToyLoader",
+                        "distribution": example_plugin, "version": "1.2.3"}
     data = SignatureSet.load(tmp_path / "toy.npz")
     assert data.counts() == {"genuine": 10, "skilled": 6, "simple": 0}
     assert data.user_mapping.tolist() == [1, 2] and data.image_size == (170, 242)
@@ -138,7 +141,7 @@ def test_broken_plugins_are_reported_and_the_rest_still_works(broken_plugins, cl
 
 
 def test_only_the_asked_plugin_is_imported(broken_plugins):
-    plugins.available()
+    plugins.registered()
     plugins.get_loader("gpds")
     assert "sigcli_test_exploding" not in sys.modules
     with pytest.raises(PluginError, match="boom at import"):
@@ -185,3 +188,71 @@ def test_sig_datasets_table_json_and_describe(cli):
     assert unknown.exit_code == 2 and "error: no dataset loader named 'nope'" in unknown.output
     both = cli("datasets", "gpds", "--describe", "mcyt")
     assert both.exit_code == 2 and "two loaders to describe" in both.output
+
+
+def test_plugin_messages_with_rich_markup_are_printed_as_they_are(monkeypatch, tmp_path, cli):
+    add_distribution(monkeypatch, tmp_path / "site", "sigcli-markup", {"markup": "sigcli_test_markup:Loader"},
+                     modules={"sigcli_test_markup": "raise RuntimeError('[/bold] not [red]closed')\n"})
+    table = cli("datasets", env={"COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert "RuntimeError: [/bold] not [red]closed" in table.stdout and "1 dataset plugin(s) failed to load" in table.stderr
+    as_json = {r["name"]: r for r in json.loads(cli("datasets", "--json").stdout)}
+    assert as_json["markup"]["error"].endswith("RuntimeError: [/bold] not [red]closed")
+
+    asked = cli("datasets", "markup")
+    assert asked.exit_code == 2
+    assert asked.output.startswith("error: dataset plugin 'markup'")
+    assert "RuntimeError: [/bold] not [red]closed" in asked.output and "Traceback" not in asked.output
+
+
+def test_a_loader_failing_to_open_is_one_line_naming_it(monkeypatch, tmp_path, cli, synth_dataset):
+    add_distribution(monkeypatch, tmp_path / "site", "sigcli-buggy", {"buggy": "sigcli_test_buggy:Loader"},
+                     modules={"sigcli_test_buggy": (
+                         "from sigcli_datasets.mcyt import MCYTLoader\n"
+                         "class Loader(MCYTLoader):\n"
+                         "    name = 'buggy'\n"
+                         "    def __init__(self, path):\n"
+                         "        raise KeyError('layout.cfg')\n")})
+    done = cli("preprocess", "--dataset", "buggy", "--path", synth_dataset("mcyt", users=2, genuine=2, skilled=1),
+               "--save-path", tmp_path / "out.npz", "--workers", 1)
+    assert done.exit_code == 2
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1, done.output
+    assert lines[0].startswith("error: dataset plugin 'buggy' (sigcli_test_buggy:Loader, sigcli-buggy 1.2.3) "
+                               "failed: KeyError: 'layout.cfg'")
+    assert "uninstall the distribution 'sigcli-buggy'" in lines[0]
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_loader_reporting_a_layout_error_keeps_its_message(tmp_path, cli):
+    done = cli("preprocess", "--dataset", "mcyt", "--path", tmp_path / "missing", "--save-path", tmp_path / "o.npz")
+    assert done.exit_code == 2 and "is not a folder" in done.output and "plugin" not in done.output
+
+
+def test_a_third_party_loader_reusing_a_built_in_name_is_refused(monkeypatch, tmp_path, cli, synth_dataset):
+    add_distribution(monkeypatch, tmp_path / "site", "sigcli-impostor",
+                     {"mcyt": "sigcli_datasets.mcyt:MCYTLoader"})
+    with pytest.raises(PluginError) as raised:
+        plugins.get_loader("mcyt")
+    message = str(raised.value)
+    assert "'mcyt' is registered by sigcli " in message and " and sigcli-impostor 1.2.3 " in message
+    assert plugins.get_loader("gpds").name == "gpds"  # other names are unaffected
+
+    records = [p for p in plugins.list_plugins() if p.name == "mcyt"]
+    assert sorted((p.distribution, p.status) for p in records) == [("sigcli", "duplicate"),
+                                                                   ("sigcli-impostor", "duplicate")]
+    table = cli("datasets")
+    assert table.exit_code == 0 and "duplicate" in table.stdout
+    assert "registered by more than one distribution, refused: mcyt;" in " ".join(table.stderr.split())
+
+    raw = synth_dataset("mcyt", users=2, genuine=2, skilled=1)
+    refused = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", tmp_path / "out.npz")
+    assert refused.exit_code == 2 and "sigcli-impostor 1.2.3" in refused.output
+    assert not (tmp_path / "out.npz").exists()
+
+    monkeypatch.setenv(plugins.ENV_VAR, "sigcli")  # the way out the hint gives
+    chosen = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", tmp_path / "out.npz",
+                 "--workers", 1)
+    assert chosen.exit_code == 0, chosen.output
+    recorded = json.loads((tmp_path / "out.json").read_text())["loader"]
+    assert recorded["distribution"] == "sigcli" and recorded["entry_point"] == "sigcli_datasets.mcyt:MCYTLoader"

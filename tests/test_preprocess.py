@@ -2,6 +2,8 @@
 
 import logging
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +213,8 @@ def test_colour_files_through_read_gray(tmp_path):
 
 def test_one_ink_row_gives_the_reference_empty_box():
     img = np.full((50, 80), 250, np.uint8)
-    img[20:37, 5:75] = 0  # only row 28 of the blurred band stays at 0: the box [28:28] is empty
+    img[24:33, 5:75] = 10  # a band with lighter edge rows: Otsu's threshold is 10
+    img[25:32, 5:75] = 0  # only row 28 of the blurred band gets down to it: the box [28:28] is empty
     assert not assert_matches_reference(img, (60, 100)).any()
 
 
@@ -232,6 +235,46 @@ def test_ink_lost_in_the_blur_is_blank_where_the_reference_crashes():
         reference_preprocess_signature(img, (50, 80))
     with pytest.raises(BlankImageError, match="at or below the Otsu threshold"):
         preprocess_signature(img, (50, 80))
+
+
+def bilevel(img: np.ndarray, ink: int = 0, paper: int = 255) -> np.ndarray:
+    """A clean black-and-white scan of a grey page."""
+    return np.where(img < 128, ink, paper).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ink, paper", [(0, 255), (40, 200)])
+@pytest.mark.parametrize("thickness", [1, 3])
+def test_a_clean_bilevel_scan_is_centred_on_its_ink(ink, paper, thickness):
+    img = bilevel(page(np.random.default_rng(4), (120, 200), strokes=3, thickness=thickness, ink=20, paper=235),
+                  ink, paper)
+    # Otsu's threshold of a two-level image is its ink level, which the blurred strokes never reach
+    assert filters.threshold_otsu(img) == ink
+    threshold = preprocess.ink_threshold(img, filters.gaussian(img, 2, preserve_range=True))
+    assert ink < threshold < paper
+    centred = preprocess.centre_on_canvas(img, (150, 260))
+    rows, cols = np.flatnonzero((img == ink).any(1)), np.flatnonzero((img == ink).any(0))
+    # the ink is kept, in a box of its own size (less the reference's last row and column)
+    assert (centred.canvas == ink).sum() >= 0.99 * (img == ink).sum()
+    assert abs(centred.canvas[centred.region].shape[0] - (rows[-1] - rows[0])) <= 2
+    assert abs(centred.canvas[centred.region].shape[1] - (cols[-1] - cols[0])) <= 2
+    assert preprocess_signature(img, (150, 260)).any()
+
+
+def test_a_one_bit_file_is_preprocessed_and_a_speck_on_bilevel_paper_is_still_blank(tiny, tmp_path):
+    from PIL import Image
+
+    raw = write_tiny(tmp_path / "raw", users=(1,))
+    grey = page(np.random.default_rng(5), (60, 100), strokes=2, thickness=1, ink=20, paper=235)
+    Image.fromarray(bilevel(grey)).convert("1").save(raw / "g_1_1.png")
+    speck = np.full((60, 100), 255, np.uint8)
+    speck[30, 50] = 0
+    Image.fromarray(speck).convert("1").save(raw / "g_1_2.png")
+    assert Image.open(raw / "g_1_1.png").mode == "1"
+    result = run(raw, tmp_path / "set.npz")
+    assert [Path(file).name for file, _ in result.skipped] == ["g_1_2.png"]
+    assert "Otsu threshold" in result.skipped[0][1]
+    data = load_all(result.path)
+    assert data["filenames"][0] == "g_1_1.png" and data["x"][0].any()
 
 
 def test_a_colour_array_is_refused():
@@ -382,6 +425,60 @@ def test_cropped_images_are_listed(tiny, tmp_path, caplog, monkeypatch):
     assert any(r.getMessage().startswith(f"cropped {raw / 'g_1_1.png'}") for r in caplog.records)
 
 
+def write_tiled_tiff(path: Path, height: int, width: int, tile: int = 256) -> Path:
+    """A grey, deflate-compressed, tiled TIFF whose tiles all point at one stored white tile:
+    a valid file of any size the header claims, in a few dozen KB."""
+    data = zlib.compress(np.full((tile, tile), 255, np.uint8).tobytes())
+    n_tiles = -(-height // tile) * -(-width // tile)
+    offsets_at = 8 + 2 + 12 * 10 + 4
+    counts_at = offsets_at + 4 * n_tiles
+    data_at = counts_at + 4 * n_tiles
+    longs = {256: width, 257: height, 324: offsets_at, 325: counts_at}  # tag: value (LONG)
+    shorts = {258: 8, 259: 8, 262: 1, 277: 1, 322: tile, 323: tile}  # 8 bits, deflate, grey, 1 sample
+    entries = sorted([(tag, 4, n_tiles if tag in (324, 325) else 1, value) for tag, value in longs.items()]
+                     + [(tag, 3, 1, value) for tag, value in shorts.items()])
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII" if kind == 4 else "<HHIH2x", tag, kind, count, value) for tag, kind, count, value in entries)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+                     + struct.pack(f"<{n_tiles}I", *[data_at] * n_tiles)
+                     + struct.pack(f"<{n_tiles}I", *[len(data)] * n_tiles) + data)
+    return path
+
+
+def test_the_crafted_tiff_is_a_valid_image(tmp_path):
+    assert read_gray(write_tiled_tiff(tmp_path / "small.tif", 300, 520)).tolist() == np.full((300, 520), 255).tolist()
+
+
+@pytest.mark.parametrize("height, width, said", [
+    (20000, 20000, "image of 400,000,000 pixels, more than the 50,000,000 sig reads"),  # past PIL's own limit
+    (10000, 9000, "image of 10000×9000 = 90,000,000 pixels, more than the 50,000,000 sig reads"),
+])
+def test_an_image_whose_header_is_too_large_is_skipped_and_named_unread(tiny, tmp_path, monkeypatch, height, width,
+                                                                         said):
+    raw = write_tiny(tmp_path / "raw", users=(1, 2))
+    huge = write_tiled_tiff(raw / "g_2_3.png", height, width)  # a TIFF: PIL goes by the content
+    monkeypatch.setattr(preprocess, "read_gray", lambda path: pytest.fail(f"decoded {path}") if path == huge
+                        else read_gray(path))
+    result = run(raw, tmp_path / "set.npz")
+    assert result.skipped == [(str(huge), said)]
+    assert result.counts == {"genuine": 4, "skilled": 4, "simple": 2}
+
+
+def test_the_image_limit_is_the_documented_constant(tiny, tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "MAX_IMAGE_PIXELS", 50 * 90 - 1)  # the tiny pages are 50×90
+    with pytest.raises(InputError, match="none of the 15 images") as raised:
+        run(tiny_dir, tmp_path / "set.npz")
+    assert "image of 50×90 = 4,500 pixels, more than the 4,499 sig reads" in str(raised.value)
+
+
+def test_a_canvas_past_the_limit_is_refused_before_anything_is_allocated(tiny, tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(TinyLoader, "canvas_size", (60000, 60000))
+    with pytest.raises(InputError, match=r"the tiny canvas 60000×60000 is 3,600,000,000 pixels, more than the "
+                                         r"50,000,000 sig allows"):
+        run(tiny_dir, tmp_path / "set.npz")
+    assert not (tmp_path / "set.npz").exists()
+
+
 def test_users_range_selects_positions_in_the_user_list(tiny, tiny_dir, tmp_path):
     result = run(tiny_dir, tmp_path / "part.npz", users=(1, 3))
     data = load_all(result.path)
@@ -451,6 +548,10 @@ def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
     (["--dataset", "tiny", "--path", "{raw}", "--users", "2", "2"], "error: --users 2 2 is an empty"),
     (["--dataset", "tiny", "--path", "{raw}", "--image-size", "0", "10"], "error: --image-size"),
     (["--dataset", "tiny", "--path", "{raw}", "--workers", "0"], "error: --workers"),
+    (["--dataset", "tiny", "--path", "{raw}", "--image-size", "100000", "100000"],
+     "error: --image-size 100000 100000 is 10,000,000,000 pixels, more than the 4,194,304 sig allows"),
+    (["--dataset", "tiny", "--path", "{raw}", "--image-size", "1", "100000"],
+     "error: --image-size 1 100000 would resize the tiny canvas (90×140) through 64286×100000 = 6,428,600,000"),
 ])
 def test_cli_bad_options_exit_2_with_one_line(tiny, tiny_dir, tmp_path, args, message):
     args = [arg.format(raw=tiny_dir) for arg in args]

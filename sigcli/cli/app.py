@@ -118,7 +118,8 @@ def _reflow(doc: str) -> str:
 
 
 def _terminate(signum, frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files."""
+    """SIGTERM unwinds like Ctrl-C, so atomic writes remove their temporary files. Only this
+    process: worker processes restore the default action (see :mod:`sigcli.parallel`)."""
     raise SystemExit(128 + signum)
 
 

@@ -1,7 +1,9 @@
 """Rendering for the CLI: consoles, progress bars and one-line messages.
 
 Tables and results go to stdout; progress, warnings and errors to stderr, so output stays
-pipeable (``sig datasets --json | jq``).
+pipeable (``sig datasets --json | jq``). Strings printed through rich are markup: anything
+that comes from outside (a path, a file's contents, a plugin's message) goes through
+:func:`literal` first, or ``[/b]`` in a file name would crash the print and ``[b]`` vanish.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, Iterator
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -31,11 +34,11 @@ class RichReporter:
                             TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                             TextColumn("{task.fields[info]}"), console=self.console, transient=False)
         with progress:
-            task_id = progress.add_task(description, total=total, info="")
+            task_id = progress.add_task(literal(description), total=total, info="")
 
             class _Task:
                 def advance(self, n: int = 1, **fields: Any) -> None:
-                    info = "  ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+                    info = literal("  ".join(f"{k}={_fmt(v)}" for k, v in fields.items()))
                     progress.update(task_id, advance=n, info=info)
 
             yield _Task()
@@ -55,9 +58,14 @@ def setup_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+def literal(value: Any) -> str:
+    """``value`` as text to put in rich markup (f-strings, table cells, titles): shown as it is."""
+    return escape(str(value))
+
+
 def step(command: str) -> None:
     """Print the equivalent `sig` command of a stage, so users learn the real commands."""
-    err.print(f"[dim]$[/dim] [cyan]{command}[/cyan]")
+    err.print(f"[dim]$[/dim] [cyan]{literal(command)}[/cyan]", highlight=False)
 
 
 def metric_cell(name: str, value: Any) -> str:

@@ -1,7 +1,8 @@
 """List the installed dataset loaders, or describe one: where to get the data, the folder layout.
 
 Loaders are plugins registered in entry-point group 'sigcli.datasets' (sig's own and any
-installed package's). A plugin that fails to load is listed as broken with its error.
+installed package's). A plugin that fails to load is listed as broken with its error; a name
+registered by two distributions is listed as duplicate and refused until one is removed.
 SIGCLI_LOAD_PLUGINS=name,... (entry-point or distribution names) restricts which load.
 """
 
@@ -55,13 +56,19 @@ def main(
                 if loader else ""
             counts = "/".join("?" if n is None else str(n) for n in (
                 loader.genuine_per_user, loader.skilled_per_user, loader.simple_per_user)) if loader else ""
-            status = "[green]ok[/green]" if plugin.status == "ok" else "[bold red]broken[/bold red]"
-            row = [plugin.name, plugin.distribution or "", plugin.version or "", status, canvas, counts]
-            table.add_row(*row, *([plugin.error or ""] if errors else []))
+            status = "[green]ok[/green]" if plugin.status == "ok" else f"[bold red]{plugin.status}[/bold red]"
+            row = [console.literal(plugin.name), console.literal(plugin.distribution or ""),
+                   console.literal(plugin.version or ""), status, canvas, counts]
+            table.add_row(*row, *([console.literal(plugin.error or "")] if errors else []))
         console.out.print(table)
-    broken = sum(p.status != "ok" for p in plugins)
+    broken = sum(p.status == "broken" for p in plugins)
     if broken:
         console.err.print(f"[yellow]{broken} dataset plugin(s) failed to load; fix or uninstall them, "
                           f"or leave them out with {ENV_VAR}[/yellow]")
+    clashing = sorted({p.name for p in plugins if p.status == "duplicate"})
+    if clashing:
+        console.err.print(f"[yellow]{len(clashing)} dataset loader name(s) registered by more than one "
+                          f"distribution, refused: {console.literal(', '.join(clashing))}; uninstall one, "
+                          f"or choose with {ENV_VAR}[/yellow]")
     if not plugins:
         console.err.print(f"[yellow]no dataset loaders visible; check {ENV_VAR} or reinstall sigcli[/yellow]")

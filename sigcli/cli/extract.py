@@ -27,7 +27,7 @@ def run(options: ExtractOptions) -> None:
         console.out.print_json(json.dumps(summary))
     else:
         console.out.print(f"{summary['signatures']} signatures × {summary['dim']} features ({summary['source']}) → "
-                          f"{summary['save_path']}", highlight=False)
+                          f"{summary['save_path']}", markup=False, highlight=False)
 
 
 main = command(ExtractOptions, run)

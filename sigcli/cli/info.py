@@ -20,4 +20,5 @@ def main(
                                                                       "(trusted files only).")] = False,
 ) -> None:
     for path in paths:
-        console.out.print(f"[bold]{path}[/bold]: {describe(path, allow_pickle)}", highlight=False, soft_wrap=True)
+        console.out.print(f"[bold]{console.literal(path)}[/bold]: {console.literal(describe(path, allow_pickle))}",
+                          highlight=False, soft_wrap=True)

@@ -66,7 +66,7 @@ def main(
                     preview=preview, force=force, overwrite=overwrite,
                     allow_unsafe_checkpoint=allow_unsafe_checkpoint)
     report = invert(options, console.RichReporter())
-    table = Table(title=f"inverted data: {report.save_path}", show_header=False)
+    table = Table(title=f"inverted data: {console.literal(report.save_path)}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     table.add_row("images", f"{report.images} ({report.users[1] - report.users[0]} users "
@@ -77,6 +77,6 @@ def main(
     table.add_row("final terms", "  ".join(f"{k}={v:.4g}" for k, v in terms.items()))
     table.add_row("time", f"{report.seconds:.1f} s on {report.device}")
     if report.preview is not None:
-        table.add_row("preview", str(report.preview))
+        table.add_row("preview", console.literal(report.preview))
     console.out.print(table)
     console.step(f"sig distill --d-dataset {report.save_path} --d-users {report.users[0]} {report.users[1]} ...")

@@ -3,10 +3,11 @@
 Each signature is centred on the dataset's canvas, its background removed, inverted (ink
 bright on 0) and resized to --image-size, byte for byte as the reference sigver does.
 Users come in the loader's order, each with its genuine signatures, then skilled and
-simple forgeries. Unreadable or blank images are skipped and listed; --dedupe also leaves
-out byte-identical copies of a writer's files (kept by default). A --save-path ending
-in '/' (or --format folder) writes the folder format, whose memory stays flat however
-large the set. The resolved options are saved beside it: NAME.json for NAME.npz or NAME/.
+simple forgeries. Unreadable, blank or oversized (over 50 M pixels) images are skipped and
+listed; --dedupe also leaves out byte-identical copies of a writer's files (kept by
+default). A --save-path ending in '/' (or --format folder) writes the folder format, whose
+memory stays flat however large the set. The resolved options are saved beside it, with
+the loader's distribution and version: NAME.json for NAME.npz or NAME/.
 
 Example: sig preprocess --dataset cedar --path ~/data/CEDAR --save-path cedar.npz
 """
@@ -62,7 +63,7 @@ def main(
 
 
 def summary_table(result: PreprocessResult) -> Table:
-    table = Table(title=f"{result.dataset} → {result.path}", show_header=False)
+    table = Table(title=console.literal(f"{result.dataset} → {result.path}"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     first, last = result.users[0], result.users[-1]
@@ -75,7 +76,7 @@ def summary_table(result: PreprocessResult) -> Table:
     table.add_row("format", result.format.value)
     rate = result.images / result.seconds if result.seconds > 0 else 0.0
     table.add_row("time", f"{result.seconds:.1f} s ({rate:.1f} images/s, {result.workers} workers)")
-    table.add_row("options", str(result.options_path))
+    table.add_row("options", console.literal(result.options_path))
     return table
 
 
@@ -84,7 +85,7 @@ def skipped_table(result: PreprocessResult) -> Table:
     table.add_column("file")
     table.add_column("reason")
     for file, reason in result.skipped[:_LISTED_SKIPS]:
-        table.add_row(file, reason)
+        table.add_row(console.literal(file), console.literal(reason))
     if len(result.skipped) > _LISTED_SKIPS:
-        table.add_row(f"... {len(result.skipped) - _LISTED_SKIPS} more", f"see {result.options_path}")
+        table.add_row(f"... {len(result.skipped) - _LISTED_SKIPS} more", console.literal(f"see {result.options_path}"))
     return table

@@ -40,7 +40,7 @@ def main(
 
     def announce(stage: Stage, reused: bool) -> None:
         if reused:
-            console.err.print(f"[dim]✓ {stage.name}: reusing {stage.outputs[0]}[/dim]", highlight=False)
+            console.err.print(f"[dim]✓ {stage.name}: reusing {console.literal(stage.outputs[0])}[/dim]", highlight=False)
         else:
             console.err.rule(f"[bold]{stage.name}", align="left")
             console.step(stage.command_line)
@@ -54,4 +54,5 @@ def main(
         console.out.print(f"{row['run']}: skilled EER {m['EER']['mean']:.1f} %, FAR random "
                           f"{m['FAR_random']['mean']:.1f} % ≤ FAR skilled {m['FAR_skilled']['mean']:.1f} % — {verdict}",
                           highlight=False)
-    console.out.print(f"plots: {result.plot}   artefacts: {result.workdir}   ({result.seconds:.0f} s)", highlight=False)
+    console.out.print(f"plots: {result.plot}   artefacts: {result.workdir}   ({result.seconds:.0f} s)", markup=False,
+                      highlight=False)

@@ -33,7 +33,7 @@ def run(options: ReportOptions) -> None:
     else:
         console.out.print(render(rows, options.format), end="", markup=False, highlight=False, soft_wrap=True)
     if options.plot is not None:
-        console.err.print(f"plot: {plot_runs(runs, options.plot, options.overwrite)}", highlight=False)
+        console.err.print(f"plot: {plot_runs(runs, options.plot, options.overwrite)}", markup=False, highlight=False)
 
 
 def comparison_table(rows: list[dict]) -> Table:
@@ -44,7 +44,7 @@ def comparison_table(rows: list[dict]) -> Table:
     for header in ("folds", *SUMMARY_METRICS.values()):
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row["run"], str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS))
+        table.add_row(console.literal(row["run"]), str(row["folds"]), *(mean_std(row["metrics"][k]) for k in SUMMARY_METRICS))
     return table
 
 

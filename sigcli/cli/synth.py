@@ -38,6 +38,6 @@ def main(
 ) -> None:
     result = synthesize(layout, out, users=users, genuine=genuine, skilled=skilled, simple=simple, seed=seed,
                         first_user=first_user, workers=workers, reporter=console.RichReporter(), overwrite=overwrite)
-    console.out.print(result.summary(), highlight=False, soft_wrap=True)
-    console.err.print(f"[dim]next:[/dim] sig preprocess --dataset {result.layout} --path {result.out} "
+    console.out.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+    console.err.print(f"[dim]next:[/dim] sig preprocess --dataset {result.layout} --path {console.literal(result.out)} "
                       f"--save-path {result.layout}.npz", highlight=False, soft_wrap=True)

@@ -63,7 +63,7 @@ def main(
     result = train_signet(options, console.RichReporter())
     if result.history and is_main_process():
         console.out.print(summary_table(result, options.forg))
-        console.out.print(f"best epoch {result.best_epoch}: {result.paths['best']}", highlight=False)
+        console.out.print(f"best epoch {result.best_epoch}: {result.paths['best']}", markup=False, highlight=False)
 
 
 def summary_table(result: FitResult, forg: bool) -> Table:

@@ -35,7 +35,7 @@ def show_results(name: str, folds: list[dict], options: EvaluationOptions, **out
 
     save_path = options.save_path
     if save_path is not None:
-        console.err.print(f"results: {save_path} (summary {json_path(save_path)})", highlight=False)
+        console.err.print(f"results: {save_path} (summary {json_path(save_path)})", markup=False, highlight=False)
     summary = summarise(folds)
     if options.as_json:
         record = {"command": name, "folds": len(folds), "summary": summary,
