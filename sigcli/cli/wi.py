@@ -23,7 +23,7 @@ def run(options: WIOptions) -> None:
 
     result = run_wi(options, console.RichReporter())
     if options.save_model is not None:
-        console.err.print(f"WI classifier: {options.save_model}", highlight=False)
+        console.err.print(f"WI classifier: {options.save_model}", markup=False, highlight=False)
     show_results("wi", result.folds, options, save_model=options.save_model)
 
 
