@@ -18,6 +18,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
 from sigcli.config.distill import DistillOptions
 from sigcli.data.sigset import SignatureSet
 from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
@@ -401,11 +402,13 @@ def test_two_process_gloo_run(files, tmp_path):
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
 
 
-def test_help_names_every_option(cli):
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
     result = cli("distill", "--help", env={"COLUMNS": "240"})
     assert result.exit_code == 0
     assert flags_missing_from_help(DistillOptions, result.output) == []
     assert "--s-checkpoint" not in result.output   # renamed --s-model-path
+    options = DistillOptions(d_transform="center-crop", c_users=(0, 3), s_model_path="s.pth", p_lamb=0.1 + 0.2)
+    assert parse(DistillOptions, argv(options)) == options
 
 
 def test_loss_weights_are_the_options():

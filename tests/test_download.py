@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from drive_server import DriveFile, FakeDrive
 from sigcli import download as library
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
 from sigcli.config.download import DownloadOptions
 from sigcli.errors import DownloadError
 from sigcli.progress import RecordingReporter
@@ -326,7 +327,10 @@ def test_cli_mistakes_exit_2_with_one_line(args, message):
     assert message in line
 
 
-def test_help_names_every_option(cli):
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
     result = cli("download", "--help", env={"COLUMNS": "240"})
     assert result.exit_code == 0
     assert flags_missing_from_help(DownloadOptions, result.output) == []
+    for options in (DownloadOptions(names=["signet", "signet-f"], save_path="models", overwrite=True),
+                    DownloadOptions(show_list=True, as_json=True)):
+        assert parse(DownloadOptions, argv(options)) == options

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sigcli.cli.derive import argv, parse
 from sigcli.config.invert import InversionSettings, InvertOptions
 from sigcli.data.sigset import SignatureSet
 from sigcli.invert import (BatchNormStatistics, batch_generator, batch_plan, invert, invert_batch, jensen_shannon,
@@ -300,3 +301,5 @@ def test_help_documents_every_option_and_the_defaults(cli):
     text = " ".join(result.output.replace("│", " ").split())
     assert flags_missing_from_help(InvertOptions, text) == []
     assert "[default: 200]" in text and "[default: (0 and the number of classes)]" in text
+    options = InvertOptions(t_model_path="t.pth", save_path="o.npz", per_user=3, users=(10, 14), overwrite=True)
+    assert parse(InvertOptions, argv(options)) == options

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import sigcli.models
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
 from sigcli.config import training as config
 from sigcli.config.training import Schedule, TrainOptions
 from sigcli.data.sigset import SignatureSet
@@ -194,11 +195,15 @@ def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(s
     assert [float(row["lr"]) for row in rows] == pytest.approx([1e-3, 5e-4])   # step max(1, 2 // 2), factor 0.5
 
 
-def test_help_names_every_option(cli):
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
     result = cli("train", "--help", env={"COLUMNS": "240"})
     assert result.exit_code == 0
     assert flags_missing_from_help(TrainOptions, result.output) == []
     assert "--dataset-path" in result.output  # sigver's name, kept beside --data-path
+    options = TrainOptions(data_path="a b.npz", logdir="run", users=(1, 5), forg=True, lr_decay=0.5, nesterov=False,
+                           as_json=True)
+    assert parse(TrainOptions, argv(options)) == options
+    assert parse(TrainOptions, ["--dataset-path", "a b.npz", "--logdir", "run"]).data_path == Path("a b.npz")
 
 
 def test_the_builtin_architectures_named_in_help_are_the_registered_ones():

@@ -116,7 +116,7 @@ def paired_batches(n_c: int, c_batch_size: int, n_d: int, d_batch_size: int,
     batch of one signature is dropped, and no D batch is smaller than two: batch norm
     cannot train on a single sample.
     """
-    c_batches = _shuffled(n_c, c_batch_size, generator)
+    c_batches = shuffled_batches(n_c, c_batch_size, generator)
     last_c = len(c_batches[-1])
     last_d = min(d_batch_size, max(2, round(last_c * d_batch_size / c_batch_size)))
     d_index = torch.randint(n_d, ((len(c_batches) - 1) * d_batch_size + last_d,), generator=generator)
@@ -124,12 +124,8 @@ def paired_batches(n_c: int, c_batch_size: int, n_d: int, d_batch_size: int,
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch of index batches over ``range(n)`` in a random order (plain distillation)."""
-    return _shuffled(n, batch_size, generator)
-
-
-def _shuffled(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """``range(n)`` in a random order, in batches, without a final batch of one (:func:`num_batches`)."""
+    """One epoch of index batches over ``range(n)`` in a random order, without a final batch of one
+    (:func:`~sigcli.training.data.num_batches`); plain distillation's steps, and C's in :func:`paired_batches`."""
     return list(torch.randperm(n, generator=generator).split(batch_size))[:num_batches(n, batch_size, training=True)]
 
 
