@@ -51,8 +51,11 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.models import INPUT_SIZE, create_model
 from sigcli.models.checkpoint import Checkpoint
 from sigcli.training.data import Rows
-from sigcli.training.distill import DistillObjective, LossWeights, Part, Student, Teacher, distillation_loss
-from sigcli.training.loop import DistributedInfo, Schedule, fit
+from sigcli.config.distill import DistillOptions
+from sigcli.config.training import Schedule
+from sigcli.training.distill import DistillObjective, LossWeights, Part, Student, distillation_loss
+from sigcli.training.loop import DistributedInfo, fit
+from sigcli.training.teacher import FrozenClassifier
 
 K, C_USERS = 20, 10
 
@@ -101,6 +104,9 @@ def _data(batch: int, steps: int) -> tuple[SignatureSet, SignatureSet]:
     return d, c
 
 
+WEIGHTS = LossWeights.of(DistillOptions())  # the reference's weights
+
+
 def _teacher() -> Checkpoint:
     torch.manual_seed(1)
     features = create_model("signet")
@@ -128,7 +134,7 @@ def _durations(stamps: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def _ceiling(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
              device: torch.device) -> list[tuple[float, float]]:
-    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
+    teacher, student = FrozenClassifier(teacher_checkpoint, device), _student().to(device).train()
     optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
     d_x = torch.from_numpy(d_set.x[:batch]).to(device)
     c_x = torch.from_numpy(c_set.x[:batch, :, 10:160, 11:231]).float().div(255).to(device)
@@ -137,7 +143,7 @@ def _ceiling(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: Signatu
     for _ in range(steps + 1):
         s_d, s_c = student(d_x, c_x)
         t = teacher(torch.cat([d_x, c_x]))
-        loss, _ = distillation_loss(s_d, t[:batch], student_c=s_c, teacher_c=t[batch:], c_labels=c_y)
+        loss, _ = distillation_loss(s_d, t[:batch], WEIGHTS, student_c=s_c, teacher_c=t[batch:], c_labels=c_y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_value_(student.parameters(), 10)
@@ -168,7 +174,7 @@ class _Stamps:
         yield _Task()
 
 
-def _objective(teacher: Teacher | None, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
+def _objective(teacher: FrozenClassifier | None, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
                device: torch.device) -> DistillObjective:
     """D: all but one batch for training; C: ``steps + 1`` training batches, the rest validation."""
     d_rows, c_rows = Rows.select(d_set), Rows.select(c_set)
@@ -176,12 +182,12 @@ def _objective(teacher: Teacher | None, d_set: SignatureSet, c_set: SignatureSet
     n_c_train = batch * (steps + 1)
     c_train, c_val = np.arange(n_c_train), np.arange(n_c_train, len(c_rows))
     return DistillObjective(_student(), teacher, Part(d_rows, d_train, d_val, batch, False),
-                            Part(c_rows, c_train, c_val, batch, True), LossWeights(), DistributedInfo(device=device))
+                            Part(c_rows, c_train, c_val, batch, True), WEIGHTS, DistributedInfo(device=device))
 
 
 def _ours(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
           device: torch.device) -> list[tuple[float, float]]:
-    objective = _objective(Teacher(teacher_checkpoint, device), d_set, c_set, batch, steps, device)
+    objective = _objective(FrozenClassifier(teacher_checkpoint, device), d_set, c_set, batch, steps, device)
     reporter = _Stamps()
     with tempfile.TemporaryDirectory(prefix="bench-distill-") as logdir:
         fit(objective, Schedule(epochs=1, device=device.type), Path(logdir) / "run", reporter=reporter)
@@ -243,7 +249,7 @@ def _repeat(sigset: SignatureSet, size: int) -> SignatureSet:
 
 def _reference(teacher_checkpoint: Checkpoint, d_set: SignatureSet, c_set: SignatureSet, batch: int, steps: int,
                device: torch.device) -> list[tuple[float, float]]:
-    teacher, student = Teacher(teacher_checkpoint, device), _student().to(device).train()
+    teacher, student = FrozenClassifier(teacher_checkpoint, device), _student().to(device).train()
     optimizer = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4)
     d_loader, c_loader = _reference_loaders(d_set, c_set, batch, steps)
     c_batches = iter(c_loader)

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sigcli.invert import InversionSettings, batch_generator, invert_batch
+from sigcli.config.invert import InversionSettings
+from sigcli.invert import batch_generator, invert_batch
 from sigcli.models import INPUT_SIZE, create_model
 
 K = 20

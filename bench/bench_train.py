@@ -47,7 +47,8 @@ from bench.clock import StepClock
 from sigcli.data.sigset import SignatureSet
 from sigcli.models import INPUT_SIZE, create_model
 from sigcli.training.data import Rows, crop, random_offsets, to_unit
-from sigcli.training.loop import Schedule, fit
+from sigcli.config.training import Schedule
+from sigcli.training.loop import fit
 from sigcli.training.supervised import SupervisedObjective
 
 USERS = 20
@@ -176,7 +177,8 @@ from contextlib import contextmanager
 from torch import nn
 import sigcli.training.data as data
 from sigcli.models import register_model
-from sigcli.training.supervised import TrainOptions, train_signet
+from sigcli.config.training import TrainOptions
+from sigcli.training.supervised import train_signet
 
 @register_model("bench-tiny")
 def tiny():
@@ -205,7 +207,7 @@ if not from_file:  # contrast: batches indexed from the memory map itself
 before = rss_mb()
 reporter = PeakReporter()
 start = time.perf_counter()
-train_signet(TrainOptions(dataset_path=folder, logdir=logdir, model="bench-tiny", epochs=1, device="cpu"), reporter)
+train_signet(TrainOptions(data_path=folder, logdir=logdir, model="bench-tiny", epochs=1, device="cpu"), reporter)
 seconds = time.perf_counter() - start
 print(json.dumps({"before_mb": before, "peak_mb": max(reporter.peak, rss_mb()), "seconds": seconds}))
 """

@@ -111,10 +111,9 @@ def get_artefact(name: str) -> Artefact:
         raise InputError(f"unknown artefact '{name}'", f"known: {', '.join(REGISTRY)}") from None
 
 
-def artefact_path(name: str, dest: str | os.PathLike | None = None) -> Path:
-    """The artefact's file in ``dest``, or in the cache (where ``distill`` and ``wd`` look)."""
-    folder = Path(dest).expanduser() if dest is not None else cache_dir()
-    return folder / get_artefact(name).filename
+def artefact_path(name: str, folder: str | os.PathLike | None = None) -> Path:
+    """The artefact's file in ``folder``, or in the cache (where ``distill`` and ``wd`` look)."""
+    return (Path(folder).expanduser() if folder is not None else cache_dir()) / get_artefact(name).filename
 
 
 def is_cached(name: str) -> bool:
@@ -144,35 +143,35 @@ def list_artefacts() -> list[dict[str, Any]]:
     return rows
 
 
-def download(name: str, dest: str | os.PathLike | None = None, url: str | None = None, force: bool = False,
+def download(name: str, folder: str | os.PathLike | None = None, url: str | None = None, overwrite: bool = False,
              reporter: Reporter | None = None, session: requests.Session | None = None,
              retries: int | None = None, backoff_s: float | None = None,
              timeout: float | tuple[float, float] = TIMEOUT_S) -> Path:
-    """Fetch artefact ``name`` into ``dest`` (default the cache), verify it, return its path.
+    """Fetch artefact ``name`` into ``folder`` (default the cache), verify it, return its path.
 
     A file already there is verified (then trusted while it is the very file verified: same
     size, inode and times in its manifest entry; else hashed again) and returned without
-    network unless ``force``, which replaces a file (never a folder). ``url`` replaces the Drive links (a mirror). ``retries``
+    network unless ``overwrite``, which replaces a file (never a folder). ``url`` replaces the Drive links (a mirror). ``retries``
     and ``backoff_s`` (default :data:`RETRIES`, :data:`BACKOFF_S`) bound the attempts after
     connection failures; an attempt that brought new bytes does not count.
     Raises :class:`DownloadError` with a one-line reason and how to place the file by hand.
     """
     artefact = get_artefact(name)
-    final = artefact_path(name, dest)
+    final = artefact_path(name, folder)
     manifest = _read_manifest()
     expected = _expected(artefact, manifest)
-    verify_cmd = f"sig download {name}" + (f" --dest {dest}" if dest is not None else "")
+    verify_cmd = f"sig download {name}" + (f" --save-path {folder}" if folder is not None else "")
     if (final.exists() or final.is_symlink()) and not final.is_file():
         raise DownloadError(f"{final} is in the way of the '{name}' download and is not a file; it is left alone",
-                            "move it away, or give another --dest")
-    if final.exists() and not force:
+                            "move it away, or give another --save-path")
+    if final.exists() and not overwrite:
         return _check_present(artefact, final, expected, manifest, verify_cmd)
 
     sources = [url] if url else [drive_url(i) for i in artefact.drive_ids]
     manual = url or artefact.link
     hint = f"download {manual} in a browser, save it as {final}, then run '{verify_cmd}' to verify it"
-    make_folder(final.parent, "the download folder")
-    if force:
+    make_folder(final.parent, "--save-path" if folder is not None else "SIGCLI_HOME")
+    if overwrite:
         _remove_parts(final)
     retries = RETRIES if retries is None else retries
     backoff_s = BACKOFF_S if backoff_s is None else backoff_s
@@ -201,7 +200,7 @@ def download(name: str, dest: str | os.PathLike | None = None, url: str | None =
                     raise DownloadError(f"the download of '{name}' from {_describe_source(source)} failed "
                                         f"verification: {exc}; nothing was kept", hint) from None
                 try:
-                    publish(part, final, overwrite=force)
+                    publish(part, final, overwrite=overwrite)
                 except OutputExistsError:  # another download of it finished meanwhile: check that one
                     part.unlink(missing_ok=True)
                     return _check_present(artefact, final, expected, manifest, verify_cmd)
@@ -538,7 +537,7 @@ def _check_present(artefact: Artefact, final: Path, expected: _Expected, manifes
         sha256 = _verify(artefact, final, expected)
     except _Invalid as exc:
         raise DownloadError(f"{final} is not a usable '{artefact.name}': {exc}",
-                            f"run '{verify_cmd} --force' to download it again") from None
+                            f"run '{verify_cmd} --overwrite' to download it again") from None
     _record(manifest, artefact, final, sha256, "already present")
     return final
 

@@ -37,17 +37,18 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from sigcli import progress
-from sigcli.device import Device, resolve_device
-from sigcli.errors import CheckpointError, InputError
+from sigcli.config.invert import InversionSettings, InvertOptions
+from sigcli.device import resolve_device
+from sigcli.errors import InputError
 from sigcli.fileio import (LOCK_NAME, atomic_path, check_outputs, clean_stale_temps, exclusive_lock, holds_only,
                            is_temp_name, make_folder, remove)
 from sigcli.models import INPUT_SIZE
-from sigcli.models.checkpoint import Checkpoint, load_checkpoint
-from sigcli.options import Options, save_options, user_range
+from sigcli.models.checkpoint import Checkpoint
+from sigcli.options import save_options
+from sigcli.training.teacher import FrozenClassifier, classifier_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,6 @@ COMPETITION_TEMPERATURE = 3.0
 """Softmax temperature of the competition term, as in the DeepInversion authors' code."""
 
 HISTORY_TERMS = ("loss", "ce", "bn", "tv", "l2", "competition")
-
-
-class InversionSettings(Options):
-    """How one batch is optimised. Defaults suit small teachers on a CPU; SigNet wants more
-    iterations (2000 in DeepInversion) and a GPU."""
-
-    iterations: int = Field(200, gt=0, description="Adam steps per batch")
-    lr: float = Field(0.05, gt=0, description="Adam learning rate (cosine decay to 0 over the iterations)")
-    batch_size: int = Field(64, gt=0, description="images optimised together (batch statistics need many)")
-    bn_weight: float = Field(1.0, ge=0, description="weight of the batch-norm statistics term")
-    # The priors are means over pixels, hence the large weights: they keep the background at 0
-    # and the strokes smooth, as in real (ink bright on 0) signatures.
-    tv_weight: float = Field(100.0, ge=0, description="weight of the total variation prior (mean squared neighbour difference)")
-    l2_weight: float = Field(1000.0, ge=0, description="weight of the L2 prior (mean squared intensity)")
-    competition_weight: float = Field(1.0, ge=0, description="weight of the competition term (only with a student)")
-    jitter: int = Field(8, ge=0, description="largest random shift in pixels applied at each step")
 
 
 # ---------------------------------------------------------------------------- loss terms
@@ -240,23 +225,6 @@ def _restore(model: nn.Module, modes: tuple[bool, list[bool]]) -> None:
 # ---------------------------------------------------------------------------- the whole set
 
 
-class InvertOptions(InversionSettings):
-    """Options of `sig invert`."""
-
-    t_model_path: Path
-    save_path: Path
-    per_user: int = Field(gt=0, description="images per teacher user")
-    users: tuple[int, int] | None = Field(None, description="the teacher's user index range [FIRST, LAST); "
-                                                            "default 0 and the number of classes")
-    s_model_path: Path | None = Field(None, description="student checkpoint for the competition term")
-    seed: int = Field(1234, description="seed of the noise and shifts (each batch has its own stream)")
-    device: Device = Field("auto", description="auto (a GPU when present), cpu, cuda, cuda:N or mps")
-    preview: Path | None = Field(None, description="PNG contact sheet of some images per user")
-    force: bool = Field(False, description="discard finished batches made with other options")
-    overwrite: bool = Field(False, description="replace an existing output (.npz, its .json, the preview)")
-    allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
-
-
 @dataclass
 class InversionReport:
     save_path: Path
@@ -295,7 +263,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     Writes ``OUT.npz`` (images in batch order, so users are interleaved) and ``OUT.json``
     (options, versions, the teacher's agreement). Finished batches wait in ``OUT.parts/``;
     a re-run with the same options completes them, one with other options stops with an
-    error unless ``force`` (which starts over).
+    error unless ``overwrite`` (which starts over).
     """
     started = time.perf_counter()
     save_path = Path(options.save_path)
@@ -326,7 +294,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     _check_parts(parts)
     make_folder(parts, "the parts folder")
     with exclusive_lock(parts, "the parts folder", "wait for that run to end, or give another --save-path"):
-        done = _prepare_parts(parts, fingerprint, len(plan), options.force)
+        done = _prepare_parts(parts, fingerprint, len(plan), options.overwrite)
         shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
         reporter = progress.resolve(reporter)
         with reporter.task("inverting", total=len(plan)) as task:
@@ -359,7 +327,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
 def _user_range(users: tuple[int, int] | None, num_classes: int) -> tuple[int, int]:
     if users is None:
         return 0, num_classes
-    first, last = user_range(users, "--users")
+    first, last = users
     if last - first != num_classes:
         raise InputError(f"--users {first} {last} spans {last - first} users but the teacher has {num_classes} classes",
                          f"give a range of {num_classes} users, e.g. --users {first} {first + num_classes}")
@@ -407,20 +375,20 @@ def _remove_parts(parts: Path) -> None:
         pass
 
 
-def _prepare_parts(parts: Path, fingerprint: dict, n_batches: int, force: bool) -> set[int]:
+def _prepare_parts(parts: Path, fingerprint: dict, n_batches: int, overwrite: bool) -> set[int]:
     """Check the (locked) ``parts`` folder; return the indices of the batches already finished.
 
     Temporary files of a killed run are removed; batches made with other options are kept
-    (a re-run with them finishes the set) unless ``force``.
+    (a re-run with them finishes the set) unless ``overwrite``.
     """
     clean_stale_temps(parts)
     plan_file = parts / PLAN
     previous = _read_plan(plan_file)
     if previous != fingerprint:
-        if previous is not None and not force:
+        if previous is not None and not overwrite:
             changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
             raise InputError(f"{parts} holds batches made with other options ({', '.join(changed)} differ)",
-                             "re-run with the same options to finish them, or pass --force to start over")
+                             "re-run with the same options to finish them, or pass --overwrite to start over")
         for entry in os.scandir(parts):
             if entry.name != LOCK_NAME:  # only our files are there (checked before the lock was taken)
                 remove(Path(entry.path))
@@ -469,7 +437,7 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
                     x = np.ascontiguousarray(part["x"], dtype=np.float32)
                     if x.shape != (len(targets), 1, *INPUT_SIZE) or not np.array_equal(part["targets"], targets):
                         raise InputError(f"{parts / _part_name(index)} does not hold the batch it should",
-                                         "re-run with --force to make the set again")
+                                         "re-run with --overwrite to make the set again")
                     fh.write(x.tobytes())
                     correct += int(np.count_nonzero(part["predictions"] == targets))
                     finals.append(part["final_terms"])
@@ -521,13 +489,7 @@ def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title
 
 
 def load_classifier(path: Path, device: torch.device, role: str,
-                    allow_unsafe: bool = False) -> tuple[nn.Module, Checkpoint]:
-    """The network ``images → user logits`` of a checkpoint (feature extractor + its
-    user-classification layer, eval mode), and the checkpoint."""
-    checkpoint = load_checkpoint(path, allow_unsafe=allow_unsafe)
-    if checkpoint.num_classes is None:
-        raise CheckpointError(f"the {role} {path} has no user-classification layer, which inversion needs",
-                              "give a checkpoint saved by 'sig train' or 'sig distill'")
-    features = checkpoint.build_model(device)
-    classifier = checkpoint.build_heads(device)[0]
-    return nn.Sequential(features, classifier).eval(), checkpoint
+                    allow_unsafe: bool) -> tuple[FrozenClassifier, Checkpoint]:
+    """The frozen network ``images → user logits`` of a checkpoint, and the checkpoint."""
+    checkpoint = classifier_checkpoint(path, role, "inversion", allow_unsafe)
+    return FrozenClassifier(checkpoint, device), checkpoint

@@ -193,11 +193,11 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
     from sigcli.training.supervised import TrainOptions, train_signet
 
     add("train teacher",
-        ["train", "--model", p.model, "--dataset-path", gpds, "--users", *dev, "--epochs", p.teacher_epochs,
+        ["train", "--model", p.model, "--data-path", gpds, "--users", *dev, "--epochs", p.teacher_epochs,
          "--lr", p.lr, "--seed", seed, "--logdir", teacher_dir],
         [teacher_dir / "model_best.pth", teacher_dir / "metrics.csv"],
         lambda: train_signet(TrainOptions(
-            model=p.model, dataset_path=gpds, users=dev, epochs=p.teacher_epochs, lr=p.lr, seed=seed,
+            model=p.model, data_path=gpds, users=dev, epochs=p.teacher_epochs, lr=p.lr, seed=seed,
             device=options.device, logdir=teacher_dir, overwrite=True), reporter))
 
     teacher = teacher_dir / "model_best.pth"
@@ -217,7 +217,7 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
     else:
         d_dataset, d_users, d_transform = gpds, dev, "center-crop"
 
-    from sigcli.training.distill import DistillOptions, DTransform, distill
+    from sigcli.training.distill import DistillOptions, distill
 
     add("distill student",
         ["distill", "--s-model", p.model, "--t-model-path", teacher, "--d-dataset", d_dataset,
@@ -226,7 +226,7 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
         [student_dir / "model_best.pth", student_dir / "metrics.csv"],
         lambda: distill(DistillOptions(
             s_model=p.model, t_model_path=teacher, d_dataset=d_dataset, d_users=d_users,
-            d_transform=DTransform(d_transform), c_dataset=mcyt, p_lamb=1.7, epochs=p.student_epochs, lr=p.lr,
+            d_transform=d_transform, c_dataset=mcyt, p_lamb=1.7, epochs=p.student_epochs, lr=p.lr,
             seed=seed, device=options.device, logdir=student_dir, overwrite=True), reporter))
 
     from sigcli.features import ExtractOptions, run_extract

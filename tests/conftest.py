@@ -6,6 +6,9 @@
 - ``cli("datasets", "--json", env={...})`` runs ``sig`` in-process and returns the Result
   (``exit_code``, ``output``, ``stdout``, ``stderr``).
 
+The test networks of ``training_data`` are registered while each test runs (its fixtures'
+set-up and tear-down included) and unregistered after it.
+
 Every test sees the dataset loaders this checkout's pyproject.toml registers, whatever the
 installed metadata (written when sigcli was installed, maybe from an older checkout) says.
 """
@@ -20,6 +23,16 @@ from typer.testing import Result
 from typer.testing import CliRunner
 
 from sigcli.data.synth import synthesize
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Each test, with the set-up and tear-down of its fixtures (module-scoped ones too), sees the
+    test networks registered; none stays registered after it."""
+    from training_data import networks_registered
+
+    with networks_registered():
+        yield
 
 @pytest.fixture(scope="session")
 def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import subprocess
@@ -17,14 +18,17 @@ from torch import nn
 from typer.testing import CliRunner
 
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
+from sigcli.config.distill import DistillOptions
 from sigcli.data.sigset import SignatureSet
-from sigcli.models import register_model
 from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
 from sigcli.training import distill as D
-from sigcli.training.data import Rows
+from sigcli.training.data import Rows, num_batches
 from sigcli.training.loop import DistributedInfo
+from training_data import DISTILL_TINY as TINY, DISTILL_TINY_WIDE as TINY_WIDE, TinyNet, flags_missing_from_help
 
 LN = math.log
+REFERENCE_WEIGHTS = D.LossWeights.of(DistillOptions())  # d-lamb 1, c-lamb 1, p-lamb 1.7, temperature 1
 
 
 # ---------------------------------------------------------------------------- loss terms
@@ -60,8 +64,9 @@ def test_continual_loss_splits_k_teacher_and_c_new_columns():
     labels = torch.tensor([0])
     student_d = torch.tensor([[0.0, LN(2), 0.0, 0.0]])
     teacher_d = torch.tensor([[0.0, LN(2)]])                # padded -> [0, ln2, 0, 0]: KL_D = 0
-    loss, parts = D.distillation_loss(student_d, teacher_d, student_c=student_c, teacher_c=teacher_c,
-                                      c_labels=labels, d_lamb=3.0, c_lamb=0.5, p_lamb=1.7)
+    weights = D.LossWeights(d_lamb=3.0, c_lamb=0.5, p_lamb=1.7, temperature=1.0)
+    loss, parts = D.distillation_loss(student_d, teacher_d, weights, student_c=student_c, teacher_c=teacher_c,
+                                      c_labels=labels)
     kl_p = 0.5 * LN(0.5 / 0.75) + 0.5 * LN(0.5 / 0.25)     # teacher vs student's first K columns
     ce_c = -LN(4 / 5)                                       # last C columns, label 0
     assert parts["kl_d"] == pytest.approx(0.0, abs=1e-7)
@@ -73,7 +78,7 @@ def test_continual_loss_splits_k_teacher_and_c_new_columns():
 def test_plain_distillation_is_kl_d_alone_whatever_d_lamb():
     student = torch.tensor([[0.0, LN(3)]])
     teacher = torch.tensor([[0.0, 0.0]])
-    loss, parts = D.distillation_loss(student, teacher, d_lamb=5.0)
+    loss, parts = D.distillation_loss(student, teacher, REFERENCE_WEIGHTS._replace(d_lamb=5.0))
     assert set(parts) == {"kl_d"}
     assert loss.item() == pytest.approx(0.5 * LN(0.5 / 0.25) + 0.5 * LN(0.5 / 0.75), rel=1e-6)
 
@@ -81,7 +86,7 @@ def test_plain_distillation_is_kl_d_alone_whatever_d_lamb():
 def test_loss_backpropagates_to_the_student_only():
     student = torch.zeros(2, 4, requires_grad=True)
     teacher = torch.randn(2, 2)
-    loss, _ = D.distillation_loss(student, teacher, student_c=student * 2, teacher_c=teacher,
+    loss, _ = D.distillation_loss(student, teacher, REFERENCE_WEIGHTS, student_c=student * 2, teacher_c=teacher,
                                   c_labels=torch.tensor([1, 0]))
     loss.backward()
     assert student.grad is not None and torch.isfinite(student.grad).all()
@@ -132,7 +137,8 @@ def test_pairing_never_yields_a_batch_of_one():
     assert [len(c) for c, _ in pairs] == [4, 4] and all(len(d) == 4 for _, d in pairs)
     pairs = D.paired_batches(10, 8, 3, 4, torch.Generator().manual_seed(0))  # last C of 2 -> D of 2 (not 1)
     assert [len(d) for _, d in pairs] == [4, 2]
-    assert D.num_steps(9, 4) == 2 and D.num_steps(10, 8) == 2 and D.num_steps(1, 4) == 1
+    assert num_batches(9, 4, training=True) == 2 and num_batches(10, 8, training=True) == 2
+    assert num_batches(1, 4, training=True) == 1 and num_batches(9, 4, training=False) == 3
     assert [len(b) for b in D.shuffled_batches(5, 2, torch.Generator())] == [2, 2]
 
 
@@ -156,7 +162,7 @@ def test_validation_accuracy_is_the_mean_of_per_batch_accuracies():
     labels = np.array([0, 0, 0, 0, 2])                     # batch [4]: 1/4 right, batch [1]: 1/1 right
     head = nn.Linear(4, 4, bias=False)
     head.weight.data = torch.eye(4)
-    objective = D.DistillObjective(D.Student(_FirstRow(), head), None, _part(x, labels, 4), None)
+    objective = D.DistillObjective(D.Student(_FirstRow(), head), None, _part(x, labels, 4), None, REFERENCE_WEIGHTS)
     metrics = objective.validate()
     assert metrics["d_acc"] == pytest.approx((0.25 + 1.0) / 2)   # not the pooled 2/5
     assert metrics["score"] == metrics["d_acc"] and metrics["spread"] == 0.0
@@ -173,28 +179,9 @@ def test_d_images_reach_the_networks_in_unit_range():
     assert torch.equal(read_float.x, torch.from_numpy(as_float))
 
 # ---------------------------------------------------------------------------- tiny end-to-end runs
-# A network registered through the public registry: 1×150×220 in, 8 features out, a few
-# hundred parameters, so a run of a few epochs takes a second.
+# The tiny networks of training_data: a run of a few epochs takes a second.
 
-TINY, TINY_WIDE = "distill-tiny", "distill-tiny-wide"
 K, C_USERS, D_FIRST = 4, 3, 10
-
-
-class TinyNet(nn.Module):
-    def __init__(self, channels: int = 4):
-        super().__init__()
-        self.conv_layers = nn.Sequential(nn.Conv2d(1, channels, 5, stride=5, bias=False), nn.BatchNorm2d(channels),
-                                         nn.ReLU(), nn.AdaptiveAvgPool2d(2))
-        self.fc_layers = nn.Sequential(nn.Linear(4 * channels, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU())
-        self.feature_space_size = 8
-
-    def forward(self, x):
-        return self.fc_layers(torch.flatten(self.conv_layers(x), 1))
-
-
-def register_tiny_models() -> None:
-    register_model(TINY)(lambda: TinyNet(4))
-    register_model(TINY_WIDE)(lambda: TinyNet(6))
 
 
 def _signature_set(users: range, per_user: int, size: tuple[int, int], dtype, seed: int,
@@ -218,7 +205,6 @@ def _signature_set(users: range, per_user: int, size: tuple[int, int], dtype, se
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    register_tiny_models()
     root = tmp_path_factory.mktemp("distill")
     torch.manual_seed(0)
     teacher = TinyNet(4)
@@ -254,10 +240,15 @@ def metrics(logdir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_plain_distillation_writes_train_outputs(files, tmp_path):
-    result = sig(*base_args(files, tmp_path / "run", "--epochs", 2))
+    result = sig(*base_args(files, tmp_path / "run", "--epochs", 2, "--json"))
     assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
     rows = metrics(tmp_path / "run")
+    assert [row["epoch"] for row in summary["history"]] == [1, 2] and summary["best_epoch"] in (1, 2)
+    assert summary["paths"]["best"] == str(tmp_path / "run" / "model_best.pth")
+    assert summary["last_metrics"]["d_acc"] == pytest.approx(float(rows[-1]["val_d_acc"]))
     assert len(rows) == 2 and {"val_d_acc", "val_d_loss", "val_score", "train_kl_d", "best"} <= set(rows[0])
     assert "val_c_acc" not in rows[0] and "train_ce_c" not in rows[0]
     assert float(rows[0]["val_score"]) == float(rows[0]["val_d_acc"])
@@ -265,9 +256,9 @@ def test_plain_distillation_writes_train_outputs(files, tmp_path):
         assert (tmp_path / "run" / name).exists()
     checkpoint = load_checkpoint(tmp_path / "run" / "model_best.pth")
     assert checkpoint.arch == TINY and checkpoint.num_classes == K and checkpoint.forgery_state is None
-    assert "best epoch" in result.output
 
 
+@pytest.mark.slow
 def test_continual_run_learns_k_plus_c_users(files, tmp_path):
     result = sig(*base_args(files, tmp_path / "run", "--c-dataset", files["c"], "--epochs", 3, "--lr", 0.05))
     assert result.exit_code == 0, result.output
@@ -278,21 +269,26 @@ def test_continual_run_learns_k_plus_c_users(files, tmp_path):
         assert float(row["val_score"]) == pytest.approx((d_acc + c_acc) / 2)
         assert float(row["val_spread"]) == pytest.approx(abs(d_acc - c_acc) / 2)
     assert sum(row["best"] == "True" for row in rows) >= 1 and rows[0]["best"] == "True"
+    assert "best epoch" in result.output and "C-val acc" in result.output
     last = load_checkpoint(tmp_path / "run" / "model_last.pth")
     assert last.num_classes == K + C_USERS
-    tested = sig("--test", "--s-checkpoint", tmp_path / "run" / "model_last.pth", "--c-dataset", files["c"],
+    tested = sig("--test", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-dataset", files["c"],
                  *base_args(files, tmp_path / "unused"))
     assert tested.exit_code == 0, tested.output
     assert "C-val" in tested.output and not (tmp_path / "unused").exists()
     assert f"{100 * float(rows[-1]['val_c_acc']):.1f}%" in tested.output  # the last epoch's own figure
+    as_json = sig("--test", "--json", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-dataset",
+                  files["c"], *base_args(files, tmp_path / "unused"))
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["c_acc"] == pytest.approx(float(rows[-1]["val_c_acc"]))
 
 
 def test_student_initialised_from_a_checkpoint(files, tmp_path):
     torch.manual_seed(5)
     source_features, source_head = TinyNet(4), nn.Linear(8, K + 2)
     save_checkpoint(tmp_path / "student.pth", source_features.state_dict(), source_head.state_dict())
-    options = D.DistillOptions(s_model=TINY, t_model_path=files["teacher"], d_dataset=files["d"],
-                               c_dataset=files["c"], s_checkpoint=tmp_path / "student.pth", device="cpu")
+    options = DistillOptions(s_model=TINY, t_model_path=files["teacher"], d_dataset=files["d"],
+                               c_dataset=files["c"], s_model_path=tmp_path / "student.pth", device="cpu")
     objective, config = D.build_objective(options, DistributedInfo())
     student = objective.student
     assert config["teacher"]["classes"] == K and config["c"]["users"] == C_USERS
@@ -301,7 +297,7 @@ def test_student_initialised_from_a_checkpoint(files, tmp_path):
     assert student.classifier.out_features == K + C_USERS
     assert torch.equal(student.classifier.weight[:K], source_head.weight[:K])
     assert torch.equal(student.classifier.bias[:K], source_head.bias[:K])
-    fresh, _ = D.build_objective(options.model_copy(update={"s_checkpoint": None}), DistributedInfo())
+    fresh, _ = D.build_objective(options.model_copy(update={"s_model_path": None}), DistributedInfo())
     assert torch.equal(student.classifier.weight[K:], fresh.student.classifier.weight[K:])  # C rows: seeded init
 
 
@@ -318,6 +314,7 @@ def test_joint_bn_passes_d_and_c_as_one_batch_norm_batch():
     (only_d,) = D.Student(features, head, joint=True)(d)              # validation: one set at a time
     assert torch.allclose(only_d, separate[0], atol=1e-6)
 
+@pytest.mark.slow
 def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
     args = ("--c-dataset", files["c"], "--lr", 0.05)
     assert sig(*base_args(files, tmp_path / "straight", *args, "--epochs", 3)).exit_code == 0
@@ -335,6 +332,7 @@ def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
     assert changed.exit_code == 2 and "--p-lamb" in changed.output
 
 
+@pytest.mark.slow
 def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
     refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-dataset", files["d170"])
     assert refused.exit_code == 2 and "--d-transform" in refused.output
@@ -361,7 +359,7 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
              "empty_c_range": ["--c-users", 2, 2],
              "c_too_small": ["--c-dataset", files["small"]],
              "headless_teacher": ["--t-model-path", files["headless"]],
-             "other_architecture": ["--s-checkpoint", files["wide"]],
+             "other_architecture": ["--s-model-path", files["wide"]],
              "c_users_beyond": ["--c-users", 2, 60],
              "d_users_beyond": ["--d-users", D_FIRST + 1, D_FIRST + K + 1],
              "test_without_student": ["--test"]}[case]
@@ -380,6 +378,7 @@ def test_missing_downloads_name_the_sig_download_command(files, tmp_path, monkey
     assert result.exit_code == 2 and "sig download inverted-data" in result.output
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(files, tmp_path):
     """`torchrun --nproc-per-node 2 -m sigcli distill` on the tiny model (registered at start-up)."""
     hook = tmp_path / "hook"
@@ -387,8 +386,8 @@ def test_two_process_gloo_run(files, tmp_path):
     (hook / "sitecustomize.py").write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_distill import register_tiny_models
-        register_tiny_models()
+        from training_data import register_networks
+        register_networks()
     """))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
@@ -400,5 +399,19 @@ def test_two_process_gloo_run(files, tmp_path):
     rows = metrics(tmp_path / "ddp")
     assert len(rows) == 2 and all(0 <= float(r["val_score"]) <= 1 for r in rows)
     assert load_checkpoint(tmp_path / "ddp" / "model_best.pth").num_classes == K + C_USERS
-    import json
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
+
+
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
+    result = cli("distill", "--help", env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    assert flags_missing_from_help(DistillOptions, result.output) == []
+    assert "--s-checkpoint" not in result.output   # renamed --s-model-path
+    options = DistillOptions(d_transform="center-crop", c_users=(0, 3), s_model_path="s.pth", p_lamb=0.1 + 0.2)
+    assert parse(DistillOptions, argv(options)) == options
+
+
+def test_loss_weights_are_the_options():
+    options = DistillOptions(d_lamb=0.5, c_lamb=2.0, p_lamb=3.0, temperature=4.0)
+    assert D.LossWeights.of(options) == (0.5, 2.0, 3.0, 4.0)
+    assert REFERENCE_WEIGHTS == (1.0, 1.0, 1.7, 1.0)

@@ -21,8 +21,11 @@ from typer.testing import CliRunner
 from drive_server import DriveFile, FakeDrive
 from sigcli import download as library
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
+from sigcli.config.download import DownloadOptions
 from sigcli.errors import DownloadError
 from sigcli.progress import RecordingReporter
+from training_data import flags_missing_from_help
 
 runner = CliRunner()
 PRIMARY, OLDER = library.REGISTRY["signet-distill"].drive_ids
@@ -206,7 +209,7 @@ def test_checksum_recorded_by_the_first_download_guards_later_ones(drive, cache)
     drive.files["other"] = DriveFile(_checkpoint(scale=2.0))  # a valid checkpoint, same size, other bytes
     path = library.download("signet", url=drive.url("good"))
     with pytest.raises(DownloadError, match="its sha256 is .* says .*manifest.json"):
-        library.download("signet", url=drive.url("other"), force=True)
+        library.download("signet", url=drive.url("other"), overwrite=True)
     assert path.read_bytes() == CHECKPOINT and leftovers(cache) == []
 
 
@@ -234,7 +237,7 @@ def test_cached_and_hand_placed_files_work_offline(drive, cache):
     assert json.loads((cache / library.MANIFEST).read_text())["signet-f"]["source"] == "already present"
 
     (cache / "inverted-data.npz").write_bytes(b"not an archive")
-    with pytest.raises(DownloadError, match="not a usable 'inverted-data'.*--force"):
+    with pytest.raises(DownloadError, match="not a usable 'inverted-data'.*--overwrite"):
         library.download("inverted-data")
     assert len(drive.requests) == 1
 
@@ -256,16 +259,16 @@ def test_a_cached_file_swapped_for_another_of_the_same_size_is_caught(drive, cac
     result = sig("signet")
     assert result.exit_code == 2
     [line] = error_lines(result)
-    assert "is not a usable 'signet': its sha256 is" in line and "--force" in line
-    assert sig("signet", "--url", drive.url("f"), "--force").exit_code == 0
+    assert "is not a usable 'signet': its sha256 is" in line and "--overwrite" in line
+    assert sig("signet", "--url", drive.url("f"), "--overwrite").exit_code == 0
     assert path.read_bytes() == CHECKPOINT and len(drive.requests) == 2
 
 
-def test_a_folder_in_the_way_is_left_alone_even_with_force(drive, tmp_path):
+def test_a_folder_in_the_way_is_left_alone_even_with_overwrite(drive, tmp_path):
     drive.files["f"] = DriveFile(CHECKPOINT)
     (tmp_path / "models" / "signet.pth").mkdir(parents=True)
     (tmp_path / "models" / "signet.pth" / "mine.txt").write_text("precious")
-    result = sig("signet", "--url", drive.url("f"), "--dest", str(tmp_path / "models"), "--force")
+    result = sig("signet", "--url", drive.url("f"), "--save-path", str(tmp_path / "models"), "--overwrite")
     assert result.exit_code == 2 and "is not a file; it is left alone" in error_lines(result)[0]
     assert (tmp_path / "models" / "signet.pth" / "mine.txt").read_text() == "precious" and drive.requests == []
 
@@ -285,14 +288,20 @@ def test_list_json_shows_cached_state_size_and_path(drive, cache):
     assert table.exit_code == 0 and "signet-distill" in table.stdout
 
 
-def test_cli_downloads_into_dest_and_reports_the_path(drive, tmp_path, cache):
+def test_cli_downloads_into_save_path_and_reports_the_path(drive, tmp_path, cache):
     drive.files["f"] = DriveFile(CHECKPOINT, confirm="form")
-    dest = tmp_path / "models"
-    result = sig("signet", "--url", drive.url("f"), "--dest", str(dest))
+    folder = tmp_path / "models"
+    result = sig("signet", "--url", drive.url("f"), "--save-path", str(folder))
     assert result.exit_code == 0, result.output
-    assert (dest / "signet.pth").read_bytes() == CHECKPOINT and not library.is_cached("signet")
-    assert f"signet: {dest / 'signet.pth'}" in result.stdout and "downloaded, verified" in result.stdout
-    assert leftovers(dest) == []
+    assert (folder / "signet.pth").read_bytes() == CHECKPOINT and not library.is_cached("signet")
+    assert f"signet: {folder / 'signet.pth'}" in result.stdout and "downloaded, verified" in result.stdout
+    assert leftovers(folder) == []
+    requests = len(drive.requests)
+    again = sig("signet", "--save-path", str(folder), "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == [{"name": "signet", "path": str(folder / "signet.pth"), "size": len(CHECKPOINT),
+                                         "state": "already there"}]
+    assert len(drive.requests) == requests   # the file there was verified, not fetched again
 
 
 def test_all_reports_every_failure_then_exits_2(drive, cache):
@@ -307,7 +316,8 @@ def test_all_reports_every_failure_then_exits_2(drive, cache):
     (["nope"], "unknown artefact 'nope' (known: signet-distill, inverted-data, signet, signet-f)"),
     ([], "name the artefacts to fetch or pass --all"),
     (["signet", "signet-f", "--url", "http://127.0.0.1/x"], "--url replaces the link of one artefact"),
-    (["--json"], "--json goes with --list"),
+    (["--json"], "name the artefacts to fetch or pass --all"),
+    (["--all", "--list"], "--list shows every artefact"),
     (["signet", "--list"], "--list shows every artefact"),
 ])
 def test_cli_mistakes_exit_2_with_one_line(args, message):
@@ -315,3 +325,12 @@ def test_cli_mistakes_exit_2_with_one_line(args, message):
     assert result.exit_code == 2
     [line] = error_lines(result)
     assert message in line
+
+
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
+    result = cli("download", "--help", env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    assert flags_missing_from_help(DownloadOptions, result.output) == []
+    for options in (DownloadOptions(names=["signet", "signet-f"], save_path="models", overwrite=True),
+                    DownloadOptions(show_list=True, as_json=True)):
+        assert parse(DownloadOptions, argv(options)) == options

@@ -13,27 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sigcli.cli.derive import argv, parse
+from sigcli.config.invert import InversionSettings, InvertOptions
 from sigcli.data.sigset import SignatureSet
-from sigcli.invert import (BatchNormStatistics, InversionSettings, InvertOptions, batch_generator, batch_plan,
-                           invert, invert_batch, jensen_shannon, parts_folder, total_variation)
-from sigcli.models import INPUT_SIZE, register_model
+from sigcli.invert import (BatchNormStatistics, batch_generator, batch_plan, invert, invert_batch, jensen_shannon,
+                           parts_folder, total_variation)
+from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import save_checkpoint
+from training_data import INVERT_TINY_BN, flags_missing_from_help, tiny_bn_features
 
 CLASSES = 4
-TINY_BN = "tiny-bn-invert-test"
-
-
-@register_model(TINY_BN)
-def tiny_features() -> nn.Module:
-    """conv → BN → ReLU → pool → conv → BN → ReLU → pool → fc → BN1d → ReLU: 16-d features."""
-    features = nn.Sequential(
-        nn.Conv2d(1, 6, 7, stride=4, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(6, 12, 3, padding=1, bias=False), nn.BatchNorm2d(12), nn.ReLU(), nn.AdaptiveAvgPool2d((3, 4)),
-        nn.Flatten(), nn.Linear(144, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU())
-    features.feature_space_size = 16
-    return features
-
-
 def synthetic_signatures(per_class: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Separable "signatures": class k is a wavy stroke whose amplitude, frequency and width grow with k."""
     n = CLASSES * per_class
@@ -70,7 +59,7 @@ def teacher() -> nn.Module:
     """Feature extractor + classification layer trained for a few steps; eval mode."""
     generator = torch.Generator().manual_seed(0)
     x, y = synthetic_signatures(16, generator)
-    model = seeded(0, lambda: nn.Sequential(tiny_features(), nn.Linear(16, CLASSES)))
+    model = seeded(0, lambda: nn.Sequential(tiny_bn_features(), nn.Linear(16, CLASSES)))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(80):
         batch = torch.randint(len(x), (32,), generator=generator)
@@ -158,7 +147,7 @@ def test_competition_term_is_zero_when_the_student_is_the_teacher(teacher):
 
 
 def test_competition_term_rewards_disagreement_with_a_different_student(teacher):
-    student = seeded(3, lambda: nn.Sequential(tiny_features(), nn.Linear(16, CLASSES + 2)))  # extra users ignored
+    student = seeded(3, lambda: nn.Sequential(tiny_bn_features(), nn.Linear(16, CLASSES + 2)))  # extra users ignored
     student.eval()
     settings = FAST.model_copy(update={"iterations": 20, "competition_weight": 5.0})
     result = invert_batch(teacher, torch.arange(CLASSES).repeat(2), settings, batch_generator(0, 0), student=student)
@@ -221,7 +210,7 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
         assert grid.format == "PNG" and grid.width > INPUT_SIZE[1] * 3
     # `sig distill` takes it as it is (D users 10..13 ↔ teacher classes 0..3)
     distilled = cli("distill", "--t-model-path", teacher_path, "--d-dataset", out, "--d-users", 10, 14,
-                    "--s-model", TINY_BN, "--epochs", 1, "--d-batch-size", 4, "--device", "cpu",
+                    "--s-model", INVERT_TINY_BN, "--epochs", 1, "--d-batch-size", 4, "--device", "cpu",
                     "--logdir", tmp_path / "student")
     assert distilled.exit_code == 0, distilled.output
     assert (tmp_path / "student" / "model_best.pth").exists()
@@ -260,23 +249,25 @@ def test_resume_keeps_finished_batches_and_completes_the_same_set(cli, teacher_p
 
     changed = cli("invert", "--t-model-path", teacher_path, "--save-path", out, "--iterations", 7,
                   "--batch-size", 4, "--per-user", 3)
-    assert "iterations" in one_error_line(changed) and "--force" in changed.output
-    assert kept.stat().st_mtime_ns == kept_time  # nothing discarded without --force
+    assert "iterations" in one_error_line(changed) and "--overwrite" in changed.output
+    assert kept.stat().st_mtime_ns == kept_time  # nothing discarded without --overwrite
 
-    resumed = cli("invert", "--t-model-path", teacher_path, "--save-path", out, *QUICK)
+    resumed = cli("invert", "--t-model-path", teacher_path, "--save-path", out, *QUICK, "--json")
     assert resumed.exit_code == 0, resumed.output
-    assert "2 resumed" in resumed.output
+    summary = json.loads(resumed.stdout)
+    assert (summary["resumed_batches"], summary["batches"], summary["images"]) == (2, 3, 12)
+    assert summary["save_path"] == str(out) and summary["users"] == [0, CLASSES]
     uninterrupted = invert(options.model_copy(update={"save_path": tmp_path / "whole.npz"}))
     assert uninterrupted.resumed_batches == 0 and uninterrupted.batches == 3
     assert np.array_equal(SignatureSet.load(out).x, SignatureSet.load(tmp_path / "whole.npz").x)
 
 
-def test_force_discards_batches_made_with_other_options(teacher_path, tmp_path):
+def test_overwrite_discards_batches_made_with_other_options(teacher_path, tmp_path):
     out = tmp_path / "inverted.npz"
     options = InvertOptions(t_model_path=teacher_path, save_path=out, per_user=3, iterations=6, batch_size=4)
     with pytest.raises(KeyboardInterrupt):
         invert(options, _StopAfter(1))
-    report = invert(options.model_copy(update={"seed": 99, "force": True}))
+    report = invert(options.model_copy(update={"seed": 99, "overwrite": True}))
     assert report.resumed_batches == 0 and report.images == 12
 
 
@@ -284,7 +275,7 @@ def test_bad_inputs_exit_2_with_one_line_and_write_nothing(cli, teacher, teacher
     headless = save_checkpoint(tmp_path / "features-only.pth", teacher[0].state_dict())
     out = tmp_path / "inverted.npz"
     cases = {
-        "no user-classification layer": ["--t-model-path", headless, "--save-path", out],
+        "no user-classification head": ["--t-model-path", headless, "--save-path", out],
         "spans 3 users but the teacher has 4 classes": ["--t-model-path", teacher_path, "--save-path", out,
                                                         "--users", 5, 8],
         "must end in .npz": ["--t-model-path", teacher_path, "--save-path", tmp_path / "inverted.h5"],
@@ -300,15 +291,15 @@ def test_bad_inputs_exit_2_with_one_line_and_write_nothing(cli, teacher, teacher
 
 
 def _student_path(folder: Path, classes: int) -> Path:
-    student = seeded(5, lambda: nn.Sequential(tiny_features(), nn.Linear(16, classes)))
+    student = seeded(5, lambda: nn.Sequential(tiny_bn_features(), nn.Linear(16, classes)))
     return save_checkpoint(folder / "student.pth", student[0].state_dict(), student[1].state_dict())
 
 
-def test_help_documents_the_defaults(cli):
+def test_help_documents_every_option_and_the_defaults(cli):
     result = cli("invert", "--help", env={"COLUMNS": "240"})
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
-    for option in ("--iterations", "--lr", "--batch-size", "--bn-weight", "--tv-weight", "--l2-weight",
-                   "--competition-weight", "--seed", "--preview", "--force"):
-        assert option in text
-    assert "[default: 200]" in text and "[default: 0 and the number of classes]" in text
+    assert flags_missing_from_help(InvertOptions, text) == []
+    assert "[default: 200]" in text and "[default: (0 and the number of classes)]" in text
+    options = InvertOptions(t_model_path="t.pth", save_path="o.npz", per_user=3, users=(10, 14), overwrite=True)
+    assert parse(InvertOptions, argv(options)) == options

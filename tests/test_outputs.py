@@ -83,7 +83,7 @@ COMMANDS = {  # name: (arguments with {out}, the folder's name)
     "preprocess": (["preprocess", "--dataset", "cedar", "--path", "{in}", "--save-path", "{out}/"], "keep"),
     "synth": (["synth", "--layout", "cedar", "--out", "{out}"], "keep"),
     "report --plot": (["report", "{in}/r.pkl", "--plot", "{out}"], "keep.png"),
-    "download --dest": (["download", "signet", "--dest", "{tmp}"], "signet.pth"),
+    "download --save-path": (["download", "signet", "--save-path", "{tmp}"], "signet.pth"),
 }
 
 
@@ -94,10 +94,9 @@ def test_a_folder_of_the_user_is_never_replaced(inputs, tmp_path, command, overw
     args, name = COMMANDS[command]
     keep = foreign_folder(tmp_path / name)
     given = [a.format(**{"in": inputs, "out": keep, "tmp": tmp_path}) for a in args]
-    line = one_error(sig(*given, *(["--overwrite" if command != "download --dest" else "--force"]
-                                   if overwrite else [])))
+    line = one_error(sig(*given, *(["--overwrite"] if overwrite else [])))
     assert intact(keep)
-    if command == "download --dest":
+    if command == "download --save-path":
         assert "is not a file; it is left alone" in line
     elif overwrite:
         assert "is a folder that sig did not write, which is never replaced" in line
@@ -124,7 +123,7 @@ def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inpu
         "preprocess": ["preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{raw}/"],
         "preprocess into a parent": ["preprocess", "--dataset", "cedar", "--path", raw,
                                      "--save-path", f"{tmp_path / 'raw'}/"],
-        "train": ["train", "--model", TINY, "--dataset-path", data, "--logdir", tmp_path],
+        "train": ["train", "--model", TINY, "--data-path", data, "--logdir", tmp_path],
     }[case]
     line = one_error(sig(*args, "--overwrite"))
     assert "the input" in line
@@ -174,7 +173,7 @@ def test_quickstart_refuses_a_work_folder_of_other_files(tmp_path):
 def test_invert_keeps_a_parts_folder_it_did_not_write(inputs, tmp_path):
     parts = foreign_folder(tmp_path / "inv.parts")
     line = one_error(sig("invert", "--t-model-path", inputs / "tiny.pth", "--per-user", 1, "--save-path",
-                         tmp_path / "inv.npz", "--device", "cpu", "--force"))
+                         tmp_path / "inv.npz", "--device", "cpu", "--overwrite"))
     assert "holds files that 'sig invert' did not write" in line and intact(parts)
 
 
@@ -230,7 +229,7 @@ def small_set(tmp_path_factory):
 
 
 def train_args(data: Path, logdir: Path, *extra) -> list:
-    return ["train", "--model", TINY, "--dataset-path", data, "--logdir", logdir, "--device", "cpu",
+    return ["train", "--model", TINY, "--data-path", data, "--logdir", logdir, "--device", "cpu",
             "--batch-size", 4, *extra]
 
 
@@ -261,7 +260,8 @@ def test_two_runs_into_one_logdir_never_mix(small_set, tmp_path):
 _DIE_IN_STATE_SAVE = """
 import os, signal, sys
 import torch
-import training_data  # registers the tiny network
+import training_data
+training_data.register_networks()
 from sigcli.cli.app import main
 real_save, saves = torch.save, []
 def save_then_die(obj, f, *args, **kwargs):
@@ -279,7 +279,7 @@ main()
 @pytest.fixture(scope="module")
 def straight_run(small_set, tmp_path_factory):
     logdir = tmp_path_factory.mktemp("straight") / "run"
-    train_signet(TrainOptions(model=TINY, dataset_path=small_set, logdir=logdir, epochs=3, batch_size=4,
+    train_signet(TrainOptions(model=TINY, data_path=small_set, logdir=logdir, epochs=3, batch_size=4,
                               device="cpu"))
     return logdir
 

@@ -17,16 +17,20 @@ import torch
 import torchvision.transforms.functional as TF
 from typer.testing import CliRunner
 
+import sigcli.models
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
+from sigcli.config import training as config
+from sigcli.config.training import Schedule, TrainOptions
 from sigcli.data.sigset import SignatureSet
 from sigcli.errors import SigcliError
 from sigcli.models import create_model
 from sigcli.models.checkpoint import load_checkpoint
 from sigcli.training.data import (Rows, batches, center_crop, crop, num_batches, prefetch, random_offsets,
                                   split_train_val)
-from sigcli.training.loop import Schedule, fit, learning_rate
-from sigcli.training.supervised import SupervisedObjective, TrainOptions, train_signet
-from training_data import TINY, signature_set
+from sigcli.training.loop import fit, learning_rate
+from sigcli.training.supervised import SupervisedObjective, train_signet
+from training_data import TINY, flags_missing_from_help, signature_set
 
 runner = CliRunner()
 
@@ -43,11 +47,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- objectives
+@pytest.mark.slow
 @pytest.mark.parametrize("forg", [False, True], ids=["signet", "signet-f"])
 def test_signet_and_signet_f_loss_falls(tmp_path, forg):
     """The real SigNet on 3 users × (5 genuine + 2 skilled): 2 or 3 steps per epoch (~40 images/s here)."""
     data = signature_set(users=3, genuine=5, skilled=2).save(tmp_path / "set.npz")
-    options = TrainOptions(dataset_path=data, logdir=tmp_path / "run", model="signet", epochs=2, forg=forg,
+    options = TrainOptions(data_path=data, logdir=tmp_path / "run", model="signet", epochs=2, forg=forg,
                            lr_decay_times=0, batch_size=6, device="cpu")
     result = train_signet(options)
     first, second = result.history
@@ -64,7 +69,7 @@ def test_signet_f_loss_is_the_weighted_sum_over_genuines_and_all():
     features = create_model(TINY)
     data = signature_set(users=2, genuine=2, skilled=2)
     rows = Rows.select(data)
-    objective = SupervisedObjective(features, rows, np.arange(8), np.arange(8), 2, forg=True, lamb=0.7)
+    objective = SupervisedObjective(features, rows, np.arange(8), np.arange(8), 2, batch_size=8, lamb=0.7)
     batch = next(iter(batches(rows, np.arange(8), 8)))
     loss, metrics = objective.train_step(batch)
     out = features(batch.x)
@@ -76,8 +81,10 @@ def test_signet_f_loss_is_the_weighted_sum_over_genuines_and_all():
     assert metrics["class_loss"] == pytest.approx(ce.item(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
-    """A 1-epoch run works (the reference's step size epochs // 3 = 0 crashes) and writes every file."""
+    """A 1-epoch run works (the reference's step size epochs // 3 = 0 crashes) and writes every file;
+    sigver's --dataset-path still names the set."""
     logdir = tmp_path / "run"
     result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(small_set), "--users", "1", "4",
                                  "--epochs", "1", "--logdir", str(logdir), "--batch-size", "4", "--device", "cpu",
@@ -88,6 +95,7 @@ def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
                                                   "train_state.pth"}
     config = json.loads((logdir / "config.json").read_text())
     assert config["options"]["seed"] == 3 and config["options"]["users"] == [1, 4]
+    assert config["options"]["data_path"] == str(small_set) and "dataset_path" not in config["options"]
     assert config["environment"]["torch"] == torch.__version__
     assert len(config["data"]["fingerprint"]) == 16 and config["data"]["users"] == 3
     assert config["canvases"] == []  # no options file of 'sig preprocess' beside the set: nothing to record
@@ -99,7 +107,7 @@ def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
 
 def test_cli_errors_are_one_line(small_set, tmp_path):
     def run(*args: str) -> str:
-        result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(small_set), "--logdir",
+        result = runner.invoke(app, ["train", "--model", TINY, "--data-path", str(small_set), "--logdir",
                                      str(tmp_path / "run"), "--device", "cpu", *args])
         assert result.exit_code == 2, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
@@ -113,7 +121,7 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
     assert "unknown model 'nope'" in run("--model", "nope")
     genuine_only = tmp_path / "genuine.npz"
     signature_set(users=2, genuine=5).save(genuine_only)
-    result = runner.invoke(app, ["train", "--dataset-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
+    result = runner.invoke(app, ["train", "--data-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
                                  "--forg", "--model", TINY])
     assert result.exit_code == 2 and "--forg needs forgeries" in result.output
 
@@ -153,6 +161,55 @@ def test_learning_rate_is_stepped_and_a_short_run_works():
     assert learning_rate(0, Schedule(epochs=1)) == 1e-3
     assert [learning_rate(e, Schedule(epochs=2)) for e in (0, 1)] == pytest.approx([1e-3, 1e-4])
     assert learning_rate(9, Schedule(epochs=10, lr_decay_times=0)) == 1e-3
+    sixty = Schedule(epochs=60)  # step 20: twice in the run, as --lr-decay-times says
+    assert [learning_rate(e, sixty) for e in (19, 20, 39, 40, 59)] == pytest.approx([1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+    assert learning_rate(6, Schedule(epochs=20, lr_decay=0.5)) == pytest.approx(5e-4)
+
+
+@pytest.mark.slow
+def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(small_set, tmp_path):
+    """--json prints the epochs; a run started before --dataset-path became --data-path (and before
+    --json existed) resumes, and a different set is still refused."""
+    logdir = tmp_path / "run"
+    args = ["train", "--model", TINY, "--data-path", str(small_set), "--logdir", str(logdir), "--batch-size", "4",
+            "--device", "cpu", "--lr-decay", "0.5", "--lr-decay-times", "2"]
+    first = runner.invoke(app, [*args, "--epochs", "1", "--json"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert summary["best_epoch"] == 1 and [row["epoch"] for row in summary["history"]] == [1]
+    assert summary["paths"]["best"] == str(logdir / "model_best.pth")
+
+    config_path = logdir / "config.json"
+    record = json.loads(config_path.read_text())
+    options = record["options"]
+    options["dataset_path"] = options.pop("data_path")
+    del options["as_json"]
+    config_path.write_text(json.dumps(record))
+    moved = tmp_path / "elsewhere"
+    moved.symlink_to(small_set)
+    refused = runner.invoke(app, [*args, "--epochs", "2", "--resume", "--data-path", str(moved)])
+    assert refused.exit_code == 2 and f"--data-path {moved} (was {small_set})" in refused.output
+    resumed = runner.invoke(app, [*args, "--epochs", "2", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    rows = _rows(logdir / "metrics.csv")
+    assert [float(row["lr"]) for row in rows] == pytest.approx([1e-3, 5e-4])   # step max(1, 2 // 2), factor 0.5
+
+
+def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
+    result = cli("train", "--help", env={"COLUMNS": "240"})
+    assert result.exit_code == 0
+    assert flags_missing_from_help(TrainOptions, result.output) == []
+    assert "--dataset-path" in result.output  # sigver's name, kept beside --data-path
+    options = TrainOptions(data_path="a b.npz", logdir="run", users=(1, 5), forg=True, lr_decay=0.5, nesterov=False,
+                           as_json=True)
+    assert parse(TrainOptions, argv(options)) == options
+    assert parse(TrainOptions, ["--dataset-path", "a b.npz", "--logdir", "run"]).data_path == Path("a b.npz")
+
+
+def test_the_builtin_architectures_named_in_help_are_the_registered_ones():
+    """``--help`` names them from a constant (building the registry would import torch)."""
+    assert config.BUILTIN_MODELS == sigcli.models.BUILTIN_MODELS
+    assert all(name in config.ARCHITECTURE for name in sigcli.models.BUILTIN_MODELS)
 
 
 class _InterruptInEpoch:
@@ -175,9 +232,10 @@ class _InterruptInEpoch:
         yield Task()
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(small_set, tmp_path):
     def options(logdir: Path, resume: bool = False) -> TrainOptions:
-        return TrainOptions(dataset_path=small_set, logdir=logdir, model=TINY, epochs=3, batch_size=4, lr=0.05,
+        return TrainOptions(data_path=small_set, logdir=logdir, model=TINY, epochs=3, batch_size=4, lr=0.05,
                             forg=True, device="cpu", resume=resume)
 
     train_signet(options(tmp_path / "straight"))
@@ -197,8 +255,9 @@ def test_ctrl_c_then_resume_ends_with_the_uninterrupted_weights(small_set, tmp_p
         [{k: v for k, v in row.items() if k != "seconds"} for row in resumed]
 
 
+@pytest.mark.slow
 def test_a_fresh_run_refuses_a_used_logdir_and_resume_checks_options(small_set, tmp_path):
-    options = dict(dataset_path=small_set, logdir=tmp_path / "run", model=TINY, epochs=1, batch_size=4, device="cpu")
+    options = dict(data_path=small_set, logdir=tmp_path / "run", model=TINY, epochs=1, batch_size=4, device="cpu")
     train_signet(TrainOptions(**options))
     with pytest.raises(SigcliError, match="already holds a training run"):
         train_signet(TrainOptions(**options))
@@ -235,22 +294,23 @@ def test_nan_in_the_first_epoch_through_the_cli(tmp_path):
     data = signature_set(users=2, genuine=5)
     broken = SignatureSet(np.full(data.x.shape, np.nan, dtype=np.float32), data.y, data.yforg)
     broken.save(tmp_path / "nan.npz")
-    result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(tmp_path / "nan.npz"), "--logdir",
+    result = runner.invoke(app, ["train", "--model", TINY, "--data-path", str(tmp_path / "nan.npz"), "--logdir",
                                  str(tmp_path / "run"), "--epochs", "2", "--device", "cpu"])
     assert result.exit_code == 2 and "no checkpoint was written" in result.output
     assert not (tmp_path / "run" / "model_last.pth").exists()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(small_set, tmp_path):
     """`torchrun --nproc-per-node 2 … sig train`: DDP on CPU; rank 0 alone writes the run."""
     launcher = tmp_path / "sig_with_tiny.py"
     launcher.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-                        "import training_data  # registers the tiny network\n"
+                        "import training_data\ntraining_data.register_networks()\n"
                         "from sigcli.cli.app import main\nsys.argv[0] = 'sig'\nmain()\n")
     logdir = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(launcher), "train", "--model", TINY, "--dataset-path", str(small_set), "--forg",
+                           str(launcher), "train", "--model", TINY, "--data-path", str(small_set), "--forg",
                            "--epochs", "2", "--batch-size", "4", "--logdir", str(logdir), "--device", "cpu"],
                           capture_output=True, text=True, env=env, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from torch import nn
 
 from evaluation_data import option_names
 from sigcli.config.evaluation import WIOptions
@@ -27,7 +26,6 @@ from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.data.synth import user_signatures
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet, extract_features
-from sigcli.models import register_model
 from sigcli.models.checkpoint import load_checkpoint
 from sigcli.options import build
 from sigcli.preprocess import IMAGE_SIZE, preprocess_signature
@@ -35,26 +33,12 @@ from sigcli.protocols.svm import from_pipeline
 from sigcli.protocols.wi import evaluate_wi, load_wi_model, save_wi_model, score_queries
 from sigcli.training.supervised import TrainOptions, train_signet
 from sigcli.verify import QueryScore, VerifyResult, canvas_for, verify
+from training_data import VERIFY_NET as SMALL_NET
 
 WRITERS = 6
 COUNTS = {"genuine": 10, "skilled": 5}
 REFERENCES = range(5)  # genuine indices
 HELD_OUT = {("genuine", 8), ("genuine", 9), ("skilled", 4)}
-SMALL_NET = "verify-test-net"
-
-
-@register_model(SMALL_NET)
-def small_net() -> nn.Module:
-    """Three conv blocks and a 64-d feature layer: ~25k parameters, ~5 M multiply-adds per image."""
-    def block(channels_in: int, channels_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-        return [nn.Conv2d(channels_in, channels_out, kernel, stride, bias=False), nn.BatchNorm2d(channels_out),
-                nn.ReLU()]
-
-    model = nn.Sequential(*block(1, 8, 5, 2), nn.MaxPool2d(2), *block(8, 16, 3), nn.MaxPool2d(2), *block(16, 32, 3),
-                          nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(192, 64), nn.BatchNorm1d(64),
-                          nn.ReLU())
-    model.feature_space_size = 64
-    return model
 
 
 @dataclass
@@ -86,7 +70,7 @@ def writers(tmp_path_factory) -> Writers:
                              np.array([u for u, _, _ in train]), np.array([kind == "skilled" for _, kind, _ in train],
                                                                           dtype=np.int64))
     train_set.save(root / "train.npz")
-    options = TrainOptions(dataset_path=root / "train.npz", logdir=root / "run", model=SMALL_NET, epochs=20, lr=0.03,
+    options = TrainOptions(data_path=root / "train.npz", logdir=root / "run", model=SMALL_NET, epochs=20, lr=0.03,
                            lr_decay_times=1, batch_size=16, device="cpu", seed=42)
     train_signet(options)
     return Writers(files, canvas, root / "run" / "model_last.pth", train_set)
@@ -274,7 +258,7 @@ def recorded_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("recorded")
     data = signature_set(users=3, genuine=4).save(root / "set.npz")
     save_options(PreprocessOptions(dataset="mcyt", path=root / "raw", save_path=str(data)), options_file(data))
-    train_signet(TrainOptions(dataset_path=data, logdir=root / "run", model=TINY, epochs=1, batch_size=4,
+    train_signet(TrainOptions(data_path=data, logdir=root / "run", model=TINY, epochs=1, batch_size=4,
                               device="cpu"))
     return root / "run" / "model_last.pth"
 

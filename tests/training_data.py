@@ -1,23 +1,33 @@
-"""Tiny preprocessed-like signature sets and a tiny registered network for training tests.
+"""Tiny preprocessed-like signature sets, and the tiny networks tests train and load.
 
-``TINY`` is registered through the public :func:`sigcli.models.register_model`, exactly as a
-third party would add an architecture: one decorated factory, nothing else to touch.
+The networks are registered through the public registry, exactly as a third party adds an
+architecture, but only while a test runs (``tests/conftest.py`` wraps every test in
+:func:`networks_registered`), so no registration outlives a test and what a test sees of the
+registry does not depend on which tests ran before. A child process (``torchrun``, a run
+killed on purpose) calls :func:`register_networks` instead.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
+from contextlib import ExitStack, contextmanager
+from typing import Iterator
 
 import numpy as np
+import torch
+from pydantic import BaseModel
 from torch import nn
 
 from sigcli.data.sigset import SignatureSet
-from sigcli.models import register_model
+from sigcli.models import ModelFactory, register_model, registered
 
 TINY = "tiny-test"
+DISTILL_TINY, DISTILL_TINY_WIDE = "distill-tiny", "distill-tiny-wide"
+INVERT_TINY_BN = "tiny-bn-invert-test"
+VERIFY_NET = "verify-test-net"
 
 
-@register_model(TINY)
 def tiny_net() -> nn.Module:
     """A few hundred parameters with SigNet's interface: 1×150×220 in, 16 features out."""
     model = nn.Sequential(OrderedDict([
@@ -26,6 +36,79 @@ def tiny_net() -> nn.Module:
     ]))
     model.feature_space_size = 16
     return model
+
+
+class TinyNet(nn.Module):
+    """1×150×220 in, 8 features out, a few hundred parameters: a distillation run of a few epochs takes a second."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv_layers = nn.Sequential(nn.Conv2d(1, channels, 5, stride=5, bias=False), nn.BatchNorm2d(channels),
+                                         nn.ReLU(), nn.AdaptiveAvgPool2d(2))
+        self.fc_layers = nn.Sequential(nn.Linear(4 * channels, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU())
+        self.feature_space_size = 8
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc_layers(torch.flatten(self.conv_layers(x), 1))
+
+
+def tiny_bn_features() -> nn.Module:
+    """conv → BN → ReLU → pool → conv → BN → ReLU → pool → fc → BN1d → ReLU: 16-d features (inversion)."""
+    features = nn.Sequential(
+        nn.Conv2d(1, 6, 7, stride=4, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(6, 12, 3, padding=1, bias=False), nn.BatchNorm2d(12), nn.ReLU(), nn.AdaptiveAvgPool2d((3, 4)),
+        nn.Flatten(), nn.Linear(144, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU())
+    features.feature_space_size = 16
+    return features
+
+
+def small_net() -> nn.Module:
+    """Three conv blocks and a 64-d feature layer: ~25k parameters, ~5 M multiply-adds per image (verify)."""
+    def block(channels_in: int, channels_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+        return [nn.Conv2d(channels_in, channels_out, kernel, stride, bias=False), nn.BatchNorm2d(channels_out),
+                nn.ReLU()]
+
+    model = nn.Sequential(*block(1, 8, 5, 2), nn.MaxPool2d(2), *block(8, 16, 3), nn.MaxPool2d(2), *block(16, 32, 3),
+                          nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(192, 64), nn.BatchNorm1d(64),
+                          nn.ReLU())
+    model.feature_space_size = 64
+    return model
+
+
+NETWORKS: dict[str, ModelFactory] = {TINY: tiny_net, DISTILL_TINY: lambda: TinyNet(4),
+                                     DISTILL_TINY_WIDE: lambda: TinyNet(6), INVERT_TINY_BN: tiny_bn_features,
+                                     VERIFY_NET: small_net}
+
+
+@contextmanager
+def networks_registered() -> Iterator[None]:
+    """Every test network registered for the block only; the registry is as it was afterwards."""
+    with ExitStack() as stack:
+        for name, factory in NETWORKS.items():
+            stack.enter_context(registered(name, factory))
+        yield
+
+
+def register_networks() -> None:
+    """Every test network registered for the rest of the process (a child process of a test)."""
+    for name, factory in NETWORKS.items():
+        register_model(name)(factory)
+
+
+def flags_missing_from_help(model: type[BaseModel], help_text: str) -> list[str]:
+    """The options of ``model`` (``--flag``, or an argument's metavar) that ``--help`` does not name."""
+    from sigcli.cli.derive import flag
+    from sigcli.options import Cli
+
+    missing = []
+    for name, field in model.model_fields.items():
+        cli = next((m for m in field.metadata if isinstance(m, Cli)), None)
+        if cli is not None and cli.skip:
+            continue
+        shown = (cli.metavar or name.upper()) if cli is not None and cli.argument else flag(name, cli)
+        if not re.search(re.escape(shown) + r"(?![\w-])", help_text):
+            missing.append(shown)
+    return missing
 
 
 def signature_set(users: int = 4, genuine: int = 5, skilled: int = 0, seed: int = 0,

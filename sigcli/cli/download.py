@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Any, Iterator
 
-import typer
 from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
 from rich.table import Table
 
-from sigcli import download as library
 from sigcli.cli import console
-from sigcli.errors import DownloadError, InputError
+from sigcli.cli.derive import command
+from sigcli.config.download import DownloadOptions
+from sigcli.errors import DownloadError
 
 
 class DownloadReporter:
@@ -45,55 +44,40 @@ class DownloadReporter:
             yield _Task()
 
 
-def main(
-    names: Annotated[list[str] | None, typer.Argument(
-        metavar="NAME", help="Artefacts to fetch (see --list).", show_default=False)] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Fetch every artefact.")] = False,
-    list_: Annotated[bool, typer.Option("--list", help="Show each artefact: cached?, size, path.")] = False,
-    json_: Annotated[bool, typer.Option("--json", help="With --list: print JSON instead of a table.")] = False,
-    dest: Annotated[Path | None, typer.Option(help="Save into this folder instead of the cache.",
-                                              file_okay=False, show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download again even if the file is already there.")] = False,
-    url: Annotated[str | None, typer.Option(help="Fetch from this URL (a mirror) instead of Google Drive; "
-                                                 "one NAME only.", show_default=False)] = None,
-) -> None:
-    names = names or []
-    if list_:
-        if names or all_:
-            raise InputError("--list shows every artefact; give no NAME and no --all with it")
-        return _show(library.list_artefacts(), json_)
-    if json_:
-        raise InputError("--json goes with --list")
-    if all_ == bool(names):
-        raise InputError("name the artefacts to fetch or pass --all (not both)",
-                         f"known: {', '.join(library.REGISTRY)}")
-    if url and (all_ or len(names) != 1):
-        raise InputError("--url replaces the link of one artefact: give exactly one NAME with it")
-    for name in names:
+def run(options: DownloadOptions) -> None:
+    from sigcli import download as library
+
+    if options.show_list:
+        return _show(library.list_artefacts(), library.cache_dir(), options.as_json)
+    for name in options.names:
         library.get_artefact(name)  # unknown names fail before anything is fetched
 
+    fetched: list[dict[str, Any]] = []
     failures: list[DownloadError] = []
-    for name in list(library.REGISTRY) if all_ else names:
-        present = library.artefact_path(name, dest).exists() and not force
+    for name in list(library.REGISTRY) if options.fetch_all else options.names:
+        present = library.artefact_path(name, options.save_path).exists() and not options.overwrite
         try:
-            path = library.download(name, dest=dest, url=url, force=force, reporter=DownloadReporter())
+            path = library.download(name, folder=options.save_path, url=options.url, overwrite=options.overwrite,
+                                    reporter=DownloadReporter())
         except DownloadError as exc:
             failures.append(exc)
             continue
-        state = "already there, verified" if present else "downloaded, verified"
-        console.out.print(f"{name}: {path} ({decimal(path.stat().st_size)}, {state})", markup=False,
-                          highlight=False, soft_wrap=True)
+        fetched.append({"name": name, "path": str(path), "size": path.stat().st_size,
+                        "state": "already there" if present else "downloaded"})
+        if not options.as_json:
+            console.out.print(f"{name}: {path} ({decimal(fetched[-1]['size'])}, {fetched[-1]['state']}, verified)",
+                              markup=False, highlight=False, soft_wrap=True)
+    if options.as_json:
+        _print_json(fetched)
     for exc in failures[:-1]:
         console.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if failures:
         raise failures[-1]  # the root prints it and exits with code 2
 
 
-def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _show(rows: list[dict[str, Any]], cache: Any, as_json: bool) -> None:
     if as_json:
-        console.out.print(json.dumps(rows, indent=2, ensure_ascii=False), markup=False, highlight=False,
-                          soft_wrap=True)
-        return
+        return _print_json(rows)
     table = Table("name", "description", "cached", "size")
     table.add_column("path", overflow="fold")
     for row in rows:
@@ -101,4 +85,11 @@ def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
         table.add_row(row["name"], escape(row["description"]), "yes" if row["cached"] else "no", size,
                       escape(row["path"]))
     console.out.print(table)
-    console.err.print(f"[dim]cache: {escape(str(library.cache_dir()))} (set SIGCLI_HOME to move it)[/dim]")
+    console.err.print(f"[dim]cache: {escape(str(cache))} (set SIGCLI_HOME to move it)[/dim]")
+
+
+def _print_json(rows: list[dict[str, Any]]) -> None:
+    console.out.print(json.dumps(rows, indent=2, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
+
+
+main = command(DownloadOptions, run)

@@ -10,16 +10,17 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
 from sigcli.options import Cli
 from sigcli.device import Device  # noqa: F401  (shared field, declared with its check)
 from sigcli.errors import InputError
 
-def check_user_range(value: tuple[int, int] | None) -> tuple[int, int] | None:
-    """``[first, last)`` with ``0 <= first < last``."""
+def check_user_range(value: tuple[int, int] | None, info: ValidationInfo) -> tuple[int, int] | None:
+    """``[first, last)`` with ``0 <= first < last``; the error names the option (``--c-users 2 2 ...``)."""
     if value is not None and not 0 <= value[0] < value[1]:
-        raise InputError(f"user range {value[0]} {value[1]} is empty or negative",
+        flag = "--" + (info.field_name or "users").replace("_", "-")
+        raise InputError(f"{flag} {value[0]} {value[1]} is an empty or negative user range",
                          "give FIRST LAST with 0 <= FIRST < LAST (LAST excluded)")
     return value
 

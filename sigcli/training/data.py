@@ -88,9 +88,7 @@ def batches(rows: Rows, order: np.ndarray, batch_size: int, device: torch.device
     """
     device = torch.device(device)
     check_image_size(rows.x.shape[2:], input_size)
-    starts = range(0, len(order), batch_size)
-    if generator is not None and len(order) % batch_size == 1 and len(order) > 1:
-        starts = starts[:-1]
+    starts = range(0, len(order), batch_size)[:num_batches(len(order), batch_size, training=generator is not None)]
 
     def read() -> Iterator[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None, np.ndarray]]:
         reader = _RowReader(rows.x)
@@ -121,7 +119,8 @@ def _crop(images: torch.Tensor, offsets: tuple[torch.Tensor, torch.Tensor] | Non
 
 
 def num_batches(n: int, batch_size: int, training: bool) -> int:
-    """Batches :func:`batches` yields for ``n`` positions."""
+    """Batches of ``batch_size`` that ``n`` items make; when ``training``, without a final batch of
+    one item (batch norm cannot train on it), unless it is the only one."""
     count = -(-n // batch_size)
     return count - 1 if training and n % batch_size == 1 and n > 1 else count
 

@@ -15,25 +15,25 @@ from ``--d-users``; nothing is hard-coded.
 from __future__ import annotations
 
 import logging
-import math
-from enum import Enum
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
+from sigcli.config.distill import DistillOptions
 from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import CheckpointError, InputError
 from sigcli.models import INPUT_SIZE, create_model
-from sigcli.models.checkpoint import Checkpoint, load_checkpoint, training_canvases
-from sigcli.options import require_users_within, user_range
+from sigcli.models.checkpoint import load_checkpoint, training_canvases
+from sigcli.options import require_users_within
 from sigcli.progress import Reporter
-from sigcli.training.data import Batch, Rows, batches, check_image_size, prefetch, set_digest, split_train_val
-from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
+from sigcli.training.data import (Batch, Rows, batches, check_image_size, num_batches, prefetch, set_digest,
+                                  split_train_val)
+from sigcli.training.loop import DistributedInfo, FitResult, fit, init_distributed
+from sigcli.training.teacher import FrozenClassifier, classifier_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +56,26 @@ def kl_teacher_student(student_logits: torch.Tensor, teacher_logits: torch.Tenso
                     F.softmax(teacher_logits / temperature, dim=1), reduction="batchmean")
 
 
-def distillation_loss(student_d: torch.Tensor, teacher_d: torch.Tensor, *,
+def distillation_loss(student_d: torch.Tensor, teacher_d: torch.Tensor, weights: LossWeights, *,
                       student_c: torch.Tensor | None = None, teacher_c: torch.Tensor | None = None,
-                      c_labels: torch.Tensor | None = None, d_lamb: float = 1.0, c_lamb: float = 1.0,
-                      p_lamb: float = 1.7, temperature: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                      c_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one step and its terms (PROTOCOLS §4).
 
     Parameters
     ----------
     student_d, teacher_d : (n_d, K+C) and (n_d, K) logits on the D batch.
+    weights : the terms' weights and the temperature.
     student_c, teacher_c : (n_c, K+C) and (n_c, K) logits on the C batch, or ``None`` for
         plain distillation (then the loss is KL_D alone, whatever ``d_lamb``).
     c_labels : (n_c,) continual labels in ``0..C-1``.
     """
-    kl_d = kl_teacher_student(student_d, teacher_d, temperature)
+    kl_d = kl_teacher_student(student_d, teacher_d, weights.temperature)
     if student_c is None:
         return kl_d, {"kl_d": kl_d.item()}
     k = teacher_c.shape[1]
-    kl_p = kl_teacher_student(student_c[:, :k], teacher_c, temperature)
+    kl_p = kl_teacher_student(student_c[:, :k], teacher_c, weights.temperature)
     ce_c = F.cross_entropy(student_c[:, k:].float(), c_labels)
-    loss = d_lamb * kl_d + c_lamb * ce_c + p_lamb * kl_p
+    loss = weights.d_lamb * kl_d + weights.c_lamb * ce_c + weights.p_lamb * kl_p
     return loss, {"kl_d": kl_d.item(), "ce_c": ce_c.item(), "kl_p": kl_p.item()}
 
 
@@ -116,7 +116,7 @@ def paired_batches(n_c: int, c_batch_size: int, n_d: int, d_batch_size: int,
     batch of one signature is dropped, and no D batch is smaller than two: batch norm
     cannot train on a single sample.
     """
-    c_batches = _without_single_last(list(torch.randperm(n_c, generator=generator).split(c_batch_size)))
+    c_batches = shuffled_batches(n_c, c_batch_size, generator)
     last_c = len(c_batches[-1])
     last_d = min(d_batch_size, max(2, round(last_c * d_batch_size / c_batch_size)))
     d_index = torch.randint(n_d, ((len(c_batches) - 1) * d_batch_size + last_d,), generator=generator)
@@ -124,20 +124,9 @@ def paired_batches(n_c: int, c_batch_size: int, n_d: int, d_batch_size: int,
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch of index batches over ``range(n)`` in a random order (plain distillation)."""
-    return _without_single_last(list(torch.randperm(n, generator=generator).split(batch_size)))
-
-
-def num_steps(n: int, batch_size: int) -> int:
-    """Batches per epoch of :func:`paired_batches` (``n`` = C) or :func:`shuffled_batches`."""
-    count = math.ceil(n / batch_size)
-    return count - 1 if count > 1 and n % batch_size == 1 else count
-
-
-def _without_single_last(index_batches: list[torch.Tensor]) -> list[torch.Tensor]:
-    if len(index_batches) > 1 and len(index_batches[-1]) == 1:
-        return index_batches[:-1]
-    return index_batches
+    """One epoch of index batches over ``range(n)`` in a random order, without a final batch of one
+    (:func:`~sigcli.training.data.num_batches`); plain distillation's steps, and C's in :func:`paired_batches`."""
+    return list(torch.randperm(n, generator=generator).split(batch_size))[:num_batches(n, batch_size, training=True)]
 
 
 # ---------------------------------------------------------------------------- networks
@@ -166,30 +155,6 @@ class Student(nn.Module):
         return tuple(self.classifier(self.features(x)) for x in images)
 
 
-class Teacher(nn.Module):
-    """The frozen teacher: feature extractor and its K-way user head, always in eval mode."""
-
-    def __init__(self, checkpoint: Checkpoint, device: torch.device):
-        super().__init__()
-        self.features = checkpoint.build_model(device)
-        self.classifier = checkpoint.build_heads(device)[0]
-        if device.type == "cuda":
-            self.to(memory_format=torch.channels_last)
-        self.requires_grad_(False)
-        self.eval()
-
-    @property
-    def num_classes(self) -> int:
-        return self.classifier.out_features
-
-    def train(self, mode: bool = True) -> "Teacher":
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-
 # ---------------------------------------------------------------------------- the objective
 
 
@@ -204,17 +169,23 @@ class Part(NamedTuple):
 
 
 class LossWeights(NamedTuple):
-    d_lamb: float = 1.0
-    c_lamb: float = 1.0
-    p_lamb: float = 1.7
-    temperature: float = 1.0
+    """The weights of the loss terms and the softmax temperature (``sig distill``'s options)."""
+
+    d_lamb: float
+    c_lamb: float
+    p_lamb: float
+    temperature: float
+
+    @classmethod
+    def of(cls, options: DistillOptions) -> "LossWeights":
+        return cls(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
 
 
 class DistillObjective:
     """Distillation (with a continual set ``c``, or plain with ``c=None``) for :func:`fit`."""
 
-    def __init__(self, student: Student, teacher: Teacher, d: Part, c: Part | None,
-                 weights: LossWeights = LossWeights(), info: DistributedInfo | None = None):
+    def __init__(self, student: Student, teacher: FrozenClassifier, d: Part, c: Part | None, weights: LossWeights,
+                 info: DistributedInfo | None = None):
         self.student, self.teacher, self.d, self.c, self.weights = student, teacher, d, c, weights
         self.info = info or DistributedInfo()
         self.nets: dict[str, nn.Module] = {"student": student}
@@ -233,7 +204,7 @@ class DistillObjective:
 
     def num_train_batches(self) -> int:
         lead = self.c or self.d
-        return len(self.info.shard(np.arange(num_steps(len(lead.train), lead.batch_size))))
+        return len(self.info.shard(np.arange(num_batches(len(lead.train), lead.batch_size, training=True))))
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[Batch | None, Batch]]:
         steps = self._steps(generator)
@@ -250,16 +221,14 @@ class DistillObjective:
 
     def train_step(self, batch: tuple[Batch | None, Batch]) -> tuple[torch.Tensor, dict[str, float]]:
         c, d = batch
-        w = self.weights
         if c is None:
             (student_d,) = self.nets["student"](d.x)
-            loss, terms = distillation_loss(student_d, self.teacher(d.x), temperature=w.temperature)
+            loss, terms = distillation_loss(student_d, self.teacher(d.x), self.weights)
         else:
             student_d, student_c = self.nets["student"](d.x, c.x)
             teacher = self.teacher(torch.cat([d.x, c.x]))  # eval mode: one pass gives the same logits
-            loss, terms = distillation_loss(student_d, teacher[:len(d.x)], student_c=student_c,
-                                            teacher_c=teacher[len(d.x):], c_labels=c.y, d_lamb=w.d_lamb,
-                                            c_lamb=w.c_lamb, p_lamb=w.p_lamb, temperature=w.temperature)
+            loss, terms = distillation_loss(student_d, teacher[:len(d.x)], self.weights, student_c=student_c,
+                                            teacher_c=teacher[len(d.x):], c_labels=c.y)
         return loss, {"loss": loss.item(), **terms}
 
     @torch.no_grad()
@@ -309,57 +278,20 @@ def _read(part: Part, positions: np.ndarray, device: torch.device, generator: to
 # ---------------------------------------------------------------------------- options and entry points
 
 
-class DTransform(str, Enum):
-    """What is done to D images before they reach the networks."""
-
-    none = "none"                # used as they are (inverted data, already 150×220)
-    crop = "crop"                # random crops in training, centre crops in validation (the reference's flag)
-    center_crop = "center-crop"  # the centre crop everywhere (e.g. a teacher's 170×242 training set as D)
-
-
-class DistillOptions(Schedule):
-    """Options of ``sig distill`` (the optimisation ones come from :class:`Schedule`)."""
-
-    logdir: Path = Field(Path("runs/distill"), description="folder for checkpoints, metrics.csv and config.json")
-    epochs: int = Field(60, ge=1, description="passes over the continual set (over D without one)")
-    s_model: str = Field("signet", description="student architecture (any registered one)")
-    t_model_path: Path | None = Field(None, description="teacher checkpoint; None: the downloaded signet-distill")
-    s_checkpoint: Path | None = Field(None, description="initialises the student's features and first K head rows")
-    d_dataset: Path | None = Field(None, description="distillation set; None: the downloaded inverted-data")
-    d_users: tuple[int, int] | None = Field(None, description="D user indices [first, last) = teacher classes; "
-                                                              "None: all users of D")
-    d_transform: DTransform = Field(DTransform.none, description="crop D images (none: use them as they are)")
-    c_dataset: Path | None = Field(None, description="continual set; None: plain distillation")
-    c_users: tuple[int, int] | None = Field(None, description="C user indices [first, last); None: all")
-    d_lamb: float = Field(1.0, ge=0, description="weight of KL on D")
-    c_lamb: float = Field(1.0, ge=0, description="weight of cross-entropy on C")
-    p_lamb: float = Field(1.7, ge=0, description="weight of KL to the teacher on C")
-    temperature: float = Field(1.0, gt=0, description="softmax temperature of the KL terms")
-    d_batch_size: int = Field(32, ge=2, description="D signatures per step (per process under torchrun)")
-    c_batch_size: int = Field(32, ge=2, description="C signatures per step (per process under torchrun)")
-    joint_bn: bool = Field(False, description="one student pass over D and C together (batch norm statistics "
-                                              "as at extraction); the reference passes them separately")
-    resume: bool = Field(False, description="continue the run in logdir")
-    overwrite: bool = Field(False, description="start over in a logdir that holds a run (removes only its files)")
-    test: bool = Field(False, description="only evaluate the --s-checkpoint student on D-val and C-val")
-    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
-    allow_unsafe_checkpoint: bool = Field(False, description="unpickle checkpoints that need it (trusted only)")
-
-
 def distill(options: DistillOptions, reporter: Reporter | None = None) -> FitResult:
     """Distil the teacher into a new student while it learns the continual set; see :func:`fit`."""
     info = init_distributed(options.device)
     objective, config = build_objective(options, info)
-    inputs = [config["teacher"]["path"], config["d"]["path"], options.s_checkpoint, options.c_dataset]
+    inputs = [config["teacher"]["path"], config["d"]["path"], options.s_model_path, options.c_dataset]
     return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
                options=options, extra_config=config, inputs=inputs, reporter=reporter)
 
 
 def evaluate_student(options: DistillOptions) -> dict[str, float]:
-    """``--test``: the validation metrics of the ``--s-checkpoint`` student, nothing written."""
-    if options.s_checkpoint is None:
-        raise InputError("--test evaluates a trained student, and no --s-checkpoint was given",
-                         "pass --s-checkpoint model_best.pth")
+    """``--test``: the validation metrics of the ``--s-model-path`` student, nothing written."""
+    if options.s_model_path is None:
+        raise InputError("--test evaluates a trained student, and no --s-model-path was given",
+                         "pass --s-model-path model_best.pth")
     info = init_distributed(options.device)
     objective, _ = build_objective(options, info)
     objective.student.to(info.device).eval()
@@ -370,11 +302,9 @@ def evaluate_student(options: DistillOptions) -> dict[str, float]:
 def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[DistillObjective, dict]:
     """Load teacher, D, C and student, check they fit together; also the run's data record."""
     teacher_path = _input_path(options.t_model_path, "signet-distill", "--t-model-path", "the teacher")
-    teacher_checkpoint = load_checkpoint(teacher_path, allow_unsafe=options.allow_unsafe_checkpoint)
+    teacher_checkpoint = classifier_checkpoint(teacher_path, "teacher", "distillation",
+                                               options.allow_unsafe_checkpoint)
     k = teacher_checkpoint.num_classes
-    if k is None:
-        raise CheckpointError(f"the teacher {teacher_path} has no user-classification head, which distillation "
-                              "needs", "give a checkpoint saved by 'sig train' (or the published signet-distill)")
     d_path = _input_path(options.d_dataset, "inverted-data", "--d-dataset", "the distillation set")
     d, d_record = _distillation_part(d_path, options, k)
     c, c_record = (None, None) if options.c_dataset is None else _continual_part(options)
@@ -384,14 +314,13 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
         torch.manual_seed(options.seed)
         features = create_model(options.s_model)
         student = Student(features, nn.Linear(features.feature_space_size, k + num_c), joint=options.joint_bn)
-    if options.s_checkpoint is not None:
+    if options.s_model_path is not None:
         _initialise(student, options, k)
-    teacher = Teacher(teacher_checkpoint, info.device)
-    weights = LossWeights(options.d_lamb, options.c_lamb, options.p_lamb, options.temperature)
+    teacher = FrozenClassifier(teacher_checkpoint, info.device)
     config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.identity(),
                           "classes": k}, "d": d_record, "c": c_record,
               "canvases": _canvases(teacher_path, d_path, options.c_dataset)}
-    return DistillObjective(student, teacher, d, c, weights, info), config
+    return DistillObjective(student, teacher, d, c, LossWeights.of(options), info), config
 
 
 def _canvases(teacher: Path, d_path: Path, c_path: Path | None) -> list[dict]:
@@ -420,7 +349,7 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
     """D: users ``--d-users`` relabelled 0..K-1 (a range that must span the teacher's K classes)."""
     sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
     size = sigset.image_size
-    if options.d_transform is DTransform.none and size != INPUT_SIZE:
+    if options.d_transform == "none" and size != INPUT_SIZE:
         raise InputError(f"--d-dataset {path}: images are {size[0]}×{size[1]}, not the network's "
                          f"{INPUT_SIZE[0]}×{INPUT_SIZE[1]} input",
                          "pass --d-transform center-crop (or crop, for random training crops)")
@@ -431,9 +360,9 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
                          f"has {k} classes", f"give a range of {k} users, the ones the teacher was trained on")
     rows = Rows.select(sigset, users, genuine_only=True, labels=sigset.y - users[0])
     train, val = _split(rows, path, users, options.seed + 1)
-    part = Part(rows, train, val, options.d_batch_size, options.d_transform is DTransform.crop)
+    part = Part(rows, train, val, options.d_batch_size, options.d_transform == "crop")
     record = {"path": str(path), "fingerprint": set_digest(sigset), "users": list(users), "signatures": len(rows),
-              "train": len(train), "validation": len(val), "transform": options.d_transform.value}
+              "train": len(train), "validation": len(val), "transform": options.d_transform}
     return part, record
 
 
@@ -455,11 +384,10 @@ def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
 def _users(given: tuple[int, int] | None, flag: str, sigset: SignatureSet, path: Path) -> tuple[int, int]:
     """The range ``flag`` gives, within the set's users; all of them when not given."""
     present = np.unique(sigset.y)
-    users = user_range(given, flag)
-    if users is None:
+    if given is None:
         return (int(present[0]), int(present[-1]) + 1) if len(present) else (0, 0)
-    require_users_within(users, present, flag, str(path))
-    return users
+    require_users_within(given, present, flag, str(path))
+    return given
 
 
 def _check_size(sigset: SignatureSet, path: Path, flag: str) -> None:
@@ -477,14 +405,14 @@ def _split(rows: Rows, path: Path, users: tuple[int, int], seed: int) -> tuple[n
 
 
 def _initialise(student: Student, options: DistillOptions, k: int) -> None:
-    """--s-checkpoint: its feature extractor, and the first K rows of its head (all rows with --test)."""
-    path = options.s_checkpoint
+    """--s-model-path: its feature extractor, and the first K rows of its head (all rows with --test)."""
+    path = options.s_model_path
     checkpoint = load_checkpoint(path, allow_unsafe=options.allow_unsafe_checkpoint)
     ours = {name: tuple(v.shape) for name, v in student.features.state_dict().items()}
     theirs = {name: tuple(v.shape) for name, v in checkpoint.features_state.items()}
     if {n: s for n, s in theirs.items() if not n.endswith("num_batches_tracked")} != \
             {n: s for n, s in ours.items() if not n.endswith("num_batches_tracked")}:
-        raise CheckpointError(f"--s-checkpoint {path} holds a {checkpoint.arch} network, not --s-model "
+        raise CheckpointError(f"--s-model-path {path} holds a {checkpoint.arch} network, not --s-model "
                               f"{options.s_model}", f"pass --s-model {checkpoint.arch}")
     student.features.load_state_dict(checkpoint.features_state, strict=False)
     head, total = checkpoint.classifier_state, student.classifier.out_features
@@ -496,9 +424,9 @@ def _initialise(student: Student, options: DistillOptions, k: int) -> None:
                                   "give the same --c-dataset and --c-users the student was distilled with")
         student.classifier.load_state_dict(head)
     elif head is None:
-        log.warning("--s-checkpoint %s has no user head: only its feature extractor initialises the student", path)
+        log.warning("--s-model-path %s has no user head: only its feature extractor initialises the student", path)
     elif rows < k:
-        raise CheckpointError(f"--s-checkpoint {path} has a {rows}-output head, fewer than the teacher's {k} users",
+        raise CheckpointError(f"--s-model-path {path} has a {rows}-output head, fewer than the teacher's {k} users",
                               "give a student of this teacher, or a checkpoint without head rows to copy")
     else:
         with torch.no_grad():

@@ -33,15 +33,16 @@ from typing import Any, Iterable, Iterator, Protocol
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from torch import nn
 
 from sigcli import progress
-from sigcli.device import Device, resolve_device
+from sigcli.config.training import Schedule
+from sigcli.device import resolve_device
 from sigcli.errors import InputError, SigcliError, first_line
 from sigcli.fileio import LOCK_NAME, atomic_path, clean_stale_temps, exclusive_lock, make_folder
 from sigcli.models.checkpoint import save_checkpoint
-from sigcli.options import Options, save_options
+from sigcli.options import save_options
 from sigcli.progress import Reporter
 
 log = logging.getLogger(__name__)
@@ -50,23 +51,9 @@ BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_
 # The first metrics of train_step's dict are shown beside the progress bar (all go to metrics.csv).
 BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
-RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir"}
-
-
-class Schedule(Options):
-    """How to optimise, whatever the objective. Defaults are the reference's (PROTOCOLS §3)."""
-
-    epochs: int = Field(20, ge=1, description="passes over the training set")
-    lr: float = Field(1e-3, gt=0, description="initial learning rate of SGD")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    nesterov: bool = Field(True, description="Nesterov momentum")
-    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on every parameter")
-    lr_decay: float = Field(0.1, gt=0, le=1, description="factor applied to the learning rate at each decay")
-    lr_decay_times: int = Field(3, ge=0, description="decays, evenly spaced: every max(1, epochs // this) epochs")
-    grad_clip: float | None = Field(10.0, gt=0, description="gradient values clipped to ±this (None: off)")
-    seed: int = Field(42, description="seeds weights, the train/validation split, batches and crops")
-    device: Device = Field("auto", description="auto: CUDA when present")
-    amp: bool = Field(False, description="mixed precision (float16) on CUDA; ignored on CPU")
+RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir", "as_json"}
+# Options renamed since a run may have started: the name in its config.json → the name now.
+RENAMED_OPTIONS = {"dataset_path": "data_path", "s_checkpoint": "s_model_path"}
 
 
 def learning_rate(epoch: int, schedule: Schedule) -> float:
@@ -191,6 +178,11 @@ class FitResult:
     last_metrics: dict[str, float]
     paths: dict[str, Path]
     history: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        """The run as plain data (``--json``): best epoch and its metrics, files, and one row per epoch."""
+        return {"best_epoch": self.best_epoch, "best_metrics": self.best_metrics, "last_metrics": self.last_metrics,
+                "paths": {name: str(path) for name, path in self.paths.items()}, "history": self.history}
 
 
 # --------------------------------------------------------------------------- the loop
@@ -461,8 +453,9 @@ def _damaged(path: Path, why: str) -> InputError:
 
 
 def _check_same_options(config_path: Path, options: BaseModel) -> None:
-    """A resumed run must use the options it started with (only a few may change)."""
-    saved = _read_config(config_path, "cannot resume")
+    """A resumed run must use the options it started with (only a few may change); a run
+    started before an option was renamed resumes under the new name."""
+    saved = {RENAMED_OPTIONS.get(k, k): v for k, v in _read_config(config_path, "cannot resume").items()}
     current = json.loads(options.model_dump_json())
     changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if changed:

@@ -11,50 +11,32 @@ pass a simple forgery's code 2 as a binary target.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
+from sigcli.config.training import TrainOptions
 from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import InputError
 from sigcli.models import create_model
-from sigcli.options import require_users_within, user_range
+from sigcli.options import require_users_within
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, num_batches, set_digest, split_train_val
-from sigcli.training.loop import DistributedInfo, FitResult, Schedule, fit, init_distributed
-
-
-class TrainOptions(Schedule):
-    """Options of ``sig train`` (the optimisation ones come from :class:`Schedule`)."""
-
-    dataset_path: Path = Field(description="preprocessed set: .npz file or memory-mapped folder")
-    logdir: Path = Field(description="folder for checkpoints, metrics.csv and config.json")
-    model: str = Field("signet", description="registered architecture")
-    users: tuple[int, int] | None = Field(None, description="user indices [first, last); None: all")
-    forg: bool = Field(False, description="SigNet-F: also learn to tell skilled forgeries")
-    lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F weight of the forgery loss")
-    batch_size: int = Field(32, ge=2, description="signatures per step (per process under torchrun)")
-    resume: bool = Field(False, description="continue the run in logdir")
-    overwrite: bool = Field(False, description="start over in a logdir that holds a run (removes only its files)")
-    allow_pickle: bool = Field(False, description="read a pickled user_mapping (trusted files only)")
+from sigcli.training.loop import DistributedInfo, FitResult, fit, init_distributed
 
 
 class SupervisedObjective:
-    """The SigNet (``forg=False``) or SigNet-F objective over ``rows`` (labels 0..classes−1)."""
+    """The SigNet objective over ``rows`` (labels 0..classes−1), or SigNet-F with its weight ``lamb``."""
 
     def __init__(self, features: nn.Module, rows: Rows, train: np.ndarray, val: np.ndarray, num_classes: int, *,
-                 forg: bool = False, lamb: float = 0.95, batch_size: int = 32,
-                 info: DistributedInfo | None = None):
+                 batch_size: int, lamb: float | None = None, info: DistributedInfo | None = None):
         self.rows, self.train, self.val = rows, train, val
-        self.forg, self.lamb, self.batch_size = forg, lamb, batch_size
+        self.forg, self.lamb, self.batch_size = lamb is not None, lamb, batch_size
         self.info = info or DistributedInfo()
         dim = features.feature_space_size
         self.nets: dict[str, nn.Module] = {"features": features, "classifier": nn.Linear(dim, num_classes)}
-        if forg:
+        if self.forg:
             self.nets["forgery"] = nn.Linear(dim, 1)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -124,28 +106,29 @@ class SupervisedObjective:
 def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> FitResult:
     """Train SigNet (or SigNet-F with ``options.forg``) on a preprocessed set; see :func:`fit`."""
     info = init_distributed(options.device)
-    users = user_range(options.users, "--users")
-    sigset = SignatureSet.load(options.dataset_path, allow_pickle=options.allow_pickle)
+    users = options.users
+    sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     check_image_size(sigset.image_size)
     if users is not None:
-        require_users_within(users, np.unique(sigset.y), "--users", str(options.dataset_path))
+        require_users_within(users, np.unique(sigset.y), "--users", str(options.data_path))
     rows = Rows.select(sigset, users, genuine_only=not options.forg)
     where = f"users [{users[0]}, {users[1]})" if users else "the set"
     if len(rows) == 0:
         kind = "signatures" if options.forg else "genuine signatures"
-        raise InputError(f"{options.dataset_path} has no {kind} of {where}",
+        raise InputError(f"{options.data_path} has no {kind} of {where}",
                          f"it has user indices {int(sigset.y.min())}..{int(sigset.y.max())}" if len(sigset) else None)
     if options.forg and not np.any(rows.yforg > 0):
-        raise InputError(f"--forg needs forgeries, and {where} in {options.dataset_path} has none",
+        raise InputError(f"--forg needs forgeries, and {where} in {options.data_path} has none",
                          "train without --forg, or on a set with skilled forgeries")
     classes, rows.y = np.unique(rows.y, return_inverse=True)
     train, val = split_train_val(len(rows), options.seed)
     torch.manual_seed(options.seed)
-    objective = SupervisedObjective(create_model(options.model), rows, train, val, len(classes), forg=options.forg,
-                                    lamb=options.lamb, batch_size=options.batch_size, info=info)
-    data = {"path": str(options.dataset_path), "fingerprint": set_digest(sigset), "users": len(classes),
+    objective = SupervisedObjective(create_model(options.model), rows, train, val, len(classes),
+                                    batch_size=options.batch_size, lamb=options.lamb if options.forg else None,
+                                    info=info)
+    data = {"path": str(options.data_path), "fingerprint": set_digest(sigset), "users": len(classes),
             "signatures": len(rows), "train": len(train), "validation": len(val)}
-    canvas = canvas_of(options.dataset_path)  # for 'sig verify', which must make its images the same way
+    canvas = canvas_of(options.data_path)  # for 'sig verify', which must make its images the same way
     return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
                options=options, extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []},
-               inputs=[options.dataset_path], reporter=reporter)
+               inputs=[options.data_path], reporter=reporter)

@@ -1,0 +1,58 @@
+"""Options of ``sig train``, and the optimisation schedule it shares with ``sig distill``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+from pydantic import Field
+
+from sigcli.config.common import AllowPickle, DataPath, Device, Json, Overwrite, Seed, UserRange
+from sigcli.options import Options
+
+#: The architectures sig itself registers. ``--help`` names them without importing torch to
+#: build the registry; a test keeps this equal to ``sigcli.models.BUILTIN_MODELS``, and a
+#: name is checked against the registry (plugins included) when the command runs.
+BUILTIN_MODELS = ("signet", "signet-thin", "signet-smaller")
+ARCHITECTURE = f"a registered architecture, e.g. {', '.join(BUILTIN_MODELS)}"
+
+Logdir = Annotated[Path, Field(description="Run folder: checkpoints (model_best.pth, model_last.pth), metrics.csv, "
+                                           "config.json and the resume state.")]
+Resume = Annotated[bool, Field(description="Continue the interrupted run in --logdir, with the options it started "
+                                           "with (only --epochs, --device and --amp may change).")]
+START_OVER = "Start over in a --logdir that holds a run (only the run's own files are removed)."
+
+
+class Schedule(Options):
+    """How to optimise, whatever the objective; the defaults are the reference's (docs/training.md)."""
+
+    epochs: int = Field(20, ge=1, description="Passes over the training set.")
+    lr: float = Field(1e-3, gt=0, description="Initial learning rate of SGD.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    nesterov: bool = Field(True, description="Nesterov momentum.")
+    weight_decay: float = Field(1e-4, ge=0, description="L2 penalty on every parameter.")
+    lr_decay: float = Field(0.1, gt=0, le=1, description="Factor the learning rate is multiplied by at each decay.")
+    lr_decay_times: int = Field(3, ge=0, description=(
+        "Spacing of the learning-rate decays: the rate is multiplied by --lr-decay every max(1, EPOCHS // "
+        "LR_DECAY_TIMES) epochs, so (EPOCHS - 1) // that step times in a run (3 times in 20 epochs, twice in "
+        "60); 0 keeps it constant."))
+    grad_clip: Optional[float] = Field(10.0, gt=0, description="Clip every gradient value to ±this.")
+    seed: Seed = 42
+    device: Device = "auto"
+    amp: bool = Field(False, description="Mixed precision (float16) on CUDA; ignored on the CPU.")
+
+
+class TrainOptions(Schedule):
+    """Options of ``sig train`` (the optimisation ones come from :class:`Schedule`)."""
+
+    data_path: DataPath
+    logdir: Logdir
+    model: str = Field("signet", description=f"Architecture: {ARCHITECTURE}.")
+    users: UserRange = Field(None, description="Train on users FIRST..LAST-1, by index in the set (LAST excluded).")
+    forg: bool = Field(False, description="SigNet-F: also learn to tell skilled forgeries.")
+    lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F: weight λ of the forgery loss.")
+    batch_size: int = Field(32, ge=2, description="Signatures per step (per process under torchrun).")
+    resume: Resume = False
+    overwrite: Overwrite = Field(False, description=START_OVER)
+    allow_pickle: AllowPickle = False
+    as_json: Json = Field(False, description="Print the per-epoch summary as JSON on stdout instead of a table.")
