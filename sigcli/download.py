@@ -1,4 +1,4 @@
-"""Published artefacts (PROTOCOLS §8): a registry, a local cache, and a careful Drive downloader.
+"""Published artefacts (docs/formats.md#download-cache-and-manifest): a registry, a cache, a careful Drive downloader.
 
 The models and data of the reference papers are public Google Drive files. Drive puts large
 files behind a virus-scan confirmation page, answers with an HTML page when a file's quota is

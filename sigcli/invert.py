@@ -1,6 +1,6 @@
 """Deep inversion with competition: distillation data synthesised from a trained teacher.
 
-The distillation of PROTOCOLS §4 needs images that carry the teacher's knowledge without
+Distillation (docs/training.md#distillation-data) needs images that carry the teacher's knowledge without
 the teacher's (licensed) training signatures. Following DeepInversion (Yin et al., CVPR
 2020) a batch of images, started from noise, is optimised with Adam so that
 
@@ -15,7 +15,7 @@ teacher, a random shift (``torch.roll``) of the batch at every step, and the ima
 clamped to [0, 1] after every step. The competition term rewards images on which a
 student disagrees with the teacher, so they cover what the student has not learned yet.
 
-:func:`invert` writes the result as a signature set (PROTOCOLS §1: ``x`` float32 in
+:func:`invert` writes the result as a signature set (docs/formats.md#inverted-distillation-data: ``x`` float32 in
 [0, 1] at 150×220, ``y`` the teacher's user index, ``yforg`` 0), resumably: finished
 batches are kept in ``OUT.parts/`` until the set is assembled.
 """

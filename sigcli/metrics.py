@@ -1,4 +1,4 @@
-"""Verification metrics of PROTOCOLS §7, equal to the reference definitions for the same scores.
+"""Verification metrics (docs/evaluation.md#metrics), equal to the reference definitions for the same scores.
 
 Scores are SVM decision values, higher meaning "more genuine". Per-user inputs are lists
 with one 1-d array per user. Genuine signatures are the positive class; a signature is

@@ -1,4 +1,4 @@
-"""Results files: the reference's pickle (PROTOCOLS §7), a JSON summary beside it, safe reading.
+"""Results files: the reference's pickle (docs/formats.md#results-files), a JSON summary beside it, safe reading.
 
 ``R.pkl`` is a list with one dict per fold, ``{'all_metrics': {...}, 'predictions':
 {'genuinePreds', 'randomPreds', 'skilledPreds'}}``, made only of dicts, lists, floats and
@@ -112,7 +112,7 @@ def results_pickle(path: str | os.PathLike) -> Path:
 
 
 def check_results(content: Any, path: Path | str) -> list[dict]:
-    """The per-fold list, if ``content`` has the schema of PROTOCOLS §7."""
+    """The per-fold list, if ``content`` has the schema of docs/formats.md#results-pickle."""
     if not isinstance(content, list) or not content:
         raise InputError(f"{path} is not a results file: expected a non-empty list of folds, "
                          f"got {type(content).__name__}")

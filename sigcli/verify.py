@@ -1,7 +1,7 @@
 """Verify questioned signatures against a writer's genuine references (`sig verify`).
 
 Raw images are read as the dataset loaders read them (:func:`read_gray`), normalised on one
-canvas (PROTOCOLS §2) and passed through the feature extractor in one batch (centre
+canvas (docs/preprocessing.md#normalising-one-signature) and passed through the feature extractor in one batch (centre
 150×220 crop, eval mode). Each query is then scored against every reference, higher
 meaning more genuine:
 
@@ -13,7 +13,7 @@ meaning more genuine:
 The per-reference scores are fused into the query's score (the classifier's own fusion,
 ``mean`` for the distances; ``fusion`` overrides) and the reference with the highest score
 is the query's nearest. A query is judged genuine when its score is at or above the
-threshold (PROTOCOLS §7), by default:
+threshold (docs/evaluation.md#verifying-signatures), by default:
 
 - with a classifier, 0: the SVM's decision boundary, as ``sig wi`` counts errors;
 - otherwise the lowest leave-one-out score among the references (each reference scored

@@ -1,4 +1,4 @@
-"""Metrics of PROTOCOLS §7 on hand-computed 2–3-sample cases, ties and degenerate users."""
+"""Metrics (docs/evaluation.md#metrics) on hand-computed 2–3-sample cases, ties and degenerate users."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from sigcli.models import BUILTIN_MODELS, INPUT_SIZE, available_models, create_m
 from sigcli.models.checkpoint import (UNSAFE_FLAG, Checkpoint, detect_architecture, load_checkpoint,
                                       save_checkpoint)
 
-# PROTOCOLS §3, written out by hand: (conv name, out, in, kernel) and (fc name, out, in).
+# docs/training.md#architectures, written out by hand: (conv name, out, in, kernel) and (fc name, out, in).
 REFERENCE_LAYOUT = {
     "signet": ([("conv1", 96, 1, 11), ("conv2", 256, 96, 5), ("conv3", 384, 256, 3), ("conv4", 384, 384, 3),
                 ("conv5", 256, 384, 3)], [("fc1", 2048, 3840), ("fc2", 2048, 2048)]),

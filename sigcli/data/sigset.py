@@ -1,4 +1,4 @@
-"""Preprocessed signature sets: the `.npz` file and the memory-mapped folder of PROTOCOLS §1.
+"""Preprocessed signature sets: the `.npz` file and the memory-mapped folder (docs/formats.md#signature-sets).
 
 A :class:`SignatureSet` holds ``x`` (N×1×H×W, ink bright on 0), ``y`` (user index 0..U-1),
 ``yforg`` (0 genuine, 1 skilled, 2 simple), ``user_mapping`` (index → original user id, or
@@ -86,7 +86,7 @@ class SignatureSet:
         )
 
     def select_users(self, first: int, last: int) -> "SignatureSet":
-        """Signatures of users with index in ``[first, last)`` (PROTOCOLS §1)."""
+        """Signatures of users with index in ``[first, last)`` (docs/formats.md#user-ranges)."""
         if last <= first:
             raise InputError(f"empty user range [{first}, {last})", "give FIRST < LAST")
         return self.subset(_as_slice_if_contiguous(np.flatnonzero((self.y >= first) & (self.y < last))))

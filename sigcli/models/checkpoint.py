@@ -1,7 +1,7 @@
 """Checkpoints: the reference 3-tuple of state dicts, read safely, architecture told by shape.
 
 A checkpoint file is ``(features_state, classifier_state, forgery_state)`` saved with
-``torch.save`` (PROTOCOLS §3); the forgery entry is an empty dict when there is no forgery
+``torch.save`` (docs/formats.md#checkpoints); the forgery entry is an empty dict when there is no forgery
 head. Files are read with ``torch.load(weights_only=True)``; one that needs full unpickling
 (it stores Python objects, which can run code) is refused unless the caller opts in.
 """

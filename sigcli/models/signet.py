@@ -1,4 +1,4 @@
-"""The SigNet family (Hafemann et al. 2017), with the reference layer names (PROTOCOLS §3).
+"""The SigNet family (Hafemann et al. 2017), with the reference layer names (docs/training.md#architectures).
 
 Each block is conv (or linear) without bias → batch norm → ReLU, named so that a state dict
 reads ``conv_layers.conv1.conv.weight``, ``fc_layers.fc1.bn.running_mean``…: published

@@ -1,4 +1,4 @@
-"""Random draws of the WD and WI protocols (PROTOCOLS §5-6), in the reference's exact order.
+"""Random draws of the WD and WI protocols (docs/evaluation.md), in the reference's exact order.
 
 Every function takes the one ``np.random.RandomState`` of a run, shared by all folds, and
 calls it exactly as the reference tools do (``shuffle``, ``choice(..., replace=False)``,
@@ -96,7 +96,7 @@ def full_tests(test_genuines: list[np.ndarray], skilled: list[np.ndarray]) -> li
 
 
 def wi_training_pairs(kept: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row pairs ``(a, b)`` and labels of the WI training set (PROTOCOLS §6 step 3).
+    """Row pairs ``(a, b)`` and labels of the WI training set (docs/evaluation.md#draws-of-one-wi-fold, step 3).
 
     ``kept`` is U×g: each development user's kept genuine rows in shuffled order. Positives
     (label 1): every pair ``j < k`` of a user's g genuines, ordered by j then k. Negatives

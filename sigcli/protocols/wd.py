@@ -1,4 +1,4 @@
-"""Writer-dependent evaluation (PROTOCOLS §5): one SVM per exploitation user.
+"""Writer-dependent evaluation (docs/evaluation.md#writer-dependent-protocol): one SVM per exploitation user.
 
 Per fold, every random choice is drawn first, in the reference's order (:mod:`.splits`);
 then the users' SVMs are fitted and scored, in parallel threads when ``workers > 1`` (libsvm
@@ -88,7 +88,7 @@ def check_wd(features: FeatureSet, options: WDOptions) -> tuple[np.ndarray, np.n
 
 def draw_fold(features: FeatureSet, exp_users: np.ndarray, dev_users: np.ndarray, options: WDOptions,
               rng: np.random.RandomState) -> WDFold:
-    """All draws of one fold, in the reference's order (PROTOCOLS §5 steps 1, 2, 4)."""
+    """All draws of one fold, in the reference's order (docs/evaluation.md#draws-of-one-wd-fold)."""
     y, yforg = features.y, features.yforg
     shuffled = splits.shuffled_genuines(y, yforg, exp_users, rng)
     train, test_genuines = splits.head_tail(shuffled, options.gen_for_train, options.gen_for_test)
@@ -115,7 +115,7 @@ def run_wd(options: WDOptions, reporter: Reporter | None = None) -> list[dict]:
 
 
 def evaluate_wd(features: FeatureSet, options: WDOptions, reporter: Reporter | None = None) -> list[dict]:
-    """Run every fold; return the results of PROTOCOLS §7 (one dict per fold)."""
+    """Run every fold; return the results of docs/formats.md#results-pickle (one dict per fold)."""
     exp_users, dev_users = check_wd(features, options)
     rng = np.random.RandomState(options.seed)
     reporter = progress.resolve(reporter)

@@ -1,4 +1,4 @@
-"""Writer-independent evaluation (PROTOCOLS §6): one SVM in the dissimilarity space.
+"""Writer-independent evaluation (docs/evaluation.md#writer-independent-protocol): one SVM in the dissimilarity space.
 
 The SVM learns from pairs of development users' signatures, ``|f(a) - f(b)|`` (same user:
 genuine pair; different users: forgery pair), and then verifies any writer: a query is
@@ -62,7 +62,7 @@ class WIFold:
 
 @dataclass
 class WIRun:
-    folds: list[dict]                                   # results of PROTOCOLS §7, one dict per fold
+    folds: list[dict]                                   # docs/formats.md#results-pickle, one dict per fold
     classifier: Pipeline = field(repr=False)            # the first fold's scaler + SVM
 
 
@@ -116,7 +116,7 @@ def check_wi(features: FeatureSet, options: WIOptions) -> tuple[np.ndarray, np.n
 
 def draw_fold(features: FeatureSet, exp_users: np.ndarray, dev_users: np.ndarray, options: WIOptions,
               rng: np.random.RandomState) -> WIFold:
-    """All draws of one fold, in the reference's order (PROTOCOLS §6 steps 1, 2, 3, 5)."""
+    """All draws of one fold, in the reference's order (docs/evaluation.md#draws-of-one-wi-fold)."""
     y, yforg = features.y, features.yforg
     shuffled = splits.shuffled_genuines(y, yforg, exp_users, rng)
     references, test_genuines = splits.head_tail(shuffled, options.gen_for_ref, options.gen_for_test)
@@ -177,7 +177,7 @@ def run_wi(options: WIOptions, reporter: Reporter | None = None) -> WIRun:
 
 
 def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | None = None) -> WIRun:
-    """Run every fold; return the results (PROTOCOLS §7) and the first fold's classifier."""
+    """Run every fold; return the results (docs/formats.md#results-pickle) and the first fold's classifier."""
     exp_users, dev_users = check_wi(features, options)
     rng = np.random.RandomState(options.seed)
     reporter = progress.resolve(reporter)

@@ -2,8 +2,8 @@
 
 Nothing here materialises a set: a :class:`Rows` is a list of row numbers into ``x``; a
 batch's rows are read in ascending order, cropped as one batched array (random 150×220
-crops for training, the centre crop otherwise — PROTOCOLS §2.5) and scaled to [0, 1]
-(uint8 / 255; float data as it is, §1). A background thread reads the next batches while
+crops for training, the centre crop otherwise — docs/preprocessing.md#crops-at-the-network) and scaled to [0, 1]
+(docs/formats.md#pixel-values-at-the-network). A background thread reads the next batches while
 the network works. Rows of a memory-mapped ``x`` are read from its file into the batch
 (not through the map), so memory stays flat however large the set.
 """
@@ -26,7 +26,7 @@ from sigcli.errors import InputError
 from sigcli.models import INPUT_SIZE
 
 T = TypeVar("T")
-TRAIN_FRACTION = 0.9  # train / validation split of the selected signatures (PROTOCOLS §3)
+TRAIN_FRACTION = 0.9  # train / validation split of the selected signatures (docs/training.md#data-split-and-batches)
 
 
 class Batch(NamedTuple):
@@ -132,7 +132,7 @@ def check_image_size(image_size: tuple[int, ...], input_size: tuple[int, int] = 
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
-    """Network input in [0, 1]: uint8 divided by 255, float taken as it is (PROTOCOLS §1)."""
+    """Network input in [0, 1]: uint8 divided by 255, float as it is (docs/formats.md#pixel-values-at-the-network)."""
     if images.dtype == torch.uint8:
         return images.float().div_(255)
     return images.float()

@@ -1,4 +1,4 @@
-"""Knowledge distillation with continual learning (PROTOCOLS §4), as an objective of the one loop.
+"""Knowledge distillation with continual learning (docs/training.md), as an objective of the one loop.
 
 A student learns from a frozen teacher on a distillation set D (inverted data, labels
 ``0..K-1``) while learning C new users from a continual set (labels ``K..K+C-1`` in its
@@ -59,7 +59,7 @@ def kl_teacher_student(student_logits: torch.Tensor, teacher_logits: torch.Tenso
 def distillation_loss(student_d: torch.Tensor, teacher_d: torch.Tensor, weights: LossWeights, *,
                       student_c: torch.Tensor | None = None, teacher_c: torch.Tensor | None = None,
                       c_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of one step and its terms (PROTOCOLS §4).
+    """The loss of one step and its terms (docs/training.md#distillation-loss).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""SigNet and SigNet-F feature learning (PROTOCOLS §3): the objective and ``train_signet``.
+"""SigNet and SigNet-F feature learning (docs/training.md): the objective and ``train_signet``.
 
 SigNet: cross-entropy over the users. SigNet-F with λ: (1 − λ)·cross-entropy over the
 batch's genuine signatures + λ·binary cross-entropy of a one-output forgery head over all
