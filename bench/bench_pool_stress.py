@@ -133,7 +133,7 @@ def _cli_rows(tmp: Path, runs: int, env: dict, load: str) -> list[dict]:
                     "--users", str(RAW["users"]), "--genuine", str(RAW["genuine"]), "--skilled", str(RAW["skilled"]),
                     "--workers", "1"], env=env, capture_output=True, check=True)
     commands = {
-        "preprocess": lambda i: ["preprocess", "--dataset", RAW["layout"], "--path", str(raw),
+        "preprocess": lambda i: ["preprocess", "--dataset", RAW["layout"], "--raw-path", str(raw),
                                  "--save-path", str(tmp / f"pre-{i}.npz"), "--workers", "2"],
         "synth": lambda i: ["synth", "--layout", RAW["layout"], "--out", str(tmp / f"synth-{i}"),
                             "--users", str(RAW["users"]), "--genuine", str(RAW["genuine"]),

@@ -33,7 +33,9 @@ from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import SignatureSet
 from sigcli.data.synth import synthesize
 from sigcli.options import build
-from sigcli.preprocess import PreprocessOptions, cpu_count, preprocess_signature, process_dataset
+from sigcli.config.common import cpu_count
+from sigcli.config.preprocess import PreprocessOptions
+from sigcli.preprocess import preprocess_signature, process_dataset
 
 # A fresh process preprocesses one set and prints its resident memory before the run and
 # the most it reached during the run (sampled at every progress step, from /proc), so that
@@ -43,7 +45,8 @@ _MEMORY_RUN = """
 import json, os, sys
 from contextlib import contextmanager
 from sigcli.options import build, environment
-from sigcli.preprocess import PreprocessOptions, process_dataset
+from sigcli.config.preprocess import PreprocessOptions
+from sigcli.preprocess import process_dataset
 
 def rss_mb():
     with open("/proc/self/statm") as fh:
@@ -101,7 +104,7 @@ def _single_image(raw: Path, canvas: tuple[int, int], count: int) -> dict:
 def _workers(raw: Path, tmp: Path, users: int, repeats: int) -> dict:
     timings, outputs = {1: [], 2: []}, {}
     for workers in (1, 2) * repeats:  # interleaved, best of each: shared CPUs are noisy
-        options = build(PreprocessOptions, dataset="gpds", path=raw, save_path=str(tmp / f"w{workers}.npz"),
+        options = build(PreprocessOptions, dataset="gpds", raw_path=raw, save_path=str(tmp / f"w{workers}.npz"),
                         workers=workers, overwrite=True)
         started = time.perf_counter()
         result = process_dataset(options)
@@ -145,7 +148,7 @@ def _memory(raw: Path, tmp: Path, users: int) -> list[dict]:
     for fmt in ("folder", "npz"):
         peaks = {}
         for count in (small, users):
-            options = {"dataset": "gpds", "path": str(raw), "save_path": str(tmp / f"m{fmt}{count}"),
+            options = {"dataset": "gpds", "raw_path": str(raw), "save_path": str(tmp / f"m{fmt}{count}"),
                        "users": [0, count], "workers": 1, "format": fmt}
             done = subprocess.run([sys.executable, "-c", _MEMORY_RUN, json.dumps(options)],
                                   capture_output=True, text=True, check=True)

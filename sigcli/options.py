@@ -1,8 +1,8 @@
 """Option models shared by commands: validation with pydantic, saved next to outputs.
 
-Each command's own options model lives beside its library function (e.g.
-``sigcli.preprocess.PreprocessOptions``) and holds that command's defaults, once. The CLI
-reads defaults from the model with :func:`default` so ``--help`` shows the same values.
+Each command's own options model lives in :mod:`sigcli.config` (e.g.
+``sigcli.config.preprocess.PreprocessOptions``) and holds that command's defaults, once; the
+command is derived from it (:mod:`sigcli.cli.derive`), so ``--help`` shows the same values.
 """
 
 from __future__ import annotations

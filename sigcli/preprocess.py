@@ -18,13 +18,11 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import skimage
-from pydantic import Field, PositiveInt, field_validator
 from scipy import ndimage
 from skimage import filters, transform
 
@@ -32,7 +30,8 @@ from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet, is_signature_set_folder
 from sigcli.errors import InputError, first_line
 from sigcli.fileio import check_output
-from sigcli.options import Options, save_options, user_range
+from sigcli.config.preprocess import IMAGE_SIZE, OutputFormat, PreprocessOptions
+from sigcli.options import save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
 
@@ -40,8 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Sigma of the blur that finds the ink (box and centre of mass); the reference's value.
 BLUR_SIGMA = 2
-#: Size images are resized to (H, W); training crops 150×220 out of it later.
-IMAGE_SIZE = (170, 242)
 #: Files per task sent to a worker: enough to hide the inter-process cost, small enough to balance.
 CHUNK_FILES = 8
 #: Largest image read, in pixels, checked in its header before it is decoded: a 600-dpi A4
@@ -51,9 +48,6 @@ MAX_IMAGE_PIXELS = 50_000_000
 #: Largest canvas, in pixels, and largest image the canvas is resized through on its way to
 #: the output size: it holds one signature, never more than the largest image read.
 MAX_CANVAS_PIXELS = MAX_IMAGE_PIXELS
-#: Largest output image (--image-size), in pixels: 2048×2048, 100 times the usual 170×242; a
-#: set holds one per signature (in memory until saved, for the .npz format).
-MAX_OUTPUT_PIXELS = 2048 * 2048
 #: Share of a pixel's blurred neighbourhood that must be ink, on a bilevel image: more than a
 #: lone speck gives after the blur (1/(2π·2²) ≈ 4 %), less than a 1-pixel line (≈ 20 %).
 BILEVEL_MIN_INK = 0.1
@@ -99,7 +93,8 @@ def check_image_file(path: str | os.PathLike) -> None:
 
 def check_canvas(canvas_size: tuple[int, int], image_size: tuple[int, int], what: str) -> None:
     """Refuse a canvas (``what`` names it, e.g. ``--canvas``) past :data:`MAX_CANVAS_PIXELS`,
-    before anything is allocated (the output size is held to :data:`MAX_OUTPUT_PIXELS` by
+    before anything is allocated (the output size is held to
+    :data:`sigcli.config.preprocess.MAX_OUTPUT_PIXELS` by
     :class:`PreprocessOptions`).
 
     The canvas is resized to the output through an image of the output's limiting side and
@@ -299,78 +294,12 @@ def _grow(part: slice, margin: int, length: int) -> slice:
 
 
 # ---------------------------------------------------------------------------- datasets
-class OutputFormat(str, Enum):
-    auto = "auto"  # a folder when --save-path ends with '/', else a .npz file
-    npz = "npz"
-    folder = "folder"
-
-
-class PreprocessOptions(Options):
-    """Options of `sig preprocess`; every default lives here."""
-
-    dataset: str  # loader name, e.g. gpds (see `sig datasets`)
-    path: Path  # root folder of the raw dataset
-    save_path: str  # output; text so that a trailing '/' (folder format) survives
-    users: tuple[int, int] | None = None  # [first, last) positions in the loader's user list; None: all
-    image_size: tuple[PositiveInt, PositiveInt] = IMAGE_SIZE  # (H, W) of the saved images
-    workers: PositiveInt | None = Field(default=None, validate_default=True)  # None: one per CPU
-    format: OutputFormat = OutputFormat.auto
-    overwrite: bool = False  # replace an existing output instead of refusing
-    dedupe: bool = False  # leave out files byte-identical to an earlier file of their writer
-    loader_options: dict[str, str] = {}  # passed to the loader (see its 'sig datasets NAME')
-
-    @field_validator("loader_options", mode="before")
-    @classmethod
-    def _loader_options(cls, value: object) -> object:
-        """``KEY=VALUE`` texts, as the command line gives them, become a mapping."""
-        if not isinstance(value, (list, tuple)):
-            return value
-        pairs = [str(item).partition("=") for item in value]
-        bad = next((key for key, equals, _ in pairs if not equals or not key.strip()), None)
-        if bad is not None:
-            raise InputError(f"--loader-option {bad!r} is not KEY=VALUE", "e.g. --loader-option canvas=952x1360")
-        return {key.strip(): option for key, _, option in pairs}
-
-    @field_validator("users")
-    @classmethod
-    def _users(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        return user_range(value, "--users")
-
-    @field_validator("image_size")
-    @classmethod
-    def _image_size(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if value[0] * value[1] > MAX_OUTPUT_PIXELS:
-            raise InputError(f"--image-size {value[0]} {value[1]} is {value[0] * value[1]:,} pixels, more than the "
-                             f"{MAX_OUTPUT_PIXELS:,} sig allows", f"give HEIGHT WIDTH, e.g. the default "
-                                                                  f"{IMAGE_SIZE[0]} {IMAGE_SIZE[1]}")
-        return value
-
-    @field_validator("workers")
-    @classmethod
-    def _workers(cls, value: int | None) -> int:
-        return value if value is not None else cpu_count()
-
-    @property
-    def output_format(self) -> OutputFormat:
-        if self.format is not OutputFormat.auto:
-            return self.format
-        return OutputFormat.folder if self.save_path.endswith(("/", os.sep)) else OutputFormat.npz
-
-    @property
-    def output(self) -> Path:
-        """Where the set is written; a .npz file gets the suffix numpy (and the reference) adds."""
-        path = Path(self.save_path)
-        if self.output_format is OutputFormat.npz and path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        return path
-
-
 @dataclass
 class PreprocessResult:
     """What a run wrote and what it had to leave out."""
 
     path: Path
-    format: OutputFormat
+    format: OutputFormat  # npz or folder, never auto
     dataset: str
     users: list[int]  # original ids of the processed users, in index order
     image_size: tuple[int, int]
@@ -386,7 +315,7 @@ class PreprocessResult:
         return sum(self.counts.values())
 
     def as_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format.value, "dataset": self.dataset,
+        return {"path": str(self.path), "format": self.format, "dataset": self.dataset,
                 "users": len(self.users), "image_size": list(self.image_size), "counts": self.counts,
                 "skipped": [list(item) for item in self.skipped], "cropped": self.cropped,
                 "seconds": round(self.seconds, 3), "workers": self.workers}
@@ -412,20 +341,20 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
 
     started = time.perf_counter()
     output = options.output
-    check_output(output, overwrite=options.overwrite, inputs=[options.path], owned=is_signature_set_folder)
-    check_output(options_file(output), overwrite=options.overwrite, inputs=[options.path])
+    check_output(output, overwrite=options.overwrite, inputs=[options.raw_path], owned=is_signature_set_folder)
+    check_output(options_file(output), overwrite=options.overwrite, inputs=[options.raw_path])
     with plugin_errors(options.dataset):
-        loader = get_loader(options.dataset).open(options.path, options.loader_options)
+        loader = get_loader(options.dataset).open(options.raw_path, options.loader_options)
         users = _select_users(loader, options.users)
         files_of = loader.signature_files(users, dedupe=options.dedupe)
         jobs = [_Job(file, index, kind) for index, user in enumerate(users)
                 for kind, files in enumerate(files_of[user]) for file in files]
     if not jobs:
-        raise InputError(f"{options.dataset}: no signature files for the selected users under {options.path}")
+        raise InputError(f"{options.dataset}: no signature files for the selected users under {options.raw_path}")
 
     image_size = tuple(options.image_size)
     check_canvas(tuple(loader.canvas_size), image_size, f"the {options.dataset} canvas")
-    folder = options.output_format is OutputFormat.folder
+    folder = options.output_format == "folder"
     sink = (FolderWriter(output, len(jobs), image_size, overwrite=options.overwrite) if folder
             else _ArraySink(output, len(jobs), image_size, options.overwrite))
     worker = functools.partial(_preprocess_files, canvas_size=tuple(loader.canvas_size), img_size=image_size)
@@ -456,7 +385,7 @@ def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None
                     counts[FORGERY_KINDS[job.kind]] += 1
             task.advance(len(chunk))
         if sink.count == 0:
-            raise InputError(f"none of the {len(jobs)} images of {options.dataset} under {options.path} "
+            raise InputError(f"none of the {len(jobs)} images of {options.dataset} under {options.raw_path} "
                              f"could be preprocessed (first: {skipped[0][0]}: {skipped[0][1]})")
         sink.finish(np.asarray(users, dtype=np.int64))
     if len(cropped) > NAMED_WARNINGS:
@@ -562,10 +491,3 @@ class _ArraySink:
         return SignatureSet(self.x[:n], self.y[:n], self.yforg[:n], user_mapping,
                             np.asarray(self.filenames)).save(self.path, folder=False, overwrite=self.overwrite)
 
-
-def cpu_count() -> int:
-    """CPUs this process may use (the affinity mask, where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

@@ -180,14 +180,15 @@ def plan_stages(options: QuickstartOptions, reporter: Reporter | None = None) ->
                 layout, out, users, genuine=genuine, skilled=skilled, seed=seed if layout == "gpds" else seed + 1,
                 workers=options.workers, reporter=reporter, overwrite=True))
 
-    from sigcli.preprocess import PreprocessOptions, process_dataset
+    from sigcli.config.preprocess import PreprocessOptions
+    from sigcli.preprocess import process_dataset
 
     for dataset, raw, out in (("gpds", raw_gpds, gpds), ("mcyt", raw_mcyt, mcyt)):
         add(f"preprocess {dataset}",
-            ["preprocess", "--dataset", dataset, "--path", raw, "--save-path", out, "--workers", options.workers],
+            ["preprocess", "--dataset", dataset, "--raw-path", raw, "--save-path", out, "--workers", options.workers],
             [out],
             lambda dataset=dataset, raw=raw, out=out: process_dataset(
-                PreprocessOptions(dataset=dataset, path=raw, save_path=str(out), workers=options.workers,
+                PreprocessOptions(dataset=dataset, raw_path=raw, save_path=str(out), workers=options.workers,
                                   overwrite=True), reporter))
 
     from sigcli.training.supervised import TrainOptions, train_signet

@@ -126,7 +126,7 @@ def test_duplicates_are_reported_and_kept_unless_dedupe(messy, tmp_path, cli, ca
     def preprocess(name: str, *extra: str) -> tuple[SignatureSet, list[str]]:
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="sigcli"):
-            result = cli("preprocess", "--dataset", "bhsig-bengali", "--path", messy, "--save-path",
+            result = cli("preprocess", "--dataset", "bhsig-bengali", "--raw-path", messy, "--save-path",
                          tmp_path / name, "--workers", 1, *extra)
         assert result.exit_code == 0, result.output
         return SignatureSet.load(tmp_path / name), [r.getMessage() for r in caplog.records]
@@ -150,7 +150,7 @@ def test_duplicates_are_reported_and_kept_unless_dedupe(messy, tmp_path, cli, ca
 def test_preprocess_end_to_end_on_the_measured_canvas(clean, tmp_path, cli, caplog):
     root, written = clean
     with caplog.at_level(logging.INFO, logger="sigcli"):
-        result = cli("preprocess", "--dataset", "bhsig-hindi", "--path", root, "--save-path", tmp_path / "hindi.npz",
+        result = cli("preprocess", "--dataset", "bhsig-hindi", "--raw-path", root, "--save-path", tmp_path / "hindi.npz",
                      "--workers", 1)
     assert result.exit_code == 0, result.output
     loader = plugins.get_loader("bhsig-hindi")(root)

@@ -67,7 +67,7 @@ def test_paths_with_brackets_are_printed_as_they_are(tmp_path, cli):
                env={"COLUMNS": "400"})
     assert made.exit_code == 0, made.output
     assert f"in {raw} (" in made.stdout and f"--path {raw} " in made.stderr
-    done = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", out, "--workers", 1,
+    done = cli("preprocess", "--dataset", "mcyt", "--raw-path", raw, "--save-path", out, "--workers", 1,
                env={"COLUMNS": "400"})
     assert done.exit_code == 0, done.output
     assert f"mcyt → {out}" in done.stdout and str(out.with_suffix(".json")) in done.stdout

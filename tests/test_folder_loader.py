@@ -18,7 +18,8 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.data.synth import user_signatures
 from sigcli.errors import DatasetLayoutError, InputError
 from sigcli.options import build
-from sigcli.preprocess import IMAGE_SIZE, PreprocessOptions, preprocess_signature
+from sigcli.config.preprocess import IMAGE_SIZE, PreprocessOptions
+from sigcli.preprocess import preprocess_signature
 from sigcli.verify import verify
 from sigcli_datasets.folder import FolderLoader, default_path
 
@@ -144,7 +145,7 @@ def test_preprocess_end_to_end_with_duplicates_and_dedupe(people, tmp_path, cli,
     shutil.copytree(people, root)
     shutil.copy(root / "w2" / "genuine" / "01.png", root / "w2" / "genuine" / "04.png")
     caplog.set_level(logging.INFO, logger="sigcli")
-    kept = cli("preprocess", "--dataset", "folder", "--path", root, "--save-path", tmp_path / "kept.npz",
+    kept = cli("preprocess", "--dataset", "folder", "--raw-path", root, "--save-path", tmp_path / "kept.npz",
                "--workers", 1)
     assert kept.exit_code == 0, kept.output
     logged = [r.getMessage() for r in caplog.records]
@@ -156,14 +157,14 @@ def test_preprocess_end_to_end_with_duplicates_and_dedupe(people, tmp_path, cli,
                                            "alice/forged/01.png", "alice/forged/02.png"]
     assert data.counts() == {"genuine": 13, "skilled": 8, "simple": 0}
 
-    deduped = cli("preprocess", "--dataset", "folder", "--path", root, "--save-path", tmp_path / "deduped.npz",
+    deduped = cli("preprocess", "--dataset", "folder", "--raw-path", root, "--save-path", tmp_path / "deduped.npz",
                   "--workers", 1, "--dedupe", "--loader-option", "canvas=200x285")
     assert deduped.exit_code == 0, deduped.output
     data = SignatureSet.load(tmp_path / "deduped.npz")
     assert "w2/genuine/04.png" not in data.filenames.tolist() and data.counts()["genuine"] == 12
     expected = preprocess_signature(read_gray(root / "Bob" / "scan 1.Tif"), (200, 285))
     assert np.array_equal(data.x[data.filenames.tolist().index("Bob/scan 1.Tif"), 0], expected)
-    options = build(PreprocessOptions, dataset="folder", path=root, save_path=str(tmp_path / "again.npz"),
+    options = build(PreprocessOptions, dataset="folder", raw_path=root, save_path=str(tmp_path / "again.npz"),
                     loader_options=["canvas=200x285", "forged = *forg*"], workers=1)
     assert options.loader_options == {"canvas": "200x285", "forged": " *forg*"}
 
@@ -172,7 +173,7 @@ def test_bad_loader_options_are_one_error_line(people, tmp_path, cli):
     for option, message in [("canvas", "error: --loader-option 'canvas' is not KEY=VALUE"),
                             ("colour=red", "error: folder: no loader option 'colour' (options it takes: forged, "
                                            "genuine, canvas)")]:
-        result = cli("preprocess", "--dataset", "folder", "--path", people, "--save-path", tmp_path / "x.npz",
+        result = cli("preprocess", "--dataset", "folder", "--raw-path", people, "--save-path", tmp_path / "x.npz",
                      "--loader-option", option)
         assert result.exit_code == 2 and message in result.output, result.output
 

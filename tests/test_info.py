@@ -1,5 +1,7 @@
 """`sig info`: what a file holds, in one line."""
 
+import json
+
 import numpy as np
 import torch
 from typer.testing import CliRunner
@@ -24,6 +26,11 @@ def test_info_describes_sets_features_and_checkpoints(tmp_path):
     assert "2 users, 3 genuine, 1 skilled, 1 simple, 170×242" in result.output
     assert "feature file: 3 signatures of 2 users, 4-d" in result.output
     assert "signet-smaller checkpoint, 7 users" in result.output
+    as_json = runner.invoke(app, ["info", "--json", str(tmp_path / "f.npz"), str(tmp_path / "m.pth")])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == [
+        {"path": str(tmp_path / "f.npz"), "description": "feature file: 3 signatures of 2 users, 4-d"},
+        {"path": str(tmp_path / "m.pth"), "description": "signet-smaller checkpoint, 7 users"}]
 
 
 def test_info_on_a_missing_file_is_one_line(tmp_path):

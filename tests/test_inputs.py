@@ -91,12 +91,13 @@ def test_extract_records_the_sets_canvas_in_the_feature_file(cli, tmp_path):
     from sigcli.models import create_model
     from sigcli.models.checkpoint import save_checkpoint
     from sigcli.options import save_options
-    from sigcli.preprocess import PreprocessOptions, options_file
+    from sigcli.config.preprocess import PreprocessOptions
+    from sigcli.preprocess import options_file
     from training_data import TINY, signature_set
 
     save_checkpoint(tmp_path / "m.pth", create_model(TINY).state_dict())
     data = signature_set(users=2, genuine=2).save(tmp_path / "set.npz")
-    save_options(PreprocessOptions(dataset="cedar", path=tmp_path, save_path=str(data)), options_file(data))
+    save_options(PreprocessOptions(dataset="cedar", raw_path=tmp_path, save_path=str(data)), options_file(data))
     result = cli("extract", "--model-path", tmp_path / "m.pth", "--data-path", data, "--save-path", tmp_path / "f.npz",
                  "--device", "cpu")
     assert result.exit_code == 0, result.output

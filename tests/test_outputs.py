@@ -26,7 +26,8 @@ from sigcli.data.sigset import SignatureSet
 from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, exclusive_lock
 from sigcli.models import create_model
 from sigcli.models.checkpoint import save_checkpoint
-from sigcli.preprocess import PreprocessOptions, process_dataset
+from sigcli.config.preprocess import PreprocessOptions
+from sigcli.preprocess import process_dataset
 from sigcli.progress import NullReporter
 from sigcli.training.supervised import TrainOptions, train_signet
 from test_report import fake_folds
@@ -80,7 +81,7 @@ COMMANDS = {  # name: (arguments with {out}, the folder's name)
     "invert": (["invert", "--t-model-path", "{in}/tiny.pth", "--per-user", "1", "--save-path", "{out}"], "keep.npz"),
     "invert --preview": (["invert", "--t-model-path", "{in}/tiny.pth", "--per-user", "1", "--save-path",
                           "{tmp}/inv.npz", "--preview", "{out}"], "keep.png"),
-    "preprocess": (["preprocess", "--dataset", "cedar", "--path", "{in}", "--save-path", "{out}/"], "keep"),
+    "preprocess": (["preprocess", "--dataset", "cedar", "--raw-path", "{in}", "--save-path", "{out}/"], "keep"),
     "synth": (["synth", "--layout", "cedar", "--out", "{out}"], "keep"),
     "report --plot": (["report", "{in}/r.pkl", "--plot", "{out}"], "keep.png"),
     "download --save-path": (["download", "signet", "--save-path", "{tmp}"], "signet.pth"),
@@ -120,8 +121,8 @@ def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inpu
         "extract via a link": ["extract", "--model-path", inputs / "tiny.pth", "--data-path", data,
                                "--save-path", tmp_path / "link.npz"],
         "wd": ["wd", "--features-path", data, "--save-path", data],
-        "preprocess": ["preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{raw}/"],
-        "preprocess into a parent": ["preprocess", "--dataset", "cedar", "--path", raw,
+        "preprocess": ["preprocess", "--dataset", "cedar", "--raw-path", raw, "--save-path", f"{raw}/"],
+        "preprocess into a parent": ["preprocess", "--dataset", "cedar", "--raw-path", raw,
                                      "--save-path", f"{tmp_path / 'raw'}/"],
         "train": ["train", "--model", TINY, "--data-path", data, "--logdir", tmp_path],
     }[case]
@@ -133,7 +134,7 @@ def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inpu
 def test_the_current_folder_is_never_replaced_even_when_it_looks_like_ours(inputs, tmp_path, monkeypatch):
     ours = SignatureSet.load(inputs / "set.npz").save(tmp_path / "set", folder=True)
     monkeypatch.chdir(ours)
-    line = one_error(sig("preprocess", "--dataset", "cedar", "--path", tmp_path, "--save-path", "./", "--overwrite"))
+    line = one_error(sig("preprocess", "--dataset", "cedar", "--raw-path", tmp_path, "--save-path", "./", "--overwrite"))
     assert "is the current folder or one above it" in line
     assert sorted(os.listdir(ours)) == ["filenames.npy", "user_mapping.npy", "x.npy", "y.npy", "yforg.npy"]
 
@@ -141,7 +142,7 @@ def test_the_current_folder_is_never_replaced_even_when_it_looks_like_ours(input
 def test_overwrite_replaces_a_file_and_a_folder_of_our_format(synth_dataset, tmp_path):
     raw = synth_dataset("cedar", users=2, genuine=1, skilled=1)
     out = tmp_path / "out"
-    base = ["preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{out}/", "--workers", 1,
+    base = ["preprocess", "--dataset", "cedar", "--raw-path", raw, "--save-path", f"{out}/", "--workers", 1,
             "--image-size", 40, 60]
     assert sig(*base).exit_code == 0
     assert "already exists" in one_error(sig(*base))
@@ -212,7 +213,7 @@ class _WritesTheOutputMidway(NullReporter):
 @pytest.mark.parametrize("save_path", ["out.npz", "out/"])
 def test_two_preprocess_runs_into_one_output_the_second_fails(synth_dataset, tmp_path, save_path):
     raw = synth_dataset("cedar", users=2, genuine=1, skilled=1)
-    options = PreprocessOptions(dataset="cedar", path=raw, save_path=str(tmp_path / save_path), workers=1,
+    options = PreprocessOptions(dataset="cedar", raw_path=raw, save_path=str(tmp_path / save_path), workers=1,
                                 image_size=(40, 60))
     with pytest.raises(OutputExistsError, match="already exists|appeared while this run was writing it"):
         process_dataset(options, _WritesTheOutputMidway(options.output))

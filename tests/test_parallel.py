@@ -72,7 +72,7 @@ def test_a_parallel_preprocess_stopped_exits_promptly_leaving_nothing(synth_data
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins"),
                                                         os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "sigcli", "preprocess", "--dataset", "mcyt", "--path", raw,
+    process = subprocess.Popen([sys.executable, "-m", "sigcli", "preprocess", "--dataset", "mcyt", "--raw-path", raw,
                                 "--save-path", f"{out}/set/", "--workers", "2"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:

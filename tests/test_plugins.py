@@ -102,7 +102,7 @@ def test_example_third_party_plugin_is_discovered_and_reads_its_data(example_plu
     assert loader.users() == [1, 2]
     assert len(loader.genuine_files(2)) == 5 and len(loader.skilled_files(2)) == 3
 
-    done = cli("preprocess", "--dataset", "toy", "--path", tmp_path / "toy", "--save-path", tmp_path / "toy.npz",
+    done = cli("preprocess", "--dataset", "toy", "--raw-path", tmp_path / "toy", "--save-path", tmp_path / "toy.npz",
                "--workers", 1)
     assert done.exit_code == 0, done.output
     recorded = json.loads((tmp_path / "toy.json").read_text())["loader"]
@@ -213,7 +213,7 @@ def test_a_loader_failing_to_open_is_one_line_naming_it(monkeypatch, tmp_path, c
                          "    name = 'buggy'\n"
                          "    def __init__(self, path):\n"
                          "        raise KeyError('layout.cfg')\n")})
-    done = cli("preprocess", "--dataset", "buggy", "--path", synth_dataset("mcyt", users=2, genuine=2, skilled=1),
+    done = cli("preprocess", "--dataset", "buggy", "--raw-path", synth_dataset("mcyt", users=2, genuine=2, skilled=1),
                "--save-path", tmp_path / "out.npz", "--workers", 1)
     assert done.exit_code == 2
     lines = done.output.strip().splitlines()
@@ -225,7 +225,7 @@ def test_a_loader_failing_to_open_is_one_line_naming_it(monkeypatch, tmp_path, c
 
 
 def test_a_loader_reporting_a_layout_error_keeps_its_message(tmp_path, cli):
-    done = cli("preprocess", "--dataset", "mcyt", "--path", tmp_path / "missing", "--save-path", tmp_path / "o.npz")
+    done = cli("preprocess", "--dataset", "mcyt", "--raw-path", tmp_path / "missing", "--save-path", tmp_path / "o.npz")
     assert done.exit_code == 2 and "is not a folder" in done.output and "plugin" not in done.output
 
 
@@ -246,12 +246,12 @@ def test_a_third_party_loader_reusing_a_built_in_name_is_refused(monkeypatch, tm
     assert "registered by more than one distribution, refused: mcyt;" in " ".join(table.stderr.split())
 
     raw = synth_dataset("mcyt", users=2, genuine=2, skilled=1)
-    refused = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", tmp_path / "out.npz")
+    refused = cli("preprocess", "--dataset", "mcyt", "--raw-path", raw, "--save-path", tmp_path / "out.npz")
     assert refused.exit_code == 2 and "sigcli-impostor 1.2.3" in refused.output
     assert not (tmp_path / "out.npz").exists()
 
     monkeypatch.setenv(plugins.ENV_VAR, "sigcli")  # the way out the hint gives
-    chosen = cli("preprocess", "--dataset", "mcyt", "--path", raw, "--save-path", tmp_path / "out.npz",
+    chosen = cli("preprocess", "--dataset", "mcyt", "--raw-path", raw, "--save-path", tmp_path / "out.npz",
                  "--workers", 1)
     assert chosen.exit_code == 0, chosen.output
     recorded = json.loads((tmp_path / "out.json").read_text())["loader"]

@@ -1,5 +1,6 @@
 """sig preprocess: byte parity with the reference algorithm, worker-independent output, bad input."""
 
+import json
 import logging
 import os
 import struct
@@ -13,14 +14,19 @@ from skimage.draw import line_aa
 from skimage.io import imsave
 from typer.testing import CliRunner
 
+from evaluation_data import option_names
 from sigcli import preprocess
 from sigcli.cli.app import app
+from sigcli.cli.derive import argv, parse
+from sigcli.config.datasets import DatasetsOptions
+from sigcli.config.info import InfoOptions
 from sigcli.data import plugins
 from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import SignatureSet
 from sigcli.errors import InputError
 from sigcli.options import build
-from sigcli.preprocess import (BlankImageError, PreprocessOptions, preprocess_signature, process_dataset)
+from sigcli.config.preprocess import PreprocessOptions
+from sigcli.preprocess import BlankImageError, preprocess_signature, process_dataset
 from sigcli.progress import RecordingReporter
 
 runner = CliRunner()
@@ -347,7 +353,7 @@ def messy_dir(tmp_path_factory) -> Path:
 
 
 def run(path, save_path, **options):
-    return process_dataset(build(PreprocessOptions, dataset="tiny", path=path, save_path=str(save_path),
+    return process_dataset(build(PreprocessOptions, dataset="tiny", raw_path=path, save_path=str(save_path),
                                  **{"workers": 1, **options}))
 
 
@@ -358,7 +364,7 @@ def load_all(path) -> dict:
 
 def test_order_labels_and_pixels_follow_the_reference(tiny, tiny_dir, tmp_path):
     reporter = RecordingReporter()
-    result = process_dataset(build(PreprocessOptions, dataset="tiny", path=tiny_dir,
+    result = process_dataset(build(PreprocessOptions, dataset="tiny", raw_path=tiny_dir,
                                    save_path=str(tmp_path / "tiny"), workers=1), reporter)
     assert result.path == tmp_path / "tiny.npz"  # numpy's (and the reference's) suffix
     data = load_all(result.path)
@@ -381,7 +387,7 @@ def test_one_or_two_workers_write_the_same_set(tiny, messy_dir, tmp_path, save_a
     name = "set.npz" if save_as == "npz" else "set/"
     one = run(messy_dir, f"{tmp_path}/w1/{name}", workers=1)
     two = run(messy_dir, f"{tmp_path}/w2/{name}", workers=2)
-    assert one.format.value == two.format.value == save_as
+    assert one.format == two.format == save_as
     a, b = load_all(one.path), load_all(two.path)
     assert all(np.array_equal(a[key], b[key]) for key in a)
     assert one.skipped == two.skipped and len(one.skipped) == 2
@@ -496,7 +502,7 @@ def error_lines(result) -> list[str]:
 def test_every_built_in_loader_on_its_real_layout(synth_dataset, tmp_path, layout):
     simple = 1 if layout == "brazilian" else None
     raw = synth_dataset(layout, users=2, genuine=2, skilled=1, simple=simple)
-    result = process_dataset(build(PreprocessOptions, dataset=layout, path=raw, save_path=str(tmp_path / "set.npz"),
+    result = process_dataset(build(PreprocessOptions, dataset=layout, raw_path=raw, save_path=str(tmp_path / "set.npz"),
                                    workers=1))
     data = load_all(result.path)
     loader = plugins.get_loader(layout)(raw)
@@ -513,7 +519,7 @@ def test_every_built_in_loader_on_its_real_layout(synth_dataset, tmp_path, layou
 def test_cli_happy_path_with_a_real_loader(synth_dataset, cli, tmp_path):
     raw = synth_dataset("cedar", users=2, genuine=1, skilled=1)
     out = tmp_path / "out" / "cedar"
-    result = cli("preprocess", "--dataset", "cedar", "--path", raw, "--save-path", out, "--workers", "2",
+    result = cli("preprocess", "--dataset", "cedar", "--raw-path", raw, "--save-path", out, "--workers", "2",
                  "--image-size", "85", "121")
     assert result.exit_code == 0, result.output
     for row in ("users", "genuine", "skilled", "simple", "skipped", "cropped", "images", "time"):
@@ -522,9 +528,39 @@ def test_cli_happy_path_with_a_real_loader(synth_dataset, cli, tmp_path):
     data = SignatureSet.load(tmp_path / "out" / "cedar.npz")
     assert data.x.shape == (4, 1, 85, 121) and data.yforg.tolist() == [0, 1, 0, 1]
     assert (tmp_path / "out" / "cedar.json").exists()
-    again = cli("preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{out}.npz")
+    again = cli("preprocess", "--dataset", "cedar", "--raw-path", raw, "--save-path", f"{out}.npz")
     assert again.exit_code == 2 and error_lines(again) == [
         f"error: {out}.npz already exists (pass --overwrite to replace it, or choose another --save-path)"]
+
+
+def test_cli_path_alias_and_json_summary(synth_dataset, cli, tmp_path):
+    """sigver's --path still names the raw folder; --json prints the summary the options file records."""
+    raw = synth_dataset("cedar", users=2, genuine=1, skilled=1)
+    result = cli("preprocess", "--dataset", "cedar", "--path", raw, "--save-path", f"{tmp_path}/set/", "--workers", 1,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    recorded = json.loads((tmp_path / "set.json").read_text())
+    assert summary == {**recorded["result"], "options_path": str(tmp_path / "set.json")}
+    assert summary["format"] == "folder" and summary["counts"] == {"genuine": 2, "skilled": 2, "simple": 0}
+    assert recorded["options"]["raw_path"] == str(raw) and recorded["options"]["workers"] == 1
+
+
+def test_command_line_round_trip_keeps_loader_options(tmp_path):
+    options = build(PreprocessOptions, dataset="folder", raw_path=tmp_path, save_path="out/", users=(1, 3),
+                    workers=2, format="npz", loader_options=["canvas=952x1360", "genuine=gen*"])
+    assert argv(options)[argv(options).index("--loader-option"):][:4] == [
+        "--loader-option", "canvas=952x1360", "--loader-option", "genuine=gen*"]
+    assert parse(PreprocessOptions, argv(options)) == options
+
+
+@pytest.mark.parametrize("command, model", [("preprocess", PreprocessOptions), ("datasets", DatasetsOptions),
+                                            ("info", InfoOptions)])
+def test_help_names_every_option(cli, command, model):
+    result = cli(command, "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in option_names(model):
+        assert name in result.stdout, name
 
 
 def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
@@ -532,7 +568,7 @@ def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
     raw.mkdir()
     for k in (1, 2):
         imsave(raw / f"g_1_{k}.png", np.full((30, 30), 200, np.uint8), check_contrast=False)
-    result = runner.invoke(app, ["preprocess", "--dataset", "tiny", "--path", str(raw),
+    result = runner.invoke(app, ["preprocess", "--dataset", "tiny", "--raw-path", str(raw),
                                  "--save-path", f"{tmp_path}/out/", "--workers", "1"])
     assert result.exit_code == 2
     [line] = error_lines(result)
@@ -542,15 +578,15 @@ def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "cedar", "--path", "/no/such/folder"], "error: cedar: /no/such/folder is not a folder"),
-    (["--dataset", "nope", "--path", "."], "error: no dataset loader named 'nope'"),
-    (["--dataset", "tiny", "--path", "{raw}", "--users", "2", "9"], "error: --users 2 9 is beyond the 3 users"),
-    (["--dataset", "tiny", "--path", "{raw}", "--users", "2", "2"], "error: --users 2 2 is an empty"),
-    (["--dataset", "tiny", "--path", "{raw}", "--image-size", "0", "10"], "error: --image-size"),
-    (["--dataset", "tiny", "--path", "{raw}", "--workers", "0"], "error: --workers"),
-    (["--dataset", "tiny", "--path", "{raw}", "--image-size", "100000", "100000"],
+    (["--dataset", "cedar", "--raw-path", "/no/such/folder"], "error: cedar: /no/such/folder is not a folder"),
+    (["--dataset", "nope", "--raw-path", "."], "error: no dataset loader named 'nope'"),
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--users", "2", "9"], "error: --users 2 9 is beyond the 3 users"),
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--users", "2", "2"], "error: --users 2 2 is an empty"),
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "0", "10"], "error: --image-size"),
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--workers", "0"], "error: --workers"),
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "100000", "100000"],
      "error: --image-size 100000 100000 is 10,000,000,000 pixels, more than the 4,194,304 sig allows"),
-    (["--dataset", "tiny", "--path", "{raw}", "--image-size", "1", "100000"],
+    (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "1", "100000"],
      "error: --image-size 1 100000 would resize the tiny canvas (90×140) through 64286×100000 = 6,428,600,000"),
 ])
 def test_cli_bad_options_exit_2_with_one_line(tiny, tiny_dir, tmp_path, args, message):

@@ -130,13 +130,14 @@ def test_distillation_records_the_canvases_of_its_sets(tmp_path):
     """D's canvas, or the teacher's when D has none recorded (inverted images); then C's; each once."""
     from sigcli.data.sigset import Canvas, canvas_of
     from sigcli.options import save_options
-    from sigcli.preprocess import PreprocessOptions, options_file
+    from sigcli.config.preprocess import PreprocessOptions
+    from sigcli.preprocess import options_file
     from sigcli.training.distill import _canvases
 
     def preprocessed(name: str, dataset: str | None) -> Path:
         path = signature_set(users=2, genuine=2).save(tmp_path / f"{name}.npz")
         if dataset:
-            save_options(PreprocessOptions(dataset=dataset, path=tmp_path, save_path=str(path)), options_file(path))
+            save_options(PreprocessOptions(dataset=dataset, raw_path=tmp_path, save_path=str(path)), options_file(path))
         return path
 
     teacher_run = tmp_path / "teacher"

@@ -252,12 +252,13 @@ RECORDED = Canvas("mcyt", (600, 850), IMAGE_SIZE)  # MCYT's canvas, as 'sig prep
 def recorded_run(tmp_path_factory) -> Path:
     """A one-epoch TINY run on a set with the options file 'sig preprocess --dataset mcyt' writes beside it."""
     from sigcli.options import save_options
-    from sigcli.preprocess import PreprocessOptions, options_file
+    from sigcli.config.preprocess import PreprocessOptions
+    from sigcli.preprocess import options_file
     from training_data import TINY, signature_set
 
     root = tmp_path_factory.mktemp("recorded")
     data = signature_set(users=3, genuine=4).save(root / "set.npz")
-    save_options(PreprocessOptions(dataset="mcyt", path=root / "raw", save_path=str(data)), options_file(data))
+    save_options(PreprocessOptions(dataset="mcyt", raw_path=root / "raw", save_path=str(data)), options_file(data))
     train_signet(TrainOptions(data_path=data, logdir=root / "run", model=TINY, epochs=1, batch_size=4,
                               device="cpu"))
     return root / "run" / "model_last.pth"

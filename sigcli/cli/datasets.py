@@ -4,30 +4,25 @@ Loaders are plugins registered in entry-point group 'sigcli.datasets' (sig's own
 installed package's). A plugin that fails to load is listed as broken with its error; a name
 registered by two distributions is listed as duplicate and refused until one is removed.
 SIGCLI_LOAD_PLUGINS=name,... (entry-point or distribution names) restricts which load.
+
+Example: sig datasets cedar
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-import typer
 from rich.table import Table
 
 from sigcli.cli import console
-from sigcli.data.plugins import ENV_VAR, get_loader, list_plugins
-from sigcli.errors import InputError
+from sigcli.cli.derive import command
+from sigcli.config.datasets import DatasetsOptions
 
 
-def main(
-    name: Annotated[str | None, typer.Argument(help="Describe this loader (same as --describe NAME).")] = None,
-    describe: Annotated[str | None, typer.Option("--describe", metavar="NAME",
-                                                    help="Describe a loader: how to obtain its data, its layout.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    if name and describe and name != describe:
-        raise InputError(f"two loaders to describe: {name!r} and --describe {describe!r}", "give one")
-    wanted = describe or name
+def run(options: DatasetsOptions) -> None:
+    from sigcli.data.plugins import ENV_VAR, get_loader, list_plugins
+
+    as_json, wanted = options.as_json, options.wanted
     if wanted:
         loader = get_loader(wanted)
         if as_json:
@@ -72,3 +67,6 @@ def main(
                           f"or choose with {ENV_VAR}[/yellow]")
     if not plugins:
         console.err.print(f"[yellow]no dataset loaders visible; check {ENV_VAR} or reinstall sigcli[/yellow]")
+
+
+main = command(DatasetsOptions, run)

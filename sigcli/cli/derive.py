@@ -85,6 +85,9 @@ def argv(options: BaseModel) -> list[str]:
         elif isinstance(value, list):
             for item in value:
                 words += [flag(name, cli), _word(item)]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                words += [flag(name, cli), f"{key}={_word(item)}"]
         elif isinstance(value, tuple):
             words += [flag(name, cli), *(_word(v) for v in value)]
         else:
@@ -119,6 +122,9 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
         (item,) = typing.get_args(base)
         base = list[item]
         to_model = lambda value: list(value) if value is not None else value
+    elif typing.get_origin(base) is dict:   # a repeated KEY=VALUE option; the model parses the texts
+        base = list[str]
+        to_model = lambda value: list(value) if value is not None else value
     elif typing.get_origin(base) is tuple:   # Typer reads plain item types; the model checks the rest
         base = tuple[tuple(_base(item)[0] for item in typing.get_args(base))]
     annotation_type = Optional[base] if optional else base
@@ -127,7 +133,7 @@ def _param(model: type[BaseModel], name: str, field: FieldInfo) -> _Param:
         default = cli.text(default)
     if isinstance(base, type) and issubclass(base, Enum) and default not in (None, ...):
         default = base(default)
-    if typing.get_origin(base) is list and default == []:
+    if typing.get_origin(base) is list and default in ([], {}):
         default = None   # Typer's multiple options default to empty
         annotation_type = Optional[base]
         inner = to_model

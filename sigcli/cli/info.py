@@ -5,20 +5,25 @@ Example: sig info data/gpds.npz
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
+import json
 
 from sigcli.cli import console
-from sigcli.info import describe
+from sigcli.cli.derive import command
+from sigcli.config.info import InfoOptions
 
 
-def main(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to describe.")],
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Read a pickled user_mapping "
-                                                                      "(trusted files only).")] = False,
-) -> None:
-    for path in paths:
-        console.out.print(f"[bold]{console.literal(path)}[/bold]: {console.literal(describe(path, allow_pickle))}",
-                          highlight=False, soft_wrap=True)
+def run(options: InfoOptions) -> None:
+    from sigcli.info import describe
+
+    if options.as_json:
+        described = [{"path": str(path), "description": describe(path, options.allow_pickle)}
+                     for path in options.paths]
+        console.out.print(json.dumps(described, indent=2, ensure_ascii=False), markup=False, highlight=False,
+                          soft_wrap=True)
+        return
+    for path in options.paths:
+        console.out.print(f"[bold]{console.literal(path)}[/bold]: "
+                          f"{console.literal(describe(path, options.allow_pickle))}", highlight=False, soft_wrap=True)
+
+
+main = command(InfoOptions, run)

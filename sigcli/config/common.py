@@ -25,10 +25,18 @@ def check_user_range(value: tuple[int, int] | None, info: ValidationInfo) -> tup
     return value
 
 
-def all_cores(value: int | None) -> int:
-    """``None`` (the default) means one worker per CPU core."""
-    if value is None:
+def cpu_count() -> int:
+    """CPUs this process may use (the affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
         return os.cpu_count() or 1
+
+
+def all_cores(value: int | None) -> int:
+    """``None`` (the default) means one worker per CPU core this process may use."""
+    if value is None:
+        return cpu_count()
     if value < 1:
         raise InputError(f"--workers {value} runs nothing", "give 1 or more (the default uses every core)")
     return value
