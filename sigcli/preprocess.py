@@ -30,7 +30,8 @@ from sigcli.data.loader import DatasetLoader, read_gray
 from sigcli.data.sigset import FORGERY_KINDS, FolderWriter, SignatureSet, is_signature_set_folder
 from sigcli.errors import InputError, first_line
 from sigcli.fileio import check_output
-from sigcli.config.preprocess import IMAGE_SIZE, OutputFormat, PreprocessOptions
+from sigcli.config.preprocess import (IMAGE_SIZE, MAX_CANVAS_PIXELS, MAX_IMAGE_PIXELS, OutputFormat,  # noqa: F401
+                                      PreprocessOptions, check_canvas, resized_shape)
 from sigcli.options import save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
@@ -41,13 +42,6 @@ log = logging.getLogger(__name__)
 BLUR_SIGMA = 2
 #: Files per task sent to a worker: enough to hide the inter-process cost, small enough to balance.
 CHUNK_FILES = 8
-#: Largest image read, in pixels, checked in its header before it is decoded: a 600-dpi A4
-#: scan is 35 M pixels, and an image is held as float64 (8 bytes a pixel) while it is
-#: centred, so 50 M take 400 MB in each worker. Larger ones are skipped, named.
-MAX_IMAGE_PIXELS = 50_000_000
-#: Largest canvas, in pixels, and largest image the canvas is resized through on its way to
-#: the output size: it holds one signature, never more than the largest image read.
-MAX_CANVAS_PIXELS = MAX_IMAGE_PIXELS
 #: Share of a pixel's blurred neighbourhood that must be ink, on a bilevel image: more than a
 #: lone speck gives after the blur (1/(2π·2²) ≈ 4 %), less than a 1-pixel line (≈ 20 %).
 BILEVEL_MIN_INK = 0.1
@@ -89,27 +83,6 @@ def check_image_file(path: str | os.PathLike) -> None:
     if width * height > MAX_IMAGE_PIXELS:
         raise OversizedImageError(f"image of {height}×{width} = {height * width:,} pixels, more than the "
                                   f"{MAX_IMAGE_PIXELS:,} sig reads")
-
-
-def check_canvas(canvas_size: tuple[int, int], image_size: tuple[int, int], what: str) -> None:
-    """Refuse a canvas (``what`` names it, e.g. ``--canvas``) past :data:`MAX_CANVAS_PIXELS`,
-    before anything is allocated (the output size is held to
-    :data:`sigcli.config.preprocess.MAX_OUTPUT_PIXELS` by
-    :class:`PreprocessOptions`).
-
-    The canvas is resized to the output through an image of the output's limiting side and
-    the canvas's aspect ratio: that one is held to :data:`MAX_CANVAS_PIXELS` too (a 1×100000
-    output of a 600×850 canvas would pass through 70588×100000 pixels).
-    """
-    (height, width), (out_height, out_width) = canvas_size, image_size
-    if height * width > MAX_CANVAS_PIXELS:
-        raise InputError(f"{what} {height}×{width} is {height * width:,} pixels, more than the "
-                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a smaller canvas")
-    through = resized_shape(canvas_size, image_size)
-    if through[0] * through[1] > MAX_CANVAS_PIXELS:
-        raise InputError(f"--image-size {out_height} {out_width} would resize {what} ({height}×{width}) through "
-                         f"{through[0]}×{through[1]} = {through[0] * through[1]:,} pixels, more than the "
-                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a size closer to the canvas's shape")
 
 
 class _Centred(NamedTuple):
@@ -243,14 +216,6 @@ def resize_keeping_ratio(img: np.ndarray, size: tuple[int, int],
         return resized[:, start:start + width]
     start = int(round((new_shape[0] - height) / 2.0))
     return resized[start:start + height, :]
-
-
-def resized_shape(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
-    """The shape :func:`resize_keeping_ratio` scales ``shape`` to before cropping to ``size``."""
-    width_ratio, height_ratio = shape[1] / size[1], shape[0] / size[0]
-    if width_ratio > height_ratio:
-        return size[0], int(round(shape[1] / height_ratio))
-    return int(round(shape[0] / width_ratio)), size[1]
 
 
 def _resize_windowed(img: np.ndarray, shape: tuple[int, int], ink_region: tuple[slice, slice]) -> np.ndarray:

@@ -33,7 +33,7 @@ else, with a warning, one computed from the images given: the smallest canvas wi
 170×242 aspect ratio (so the resize crops nothing) that holds every image, enlarged by
 ``CANVAS_MARGIN``. A computed canvas depends on the largest image given, so the same query
 can score slightly differently beside other images. No canvas may exceed
-``MAX_CANVAS_PIXELS``.
+``sigcli.config.preprocess.MAX_CANVAS_PIXELS``.
 
 Unreadable files and blank images (no ink) are logged one line each, listed in
 :attr:`VerifyResult.skipped` and left out; no usable reference or query is an
@@ -55,7 +55,8 @@ from typing import Literal
 import numpy as np
 
 from sigcli import progress
-from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions, check_canvas
+from sigcli.config.preprocess import check_canvas
+from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions
 from sigcli.data.loader import list_images, read_gray
 from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import Canvas, SignatureSet
@@ -133,8 +134,7 @@ def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyRe
     queries = _read_all(options.queries, "query", skipped)
     if canvas is None:
         canvas, canvas_from = _computed_canvas([image for _, image in references + queries], options.model_path)
-    check_canvas(canvas, canvas_from)
-    check_canvas(image_size, canvas_from, "image size")
+    check_canvas(canvas, image_size, f"the canvas ({canvas_from})")
     check_image_size(image_size)
     with progress.resolve(reporter).task("preprocess images", len(references) + len(queries)) as task:
         references = _normalise_all(references, "reference", canvas, image_size, skipped, task)

@@ -587,7 +587,7 @@ def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
     (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "100000", "100000"],
      "error: --image-size 100000 100000 is 10,000,000,000 pixels, more than the 4,194,304 sig allows"),
     (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "1", "100000"],
-     "error: --image-size 1 100000 would resize the tiny canvas (90×140) through 64286×100000 = 6,428,600,000"),
+     "error: image size 1×100000 would resize the tiny canvas (90×140) through 64286×100000 = 6,428,600,000"),
 ])
 def test_cli_bad_options_exit_2_with_one_line(tiny, tiny_dir, tmp_path, args, message):
     args = [arg.format(raw=tiny_dir) for arg in args]

@@ -20,7 +20,8 @@ from PIL import Image
 
 from evaluation_data import option_names
 from sigcli.config.evaluation import WIOptions
-from sigcli.config.verify import MAX_CANVAS_PIXELS, VerifyOptions
+from sigcli.config.preprocess import MAX_CANVAS_PIXELS
+from sigcli.config.verify import VerifyOptions
 from sigcli.data.loader import read_gray
 from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.data.synth import user_signatures
@@ -330,9 +331,9 @@ def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, capl
 def test_a_canvas_beyond_the_limit_is_refused_before_reading_anything(cli):
     result = cli("verify", "--model-path", "absent.pth", "-r", "a.png", "--canvas", 60000, 60000, "q.png")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: the canvas 60000×60000 (--canvas) is larger than the "
-                                     f"{MAX_CANVAS_PIXELS:,} pixels a canvas may have (scan signatures at a lower "
-                                     "resolution, or give a smaller --canvas)")
+    assert result.stderr.strip() == (f"error: --canvas 60000×60000 is 3,600,000,000 pixels, more than the "
+                                     f"{MAX_CANVAS_PIXELS:,} sig allows (give a smaller canvas, or scan at a lower "
+                                     "resolution)")
 
 
 def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tmp_path):
@@ -343,7 +344,7 @@ def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tm
                     folds=1)
     path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
                          Canvas("huge", (60000, 60000), IMAGE_SIZE))
-    with pytest.raises(InputError, match=r"the canvas 60000×60000 \(dataset huge, recorded in .*wi.skops\) is larger"):
+    with pytest.raises(InputError, match=r"the canvas \(dataset huge, recorded in .*wi.skops\) 60000×60000 is 3,600,000,000 pixels, more than"):
         _verify_recorded(recorded_run, writers, classifier_path=path)
 
 

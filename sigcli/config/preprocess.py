@@ -17,6 +17,42 @@ IMAGE_SIZE = (170, 242)
 #: Largest output image (--image-size), in pixels: 2048×2048, 100 times the usual 170×242; a
 #: set holds one per signature (in memory until saved, for the .npz format).
 MAX_OUTPUT_PIXELS = 2048 * 2048
+#: Largest image read, in pixels, checked in its header before it is decoded: a 600-dpi A4
+#: scan is 35 M pixels, and an image is held as float64 (8 bytes a pixel) while it is
+#: centred, so 50 M take 400 MB in each worker. Larger ones are skipped, named.
+MAX_IMAGE_PIXELS = 50_000_000
+#: Largest canvas, in pixels, and largest image the canvas is resized through on its way to
+#: the output size: it holds one signature, never more than the largest image read. The
+#: largest dataset canvas (GPDS-synthetic, 2078×3307) is 6.9 M.
+MAX_CANVAS_PIXELS = MAX_IMAGE_PIXELS
+
+
+def resized_shape(shape: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The shape an image of ``shape`` is scaled to, keeping its ratio, before its centre is cropped to ``size``."""
+    width_ratio, height_ratio = shape[1] / size[1], shape[0] / size[0]
+    if width_ratio > height_ratio:
+        return size[0], int(round(shape[1] / height_ratio))
+    return int(round(shape[0] / width_ratio)), size[1]
+
+
+def check_canvas(canvas_size: tuple[int, int], image_size: tuple[int, int], what: str) -> None:
+    """Refuse, before anything is allocated, a canvas (``what`` names it, e.g. ``--canvas``) past
+    :data:`MAX_CANVAS_PIXELS`, an output size past :data:`MAX_OUTPUT_PIXELS`, and a pair whose
+    resize passes through an image past :data:`MAX_CANVAS_PIXELS` (a 1×100000 output of a
+    600×850 canvas would pass through 70588×100000 pixels). ``sig preprocess`` and ``sig verify``
+    check every canvas here."""
+    (height, width), (out_height, out_width) = canvas_size, image_size
+    if height * width > MAX_CANVAS_PIXELS:
+        raise InputError(f"{what} {height}×{width} is {height * width:,} pixels, more than the "
+                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a smaller canvas, or scan at a lower resolution")
+    if out_height * out_width > MAX_OUTPUT_PIXELS:
+        raise InputError(f"the image size {out_height}×{out_width} is {out_height * out_width:,} pixels, more than "
+                         f"the {MAX_OUTPUT_PIXELS:,} sig allows", f"the usual size is {IMAGE_SIZE[0]} {IMAGE_SIZE[1]}")
+    through = resized_shape(canvas_size, image_size)
+    if through[0] * through[1] > MAX_CANVAS_PIXELS:
+        raise InputError(f"image size {out_height}×{out_width} would resize {what} ({height}×{width}) through "
+                         f"{through[0]}×{through[1]} = {through[0] * through[1]:,} pixels, more than the "
+                         f"{MAX_CANVAS_PIXELS:,} sig allows", "give a size closer to the canvas's shape")
 
 #: ``auto``: a folder when --save-path ends with '/', else a .npz file.
 OutputFormat = Literal["auto", "npz", "folder"]

@@ -1,4 +1,4 @@
-"""Options of ``sig verify``, with the canvas limit they are checked against."""
+"""Options of ``sig verify``."""
 
 from __future__ import annotations
 
@@ -7,26 +7,17 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from sigcli.config.preprocess import IMAGE_SIZE, check_canvas
 from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
 
-#: Largest canvas verify builds, in pixels: the largest dataset canvas (GPDS-960 at 300 dpi,
-#: 2078×3307, about 6.9 million) with room to spare. Larger ones would exhaust memory.
-MAX_CANVAS_PIXELS = 40_000_000
 #: Scoring without a classifier: cosine similarity of the features, or minus their Euclidean distance.
 Metric = Literal["cosine", "euclidean"]
 DEFAULT_METRIC: Metric = "cosine"
 #: Fusion over the references when scoring by distance (a classifier brings its own).
 DISTANCE_FUSION = "mean"
 _RECORDED = "recorded with the model, else from the images"
-
-
-def check_canvas(size: tuple[int, int], source: str, what: str = "canvas") -> None:
-    """Refuse a canvas (or image size) larger than :data:`MAX_CANVAS_PIXELS` before any memory is taken for it."""
-    if size[0] * size[1] > MAX_CANVAS_PIXELS:
-        raise InputError(f"the {what} {size[0]}×{size[1]} ({source}) is larger than the {MAX_CANVAS_PIXELS:,} pixels "
-                         f"a {what} may have", "scan signatures at a lower resolution, or give a smaller --canvas")
 
 
 class VerifyOptions(Options):
@@ -61,7 +52,7 @@ class VerifyOptions(Options):
     @classmethod
     def _canvas_fits(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
         if value is not None:
-            check_canvas(value, "--canvas")
+            check_canvas(value, IMAGE_SIZE, "--canvas")
         return value
 
     @model_validator(mode="after")
