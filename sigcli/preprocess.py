@@ -1,4 +1,4 @@
-"""Signature preprocessing (PROTOCOLS §2) and whole-dataset processing for `sig preprocess`.
+"""Signature preprocessing (docs/preprocessing.md) and whole-dataset processing for `sig preprocess`.
 
 :func:`preprocess_signature` gives the same bytes as the reference implementation, quirks
 included: the ink box stops one short of its last row and column, the centre of mass is
@@ -128,7 +128,7 @@ def centre_and_resize(img: np.ndarray, canvas_size: tuple[int, int],
 
 
 def centre_on_canvas(img: np.ndarray, canvas_size: tuple[int, int]) -> _Centred:
-    """Steps 1–3 of PROTOCOLS §2: find the ink, paste it centred, whiten the background."""
+    """Steps 1–3 of docs/preprocessing.md#normalising-one-signature: find, centre, whiten."""
     img = np.asarray(img)
     if img.ndim != 2:
         raise InputError(f"expected a 2-D grey image, got shape {img.shape}",
@@ -198,7 +198,7 @@ def _place(length: int, room: int, centre: int) -> tuple[tuple[int, slice], bool
 
 def resize_keeping_ratio(img: np.ndarray, size: tuple[int, int],
                          ink_region: tuple[slice, slice] | None = None) -> np.ndarray:
-    """Step 4 of PROTOCOLS §2: scale so the limiting side fits, then crop the other's centre.
+    """docs/preprocessing.md#step-4-resize-without-distortion: fit the limiting side, crop the other's centre.
 
     ``ink_region`` (where ``img`` may be non-zero) lets the anti-aliasing blur skip the
     empty canvas; the result is the same to the byte.
@@ -293,7 +293,7 @@ class _Job(NamedTuple):
 
 
 def process_dataset(options: PreprocessOptions, reporter: Reporter | None = None) -> PreprocessResult:
-    """Preprocess every signature of a raw dataset into a signature set (PROTOCOLS §1–2).
+    """Preprocess every signature of a raw dataset into a signature set (docs/preprocessing.md#whole-datasets).
 
     Users are taken in the loader's order; for each, its genuine signatures, then skilled,
     then simple forgeries, as the reference does. ``y`` is the user's position in the
