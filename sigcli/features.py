@@ -25,7 +25,7 @@ from sigcli.data.sigset import FORGERY_KINDS, Canvas, SignatureSet, canvas_of, k
 from sigcli.device import resolve_device
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
-from sigcli.models.checkpoint import Checkpoint, load_checkpoint
+from sigcli.models.checkpoint import Checkpoint, load_checkpoint, untrained_checkpoint
 from sigcli.options import require_users_within, users_text
 from sigcli.progress import Reporter
 from sigcli.training.data import Rows, batches, check_image_size
@@ -165,14 +165,15 @@ def extract_feature_set(checkpoint: Checkpoint, sigset: SignatureSet, users: tup
     features = extract_features(checkpoint.build_model(device), rows, batch_size, device, reporter)
     filenames = None if sigset.filenames is None else np.asarray(sigset.filenames)[rows.rows]
     feature_set = FeatureSet(features, rows.y, rows.yforg, sigset.user_mapping, filenames, checkpoint.identity())
-    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.arch}", NON_FINITE_MODEL_HINT)
+    feature_set.require_finite(f"the checkpoint {checkpoint.path or checkpoint.identity()}", NON_FINITE_MODEL_HINT)
     return feature_set
 
 
 def run_extract(options: ExtractOptions, reporter: Reporter | None = None) -> FeatureSet:
     """``sig extract``: load the checkpoint and the set, extract, save atomically."""
     check_output(options.save_path, overwrite=options.overwrite, inputs=(options.model_path, options.data_path))
-    checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
+    checkpoint = (load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
+                  if options.model_path is not None else untrained_checkpoint(options.model, options.seed))
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     features = extract_feature_set(checkpoint, sigset, options.users, options.batch_size, options.device, reporter)
     features.canvas = canvas_of(options.data_path)

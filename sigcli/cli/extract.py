@@ -6,6 +6,9 @@ file, which `sig wd` / `sig wi` read with --features-path. The architecture is r
 from the checkpoint (--model only checks it). A memory-mapped folder set is streamed.
 
 Example: sig extract --model-path signet.pth --data-path cedar.npz --save-path cedar_features.npz
+
+Without --model-path, --model NAME --seed S extracts with an untrained network of that
+architecture: the baseline that shows what training adds.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class Checkpoint:
     classifier_state: StateDict | None = None
     forgery_state: StateDict | None = None
     path: Path | None = None
+    seed: int | None = None       # an untrained network: the seed of its initial weights
 
     @property
     def num_classes(self) -> int | None:
@@ -68,8 +69,18 @@ class Checkpoint:
 
     def identity(self) -> str:
         """``arch:sha256-prefix`` of the file, recorded as the provenance of features and results."""
-        digest = sha256_of(self.path) if self.path is not None else "unsaved"
-        return f"{self.arch}:{digest[:16]}"
+        if self.path is None:
+            return f"{self.arch}:untrained-seed-{self.seed}" if self.seed is not None else f"{self.arch}:unsaved"
+        return f"{self.arch}:{sha256_of(self.path)[:16]}"
+
+
+def untrained_checkpoint(arch: str, seed: int) -> Checkpoint:
+    """A network of architecture ``arch`` with its initial random weights, drawn from ``seed``
+    (the global torch generator is left as it was): the baseline a trained network must beat."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_model(arch)
+    return Checkpoint(arch, {name: value.detach().clone() for name, value in model.state_dict().items()}, seed=seed)
 
 
 def load_checkpoint(path: str | os.PathLike, model: str | None = None, allow_unsafe: bool = False) -> Checkpoint:

@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -135,7 +136,17 @@ def is_main_process() -> bool:
 
 
 def _leave_process_group() -> None:
+    """Leave together: a rank that tears gloo down while another still writes its checkpoints
+    can abort at exit ("terminate called without an active exception"). The barrier is
+    bounded, so a rank that died does not keep the others waiting."""
     if dist.is_initialized():
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=120))
+            else:
+                dist.barrier()
+        except RuntimeError:
+            pass   # a peer is gone: nothing left to wait for
         dist.destroy_process_group()
 
 
