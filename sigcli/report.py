@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sigcli.config.report import SUMMARY_METRICS, SortKey, check_plot_suffix
+from sigcli.config.report import SUMMARY_METRICS, ReportOptions, SortKey, check_plot_suffix
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
 from sigcli.metrics import det_points, roc_points
@@ -177,3 +177,9 @@ def plot_runs(runs: list[Run], path: str | os.PathLike, overwrite: bool = False)
     with atomic_path(path, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format=fmt, dpi=110)
     return path
+
+
+def run_report(options: ReportOptions, reporter: Any = None) -> Path | None:
+    """``sig report``'s files: the runs read and their plot written (when asked for)."""
+    runs = load_runs(options.results)
+    return None if options.plot is None else plot_runs(runs, options.plot, options.overwrite)

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sigcli.cli.app import app
-from sigcli.quickstart import QuickstartOptions, plan_stages
+from sigcli.config.quickstart import QuickstartOptions
+from sigcli.quickstart import plan_stages
 
 runner = CliRunner()
 
@@ -15,14 +16,14 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def quickstart_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("quickstart")
-    result = runner.invoke(app, ["quickstart", "--fast", "--workdir", str(workdir)])
+    result = runner.invoke(app, ["quickstart", "--fast", "--logdir", str(workdir)])
     assert result.exit_code == 0, result.output
     return workdir, result
 
 
 def test_quickstart_writes_every_artefact(quickstart_run):
     workdir, _ = quickstart_run
-    for stage in plan_stages(QuickstartOptions(workdir=workdir, fast=True)):
+    for stage in plan_stages(QuickstartOptions(logdir=workdir, fast=True)):
         for output in stage.outputs:
             assert output.exists(), f"{stage.name} did not write {output}"
     for who in ("teacher", "student"):
@@ -41,13 +42,15 @@ def test_quickstart_numbers_show_the_method_working(quickstart_run):
             assert len(folds) == 3
             assert summary["EER"]["mean"] < 0.5, (protocol, who, summary)
             assert summary["FAR_random"]["mean"] <= summary["FAR_skilled"]["mean"], (protocol, who, summary)
-    assert "the method did not separate writers" not in result.output
+    assert "these features do not separate writers" not in result.output.split("sig report")[-1].split("untrained")[0]
+    untrained = json.loads((workdir / "results" / "wd-untrained.json").read_text())
+    assert len(untrained["per_fold"]) == 3 and untrained["inputs"]["features"]["source"].endswith("untrained-seed-0")
 
 
 def test_quickstart_prints_the_equivalent_commands(quickstart_run):
     _, result = quickstart_run
-    for command in ("sig synth --layout gpds", "sig preprocess --dataset gpds", "sig train --model",
-                    "sig distill --s-model", "sig extract --model-path", "sig wd --features", "sig wi --features",
+    for command in ("sig synth --layout gpds", "sig preprocess --dataset gpds", "sig train ", "--model signet-thin",
+                    "sig distill ", "sig extract --model-path", "sig wd --features-path", "sig wi --features-path",
                     "sig report"):
         assert command in result.output.replace("\n", " ")
 
@@ -55,15 +58,15 @@ def test_quickstart_prints_the_equivalent_commands(quickstart_run):
 def test_quickstart_rerun_reuses_every_stage(quickstart_run):
     workdir, _ = quickstart_run
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results").iterdir()}
-    again = runner.invoke(app, ["quickstart", "--fast", "--workdir", str(workdir)])
+    again = runner.invoke(app, ["quickstart", "--fast", "--logdir", str(workdir)])
     assert again.exit_code == 0, again.output
-    stages = plan_stages(QuickstartOptions(workdir=workdir, fast=True))
+    stages = plan_stages(QuickstartOptions(logdir=workdir, fast=True))
     assert again.output.count("reusing") == len(stages)
     assert {p: p.stat().st_mtime_ns for p in (workdir / "results").iterdir()} == before
 
 
-def test_quickstart_refuses_a_workdir_of_another_plan(quickstart_run):
+def test_quickstart_refuses_a_run_folder_of_another_plan(quickstart_run):
     workdir, _ = quickstart_run
-    result = runner.invoke(app, ["quickstart", "--workdir", str(workdir)])
+    result = runner.invoke(app, ["quickstart", "--logdir", str(workdir)])
     assert result.exit_code == 2
     assert "other options" in result.output

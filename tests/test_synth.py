@@ -146,4 +146,4 @@ def test_sig_synth_help_shows_every_option(cli):
     for option in ("--layout", "--out", "--users", "--genuine", "--skilled", "--simple", "--seed", "--first-user",
                    "--workers", "gpds-synthetic", "brazilian"):
         assert option in result.stdout
-    assert "(default: the dataset's, e.g. 24 for gpds)" in result.stdout
+    assert "[default: (the dataset's, e.g. 24 for gpds)]" in result.stdout

@@ -62,6 +62,7 @@ def command(model: type[M], run: Callable[[M], Any], *, help: str | None = None)
     main.__annotations__ = {p.name: p.annotation for p in params}
     main.__doc__ = help or model.__doc__
     main.__name__ = model.__name__
+    main.options_model = model   # what `sig quickstart` checks its printed commands against
     return main
 
 

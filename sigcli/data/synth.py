@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Annotated, Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -35,7 +35,7 @@ from pydantic import Field
 from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
-from sigcli.options import Options, build, default, save_options
+from sigcli.options import Cli, Options, build, default, save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
 from sigcli_datasets.brazilian import GENUINE, LAST_FORGED_USER, SIMPLE, SKILLED, BrazilianLoader
@@ -122,15 +122,20 @@ MARKER = "sig-synth.json"
 class SynthOptions(Options):
     """Options of `sig synth`; counts left as None take the layout's real ones."""
 
-    layout: Layout
-    out: Path
-    users: int = Field(10, ge=1)
-    genuine: int | None = Field(None, ge=0)
-    skilled: int | None = Field(None, ge=0)
-    simple: int | None = Field(None, ge=0)
-    seed: int = Field(0, ge=0)
-    first_user: int | None = Field(None, ge=0)
-    workers: int = Field(1, ge=1)
+    layout: Layout = Field(description="Dataset whose layout, file names and format to write.")
+    out: Path = Field(description="Folder to write (a new or empty one).")
+    users: int = Field(10, ge=1, description="Number of writers.")
+    genuine: Annotated[int | None, Cli(default_text="the dataset's, e.g. 24 for gpds")] = Field(
+        None, ge=0, description="Genuine signatures per user.")
+    skilled: Annotated[int | None, Cli(default_text="the dataset's, e.g. 30 for gpds")] = Field(
+        None, ge=0, description="Skilled forgeries per user.")
+    simple: Annotated[int | None, Cli(default_text="10, brazilian only")] = Field(
+        None, ge=0, description="Simple forgeries per user.")
+    seed: int = Field(0, ge=0, description="Seed of every random choice: the same seed gives the same files.")
+    first_user: Annotated[int | None, Cli(default_text="the dataset's first, 1; 0 for mcyt")] = Field(
+        None, ge=0, description="Number of the first writer.")
+    workers: int = Field(1, ge=1, description="Worker processes; the files do not depend on their number.")
+    overwrite: bool = Field(False, description="Replace an --out folder that 'sig synth' wrote before.")
 
 
 @dataclass
@@ -192,6 +197,12 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
         save_options(resolved, folder / MARKER, images=total)
     seconds = time.perf_counter() - began
     return SynthResult(spec.loader.name, out, user_ids, total, seconds)
+
+
+def run_synth(options: SynthOptions, reporter: Reporter | None = None) -> SynthResult:
+    """``sig synth`` with its options model."""
+    values = options.model_dump(exclude={"overwrite"})
+    return synthesize(**values, reporter=reporter, overwrite=options.overwrite)
 
 
 def is_synth_folder(path: Path) -> bool:
