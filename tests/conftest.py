@@ -4,7 +4,8 @@
   returns a folder of synthetic raw images in ``layout``'s real layout (see ``sig synth``),
   written once per session and arguments. Shared: treat it as read-only (copy it to edit).
 - ``cli("datasets", "--json", env={...})`` runs ``sig`` in-process and returns the Result
-  (``exit_code``, ``output``, ``stdout``, ``stderr``).
+  (``exit_code``, ``output``, ``stdout``, ``stderr``). It is :func:`run_sig`, which module-level
+  helpers import (``from conftest import run_sig``).
 
 The test networks of ``training_data`` are registered while each test runs (its fixtures'
 set-up and tear-down included) and unregistered after it.
@@ -19,8 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from typer.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from sigcli.data.synth import synthesize
 
@@ -51,13 +51,13 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
     return make
 
 
-@pytest.fixture
-def cli() -> Callable[..., Result]:
+def run_sig(*args: object, env: dict[str, str] | None = None) -> Result:
+    """Run ``sig ARGS`` in-process; the one way tests call the CLI (module-level helpers import it)."""
     from sigcli.cli.app import app
 
-    runner = CliRunner()
+    return CliRunner().invoke(app, [str(arg) for arg in args], env=env)
 
-    def invoke(*args: object, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(app, [str(arg) for arg in args], env=env)
 
-    return invoke
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    return run_sig

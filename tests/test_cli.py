@@ -2,31 +2,66 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy
+import pytest
 import torch
 import typer
 from typer.testing import CliRunner
 
+import sigcli
 from sigcli import __version__
 from sigcli.cli import app as app_module
 from sigcli.errors import InputError
 
-runner = CliRunner()
+runner = CliRunner()   # for the throwaway apps below; `sig` itself runs through the cli fixture
+COMMAND_NAMES = [name for name, _ in app_module.COMMANDS]
+HEAVY_LIBRARIES = ("torch", "sklearn", "scipy")
 
 
-def test_version_names_torch_and_numpy():
-    result = runner.invoke(app_module.app, ["--version"])
+def test_version_names_torch_and_numpy(cli):
+    result = cli("--version")
     assert result.exit_code == 0
     assert f"sig {__version__}" in result.output
     assert torch.__version__ in result.output and numpy.__version__ in result.output
 
 
-def test_help_lists_every_registered_command():
-    result = runner.invoke(app_module.app, ["--help"])
+def test_help_lists_every_registered_command(cli):
+    result = cli("--help")
     assert result.exit_code == 0
     for name, _ in app_module.COMMANDS:
         assert name in result.output
+
+
+@pytest.mark.parametrize("name", COMMAND_NAMES)
+def test_every_command_has_help_with_its_usage_line(cli, name):
+    result = cli(name, "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"Usage: sig {name} [OPTIONS]" in result.stdout
+
+
+# Runs `sig ARGS` in a fresh interpreter, its help swallowed, and prints the heavy libraries loaded.
+_IMPORTS_AFTER = f"""
+import contextlib, io, sys
+from sigcli.cli.app import app
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        app(sys.argv[1:])
+    except SystemExit as exit:
+        assert exit.code in (0, None), exit.code
+print(" ".join(name for name in {HEAVY_LIBRARIES!r} if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], *([name, "--help"] for name in COMMAND_NAMES)],
+                         ids=" ".join)
+def test_help_and_version_import_no_heavy_library(args):
+    """Help must stay fast: command modules defer torch, scikit-learn and scipy to the run itself."""
+    done = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER, *args], capture_output=True, text=True,
+                          cwd=Path(sigcli.__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [], f"sig {' '.join(args)} imported {done.stdout.strip()}"
 
 
 def test_python_dash_m_runs_the_same_app():

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
+from typer.testing import Result
 
-from sigcli.cli.app import app
+from conftest import run_sig
 from sigcli.cli.derive import argv, parse
 from sigcli.config.distill import DistillOptions
 from sigcli.data.sigset import SignatureSet
@@ -222,11 +222,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-runner = CliRunner()
-
-
-def sig(*args) -> "CliRunner.invoke":
-    return runner.invoke(app, ["distill", *map(str, args)])
+def sig(*args) -> Result:
+    return run_sig("distill", *args)
 
 
 def base_args(files, logdir, *extra) -> list:

@@ -16,18 +16,16 @@ import socket
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from conftest import run_sig
 from drive_server import DriveFile, FakeDrive
 from sigcli import download as library
-from sigcli.cli.app import app
 from sigcli.cli.derive import argv, parse
 from sigcli.config.download import DownloadOptions
 from sigcli.errors import DownloadError
 from sigcli.progress import RecordingReporter
 from training_data import flags_missing_from_help
 
-runner = CliRunner()
 PRIMARY, OLDER = library.REGISTRY["signet-distill"].drive_ids
 
 
@@ -76,7 +74,7 @@ def leftovers(folder) -> list[str]:
 
 
 def sig(*args: str):
-    return runner.invoke(app, ["download", *args])
+    return run_sig("download", *args)
 
 
 def error_lines(result) -> list[str]:

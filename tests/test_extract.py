@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-from typer.testing import CliRunner
 
-from sigcli.cli.app import app
+from conftest import run_sig
 from sigcli.data.sigset import SignatureSet
 from sigcli.features import FeatureSet, extract_feature_set, extract_features
 from sigcli.models import create_model
 from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
 from sigcli.progress import RecordingReporter
 from training_data import TINY, signature_set
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +31,8 @@ def files(tmp_path_factory):
 
 
 def _extract(root, *args):
-    return runner.invoke(app, ["extract", "--model-path", str(root / "tiny.pth"), "--save-path",
-                               str(root / "out.npz"), "--overwrite", "--device", "cpu", *map(str, args)])
+    return run_sig("extract", "--model-path", str(root / "tiny.pth"), "--save-path",
+                   str(root / "out.npz"), "--overwrite", "--device", "cpu", *map(str, args))
 
 
 def test_cli_writes_features_with_labels(files):

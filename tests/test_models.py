@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
 
-from sigcli.cli.app import app
 from sigcli.errors import CheckpointError, InputError
 from sigcli.models import BUILTIN_MODELS, INPUT_SIZE, available_models, create_model, registered
 from sigcli.models.checkpoint import (UNSAFE_FLAG, Checkpoint, detect_architecture, load_checkpoint,
@@ -205,11 +203,11 @@ def test_a_file_needing_unsafe_unpickling_is_refused_unless_allowed(tmp_path):
     assert load_checkpoint(path, allow_unsafe=True).arch == "signet-smaller"
 
 
-def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path):
+def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path, cli):
     page = tmp_path / "model.pth"
     page.write_text("<html><body>Too many users have viewed or downloaded this file recently</body></html>")
-    result = CliRunner().invoke(app, ["extract", "--model-path", str(page), "--data-path", str(tmp_path / "x.npz"),
-                                      "--save-path", str(tmp_path / "f.npz")])
+    result = cli("extract", "--model-path", str(page), "--data-path", str(tmp_path / "x.npz"),
+                 "--save-path", str(tmp_path / "f.npz"))
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "web page" in lines[0]

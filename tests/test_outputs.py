@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from conftest import run_sig
 from sigcli import fileio
-from sigcli.cli.app import app
 from sigcli.data.sigset import SignatureSet
 from sigcli.fileio import OutputExistsError, atomic_path, clean_stale_temps, exclusive_lock
 from sigcli.models import create_model
@@ -34,11 +33,6 @@ from test_report import fake_folds
 from training_data import TINY, signature_set
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
-
-
-def sig(*args) -> object:
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def one_error(result) -> str:
@@ -90,12 +84,12 @@ COMMANDS = {  # name: (arguments with {out}, the folder's name)
 
 @pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize("command", COMMANDS)
-def test_a_folder_of_the_user_is_never_replaced(inputs, tmp_path, command, overwrite, monkeypatch):
+def test_a_folder_of_the_user_is_never_replaced(inputs, tmp_path, command, overwrite, monkeypatch, cli):
     monkeypatch.setenv("SIGCLI_HOME", str(tmp_path / "cache"))
     args, name = COMMANDS[command]
     keep = foreign_folder(tmp_path / name)
     given = [a.format(**{"in": inputs, "out": keep, "tmp": tmp_path}) for a in args]
-    line = one_error(sig(*given, *(["--overwrite"] if overwrite else [])))
+    line = one_error(cli(*given, *(["--overwrite"] if overwrite else [])))
     assert intact(keep)
     if command == "download --save-path":
         assert "is not a file; it is left alone" in line
@@ -108,7 +102,7 @@ def test_a_folder_of_the_user_is_never_replaced(inputs, tmp_path, command, overw
 
 @pytest.mark.parametrize("case", ["extract", "extract via a link", "wd", "preprocess", "preprocess into a parent",
                                   "train"])
-def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inputs, tmp_path, case):
+def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inputs, tmp_path, case, cli):
     data = tmp_path / "in.npz"
     data.write_bytes((inputs / "set.npz").read_bytes())
     before = data.read_bytes()
@@ -126,54 +120,54 @@ def test_an_output_that_is_or_holds_an_input_is_refused_even_with_overwrite(inpu
                                      "--save-path", f"{tmp_path / 'raw'}/"],
         "train": ["train", "--model", TINY, "--data-path", data, "--logdir", tmp_path],
     }[case]
-    line = one_error(sig(*args, "--overwrite"))
+    line = one_error(cli(*args, "--overwrite"))
     assert "the input" in line
     assert data.read_bytes() == before and (raw / "c-001-01.png").read_bytes() == b"a scan"
 
 
-def test_the_current_folder_is_never_replaced_even_when_it_looks_like_ours(inputs, tmp_path, monkeypatch):
+def test_the_current_folder_is_never_replaced_even_when_it_looks_like_ours(inputs, tmp_path, monkeypatch, cli):
     ours = SignatureSet.load(inputs / "set.npz").save(tmp_path / "set", folder=True)
     monkeypatch.chdir(ours)
-    line = one_error(sig("preprocess", "--dataset", "cedar", "--raw-path", tmp_path, "--save-path", "./", "--overwrite"))
+    line = one_error(cli("preprocess", "--dataset", "cedar", "--raw-path", tmp_path, "--save-path", "./", "--overwrite"))
     assert "is the current folder or one above it" in line
     assert sorted(os.listdir(ours)) == ["filenames.npy", "user_mapping.npy", "x.npy", "y.npy", "yforg.npy"]
 
 
-def test_overwrite_replaces_a_file_and_a_folder_of_our_format(synth_dataset, tmp_path):
+def test_overwrite_replaces_a_file_and_a_folder_of_our_format(synth_dataset, tmp_path, cli):
     raw = synth_dataset("cedar", users=2, genuine=1, skilled=1)
     out = tmp_path / "out"
     base = ["preprocess", "--dataset", "cedar", "--raw-path", raw, "--save-path", f"{out}/", "--workers", 1,
             "--image-size", 40, 60]
-    assert sig(*base).exit_code == 0
-    assert "already exists" in one_error(sig(*base))
-    replaced = sig(*base[:-2], 50, 70, "--overwrite")
+    assert cli(*base).exit_code == 0
+    assert "already exists" in one_error(cli(*base))
+    replaced = cli(*base[:-2], 50, 70, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert SignatureSet.load(out).image_size == (50, 70)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.json"]  # nothing set aside is left
 
     (tmp_path / "f.npz").write_bytes(b"an old file")
-    assert sig("extract", "--model-path", tmp_path / "none.pth", "--data-path", raw, "--save-path",
+    assert cli("extract", "--model-path", tmp_path / "none.pth", "--data-path", raw, "--save-path",
                tmp_path / "f.npz").exit_code == 2
     assert (tmp_path / "f.npz").read_bytes() == b"an old file"
 
 
-def test_synth_replaces_only_its_own_folder(tmp_path):
+def test_synth_replaces_only_its_own_folder(tmp_path, cli):
     args = ["synth", "--layout", "cedar", "--users", 1, "--genuine", 1, "--skilled", 0, "--out", tmp_path / "raw"]
-    assert sig(*args).exit_code == 0
-    assert "already exists" in one_error(sig(*args))
-    assert sig(*args[:-4], "--seed", 3, *args[-4:], "--overwrite").exit_code == 0
+    assert cli(*args).exit_code == 0
+    assert "already exists" in one_error(cli(*args))
+    assert cli(*args[:-4], "--seed", 3, *args[-4:], "--overwrite").exit_code == 0
     assert '"seed": 3' in (tmp_path / "raw" / "sig-synth.json").read_text()
 
 
-def test_quickstart_refuses_a_work_folder_of_other_files(tmp_path):
+def test_quickstart_refuses_a_work_folder_of_other_files(tmp_path, cli):
     keep = foreign_folder(tmp_path / "work")
-    assert "holds other files, not a quickstart run" in one_error(sig("quickstart", "--fast", "--workdir", keep))
+    assert "holds other files, not a quickstart run" in one_error(cli("quickstart", "--fast", "--workdir", keep))
     assert intact(keep)
 
 
-def test_invert_keeps_a_parts_folder_it_did_not_write(inputs, tmp_path):
+def test_invert_keeps_a_parts_folder_it_did_not_write(inputs, tmp_path, cli):
     parts = foreign_folder(tmp_path / "inv.parts")
-    line = one_error(sig("invert", "--t-model-path", inputs / "tiny.pth", "--per-user", 1, "--save-path",
+    line = one_error(cli("invert", "--t-model-path", inputs / "tiny.pth", "--per-user", 1, "--save-path",
                          tmp_path / "inv.npz", "--device", "cpu", "--overwrite"))
     assert "holds files that 'sig invert' did not write" in line and intact(parts)
 
@@ -234,28 +228,28 @@ def train_args(data: Path, logdir: Path, *extra) -> list:
             "--batch-size", 4, *extra]
 
 
-def test_a_second_run_into_a_locked_logdir_stops_at_once(small_set, tmp_path):
+def test_a_second_run_into_a_locked_logdir_stops_at_once(small_set, tmp_path, cli):
     logdir = tmp_path / "run"
     logdir.mkdir()
     with exclusive_lock(logdir, "--logdir", "wait"):
-        line = one_error(sig(*train_args(small_set, logdir, "--epochs", 1)))
+        line = one_error(cli(*train_args(small_set, logdir, "--epochs", 1)))
     assert f"--logdir {logdir} is in use by another sig run (process {os.getpid()})" in line
     assert os.listdir(logdir) == []  # and the lock is gone with its holder
-    assert sig(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
+    assert cli(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
 
 
-def test_two_runs_into_one_logdir_never_mix(small_set, tmp_path):
+def test_two_runs_into_one_logdir_never_mix(small_set, tmp_path, cli):
     logdir = tmp_path / "run"
-    assert sig(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
+    assert cli(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
     files = {name: (logdir / name).read_bytes() for name in os.listdir(logdir)}
-    line = one_error(sig(*train_args(small_set, logdir, "--epochs", 1, "--seed", 7)))
+    line = one_error(cli(*train_args(small_set, logdir, "--epochs", 1, "--seed", 7)))
     assert "already holds a training run" in line and "--overwrite" in line
     assert {name: (logdir / name).read_bytes() for name in os.listdir(logdir)} == files
 
     (logdir / "notes.txt").write_text("mine")
-    assert sig(*train_args(small_set, logdir, "--epochs", 1, "--seed", 7, "--overwrite")).exit_code == 0
+    assert cli(*train_args(small_set, logdir, "--epochs", 1, "--seed", 7, "--overwrite")).exit_code == 0
     assert (logdir / "notes.txt").read_text() == "mine" and '"seed": 7' in (logdir / "config.json").read_text()
-    assert "holds other files" in one_error(sig(*train_args(small_set, foreign_folder(tmp_path / "k"), "--epochs", 1)))
+    assert "holds other files" in one_error(cli(*train_args(small_set, foreign_folder(tmp_path / "k"), "--epochs", 1)))
 
 
 _DIE_IN_STATE_SAVE = """
@@ -286,7 +280,7 @@ def straight_run(small_set, tmp_path_factory):
 
 
 @pytest.mark.parametrize("die_at", [1, 2])
-def test_a_run_killed_with_sigkill_resumes_and_its_temporary_files_go(small_set, straight_run, tmp_path, die_at):
+def test_a_run_killed_with_sigkill_resumes_and_its_temporary_files_go(small_set, straight_run, tmp_path, die_at, cli):
     logdir = tmp_path / "run"
     env = {**os.environ, "DIE_AT": str(die_at),
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), str(ROOT / "tests")])}
@@ -298,7 +292,7 @@ def test_a_run_killed_with_sigkill_resumes_and_its_temporary_files_go(small_set,
     assert len(stale) == 1 and (logdir / "model_last.pth").exists()
     assert (logdir / "train_state.pth").exists() == (die_at == 2)  # killed in epoch 1: nothing to resume
 
-    resumed = sig(*train_args(small_set, logdir, "--epochs", 3, "--resume"))
+    resumed = cli(*train_args(small_set, logdir, "--epochs", 3, "--resume"))
     assert resumed.exit_code == 0, resumed.output
     assert sorted(os.listdir(logdir)) == sorted(os.listdir(straight_run))  # no temporary, no lock left
     for name in ("model_last.pth", "model_best.pth"):
@@ -327,7 +321,7 @@ def test_stale_temporary_files_of_dead_processes_only_are_removed(tmp_path):
 @pytest.fixture(scope="module")
 def finished_run(small_set, tmp_path_factory):
     logdir = tmp_path_factory.mktemp("finished") / "run"
-    assert sig(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
+    assert run_sig(*train_args(small_set, logdir, "--epochs", 1)).exit_code == 0
     return logdir
 
 
@@ -346,13 +340,13 @@ def _without_rng(path: Path) -> None:
     (lambda run: (run / "config.json").write_text('{"options": '), "config.json is damaged"),
     (lambda run: (run / "config.json").unlink(), "config.json is missing"),
 ], ids=["garbage", "zero bytes", "truncated", "no RNG state", "damaged config", "no config"])
-def test_damaged_resume_state_is_one_line(small_set, finished_run, tmp_path, damage, message):
+def test_damaged_resume_state_is_one_line(small_set, finished_run, tmp_path, damage, message, cli):
     logdir = tmp_path / "run"
     logdir.mkdir()
     for file in finished_run.iterdir():
         (logdir / file.name).write_bytes(file.read_bytes())
     damage(logdir)
-    line = one_error(sig(*train_args(small_set, logdir, "--epochs", 2, "--resume")))
+    line = one_error(cli(*train_args(small_set, logdir, "--epochs", 2, "--resume")))
     assert line.startswith("error: cannot resume") and message in line
     assert "--overwrite" in line or "delete the folder yourself" in line
 
@@ -368,13 +362,13 @@ def _sys_is_read_only() -> bool:
 
 
 @pytest.mark.parametrize("where", ["/sys", "under a file"])
-def test_unwritable_outputs_are_one_line(inputs, small_set, tmp_path, where):
+def test_unwritable_outputs_are_one_line(inputs, small_set, tmp_path, where, cli):
     if where == "/sys" and not (Path("/sys").is_dir() and _sys_is_read_only()):
         pytest.skip("no read-only /sys here")
     base = Path("/sys") if where == "/sys" else tmp_path / "a-file"
     (tmp_path / "a-file").write_text("")
-    extract = one_error(sig("extract", "--model-path", inputs / "tiny.pth", "--data-path", inputs / "set.npz",
+    extract = one_error(cli("extract", "--model-path", inputs / "tiny.pth", "--data-path", inputs / "set.npz",
                             "--save-path", base / "x.npz", "--device", "cpu"))
-    train = one_error(sig(*train_args(small_set, base / "run", "--epochs", 1)))
+    train = one_error(cli(*train_args(small_set, base / "run", "--epochs", 1)))
     assert "cannot write" in extract or "is a file, not a folder" in extract
     assert "cannot write --logdir" in train

@@ -12,11 +12,9 @@ import pytest
 from skimage import filters, transform
 from skimage.draw import line_aa
 from skimage.io import imsave
-from typer.testing import CliRunner
 
 from evaluation_data import option_names
 from sigcli import preprocess
-from sigcli.cli.app import app
 from sigcli.cli.derive import argv, parse
 from sigcli.config.datasets import DatasetsOptions
 from sigcli.config.info import InfoOptions
@@ -29,7 +27,6 @@ from sigcli.config.preprocess import PreprocessOptions
 from sigcli.preprocess import BlankImageError, preprocess_signature, process_dataset
 from sigcli.progress import RecordingReporter
 
-runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Mean of empty slice",  # the oracle on an image without ink, before it raises
     "ignore:invalid value encountered in scalar divide",
@@ -563,13 +560,13 @@ def test_help_names_every_option(cli, command, model):
         assert name in result.stdout, name
 
 
-def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
+def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path, cli):
     raw = tmp_path / "raw"
     raw.mkdir()
     for k in (1, 2):
         imsave(raw / f"g_1_{k}.png", np.full((30, 30), 200, np.uint8), check_contrast=False)
-    result = runner.invoke(app, ["preprocess", "--dataset", "tiny", "--raw-path", str(raw),
-                                 "--save-path", f"{tmp_path}/out/", "--workers", "1"])
+    result = cli("preprocess", "--dataset", "tiny", "--raw-path", str(raw),
+                 "--save-path", f"{tmp_path}/out/", "--workers", "1")
     assert result.exit_code == 2
     [line] = error_lines(result)
     assert line.startswith("error: none of the 2 images of tiny") and "single grey level" in line
@@ -589,9 +586,9 @@ def test_cli_zero_usable_images_is_one_error_line(tiny, tmp_path):
     (["--dataset", "tiny", "--raw-path", "{raw}", "--image-size", "1", "100000"],
      "error: image size 1×100000 would resize the tiny canvas (90×140) through 64286×100000 = 6,428,600,000"),
 ])
-def test_cli_bad_options_exit_2_with_one_line(tiny, tiny_dir, tmp_path, args, message):
+def test_cli_bad_options_exit_2_with_one_line(tiny, tiny_dir, tmp_path, args, message, cli):
     args = [arg.format(raw=tiny_dir) for arg in args]
-    result = runner.invoke(app, ["preprocess", *args, "--save-path", str(tmp_path / "out.npz")])
+    result = cli("preprocess", *args, "--save-path", str(tmp_path / "out.npz"))
     assert result.exit_code == 2, result.output
     [line] = error_lines(result)
     assert line.startswith(message), line

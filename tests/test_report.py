@@ -13,18 +13,14 @@ import sys
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from evaluation_data import option_names
-from sigcli.cli.app import app
 from sigcli.config.evaluation import WDOptions
 from sigcli.config.report import SUMMARY_METRICS, ReportOptions
 from sigcli.errors import InputError
 from sigcli.metrics import compute_metrics
 from sigcli.report import comparison_rows, load_runs, sort_rows
 from sigcli.results import load_results, save_results, summarise
-
-runner = CliRunner()
 
 
 def fake_folds(seed: int, n_folds: int = 3, shift: float = 1.0) -> list[dict]:
@@ -63,11 +59,11 @@ class WritesFile:
         return os.system, (f"touch {self.target}",)
 
 
-def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, cli):
     target = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps([{"all_metrics": WritesFile(target)}]))
-    result = runner.invoke(app, ["report", str(evil)])
+    result = cli("report", str(evil))
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "refused without running it" in result.stderr
     assert "system" in result.stderr
@@ -81,12 +77,12 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     (pickle.dumps([{"all_metrics": {k: 0.1 for k in SUMMARY_METRICS}, "predictions": {"genuinePreds": 1}}]),
      "malformed 'predictions'"),
 ])
-def test_files_that_are_not_results_are_one_clear_error(tmp_path, content, message):
+def test_files_that_are_not_results_are_one_clear_error(tmp_path, content, message, cli):
     path = tmp_path / "r.pkl"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):
         load_results(path)
-    assert runner.invoke(app, ["report", str(path)]).exit_code == 2
+    assert cli("report", str(path)).exit_code == 2
 
 
 def test_reference_pickles_of_any_protocol_read_back_equal(runs):
@@ -115,56 +111,56 @@ def test_sorting_puts_the_best_first(runs):
         sort_rows(rows, "speed")
 
 
-def test_formats(runs):
-    as_csv = runner.invoke(app, ["report", *map(str, runs), "--format", "csv", "--sort-by", "FRR"])
+def test_formats(runs, cli):
+    as_csv = cli("report", *map(str, runs), "--format", "csv", "--sort-by", "FRR")
     assert as_csv.exit_code == 0
     table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [row["run"] for row in table] == ["good", "weak"] and float(table[0]["EER"]) >= 0
     assert "FAR_skilled_std" in table[0]
-    as_json = json.loads(runner.invoke(app, ["report", *map(str, runs), "--json"]).stdout)
+    as_json = json.loads(cli("report", *map(str, runs), "--json").stdout)
     assert [row["run"] for row in as_json] == ["good", "weak"] and as_json[1]["metrics"]["mean_AUC"]["mean"] <= 100
     assert as_json == json.loads(json.dumps(comparison_rows(load_runs(runs))))
-    markdown = runner.invoke(app, ["report", *map(str, runs), "--format", "markdown"]).stdout.splitlines()
+    markdown = cli("report", *map(str, runs), "--format", "markdown").stdout.splitlines()
     assert markdown[0].startswith("| run | folds | EER (global) (%)") and markdown[1].startswith("|---|")
     assert len(markdown) == 4 and " ± " in markdown[2]
-    rich = runner.invoke(app, ["report", *map(str, runs)])
+    rich = cli("report", *map(str, runs))
     assert rich.exit_code == 0 and "good" in rich.stdout and "mean ± std" in rich.stdout
 
 
-def test_plot_writes_an_image_and_rejects_unknown_suffixes(runs, tmp_path):
+def test_plot_writes_an_image_and_rejects_unknown_suffixes(runs, tmp_path, cli):
     out = tmp_path / "plots" / "cmp.png"
-    result = runner.invoke(app, ["report", *map(str, runs), "--plot", str(out)])
+    result = cli("report", *map(str, runs), "--plot", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     for suffix in ("txt", "jpg"):
-        bad = runner.invoke(app, ["report", str(runs[0]), "--plot", str(tmp_path / f"cmp.{suffix}")])
+        bad = cli("report", str(runs[0]), "--plot", str(tmp_path / f"cmp.{suffix}"))
         assert bad.exit_code == 2 and "end the file name in .png, .pdf or .svg" in bad.stderr
         assert bad.stdout == ""  # refused before the table is printed
 
 
-def test_a_plot_without_scores_is_refused_before_the_table(tmp_path):
+def test_a_plot_without_scores_is_refused_before_the_table(tmp_path, cli):
     folds = fake_folds(0)
     for fold in folds:
         del fold["predictions"]
     path = tmp_path / "no-scores.pkl"
     path.write_bytes(pickle.dumps(folds))
-    result = runner.invoke(app, ["report", str(path), "--plot", str(tmp_path / "cmp.png")])
+    result = cli("report", str(path), "--plot", str(tmp_path / "cmp.png"))
     assert result.exit_code == 2 and result.stdout == ""
     assert "none of the results files has predictions to plot" in result.stderr
     assert not (tmp_path / "cmp.png").exists()
 
 
-def test_json_and_another_format_are_refused(runs):
-    result = runner.invoke(app, ["report", str(runs[0]), "--json", "--format", "csv"])
+def test_json_and_another_format_are_refused(runs, cli):
+    result = cli("report", str(runs[0]), "--json", "--format", "csv")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: --json and --format csv both choose the output (give one of them)"
 
 
-def test_a_json_summary_stands_for_the_pickle_beside_it(tmp_path):
+def test_a_json_summary_stands_for_the_pickle_beside_it(tmp_path, cli):
     folds = fake_folds(2)
     options = WDOptions(features_path="f.npz", workers=1)
     save_results(folds, tmp_path / "wd.pkl", options, "wd", {})
-    from_json, from_pickle = (runner.invoke(app, ["report", str(tmp_path / name), "--json"]) for name in
+    from_json, from_pickle = (cli("report", str(tmp_path / name), "--json") for name in
                               ("wd.json", "wd.pkl"))
     assert from_json.exit_code == 0, from_json.output
     assert json.loads(from_json.stdout) == json.loads(from_pickle.stdout)
@@ -176,9 +172,9 @@ def test_a_json_summary_stands_for_the_pickle_beside_it(tmp_path):
     ('{"name": "something else"}', "is a JSON file, not a results pickle"),
     ('{"results": "../elsewhere/r.pkl"}', "is a JSON file, not a results pickle"),
 ])
-def test_a_json_file_without_its_pickle_is_one_line(tmp_path, content, message):
+def test_a_json_file_without_its_pickle_is_one_line(tmp_path, content, message, cli):
     (tmp_path / "r.json").write_text(content)
-    result = runner.invoke(app, ["report", str(tmp_path / "r.json")])
+    result = cli("report", str(tmp_path / "r.json"))
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert message in line and "give the results pickle" in line and "Unpickling" not in line
@@ -271,8 +267,8 @@ def test_pickles_that_crashed_numpy_are_refused_by_sig_report_in_its_own_process
 
 
 @pytest.mark.parametrize("case", [case for case in HOSTILE if case not in CRASHERS])
-def test_other_hostile_numpy_pickles_are_refused_in_one_line(tmp_path, case):
-    result = runner.invoke(app, ["report", str(_hostile_file(tmp_path, case)), "--plot", str(tmp_path / "p.png")])
+def test_other_hostile_numpy_pickles_are_refused_in_one_line(tmp_path, case, cli):
+    result = cli("report", str(_hostile_file(tmp_path, case)), "--plot", str(tmp_path / "p.png"))
     _check_refusal(case, result.exit_code, result.stderr)
     assert not (tmp_path / "p.png").exists()
 
@@ -290,7 +286,7 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
-def test_every_numeric_array_and_scalar_of_a_results_file_reads_back_exactly(tmp_path, protocol):
+def test_every_numeric_array_and_scalar_of_a_results_file_reads_back_exactly(tmp_path, protocol, cli):
     folds = fake_folds(1)
     folds[0]["all_metrics"]["extra"] = {
         "scalars": [np.float64(0.25), np.float32(-1.5), np.int64(-7), np.uint8(200), np.bool_(True),
@@ -306,5 +302,5 @@ def test_every_numeric_array_and_scalar_of_a_results_file_reads_back_exactly(tmp
     with open(path, "rb") as fh:
         plain = pickle.load(fh)
     assert _same(plain, load_results(path))
-    plotted = runner.invoke(app, ["report", str(path), "--plot", str(tmp_path / "r.png")])
+    plotted = cli("report", str(path), "--plot", str(tmp_path / "r.png"))
     assert plotted.exit_code == 0, plotted.output

@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-from typer.testing import CliRunner
 
 import sigcli.models
-from sigcli.cli.app import app
 from sigcli.cli.derive import argv, parse
 from sigcli.config import training as config
 from sigcli.config.training import Schedule, TrainOptions
@@ -31,8 +29,6 @@ from sigcli.training.data import (Rows, batches, center_crop, crop, num_batches,
 from sigcli.training.loop import fit, learning_rate
 from sigcli.training.supervised import SupervisedObjective, train_signet
 from training_data import TINY, flags_missing_from_help, signature_set
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +78,13 @@ def test_signet_f_loss_is_the_weighted_sum_over_genuines_and_all():
 
 
 @pytest.mark.slow
-def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
+def test_cli_one_epoch_writes_the_run(small_set, tmp_path, cli):
     """A 1-epoch run works (the reference's step size epochs // 3 = 0 crashes) and writes every file;
     sigver's --dataset-path still names the set."""
     logdir = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--model", TINY, "--dataset-path", str(small_set), "--users", "1", "4",
-                                 "--epochs", "1", "--logdir", str(logdir), "--batch-size", "4", "--device", "cpu",
-                                 "--seed", "3"])
+    result = cli("train", "--model", TINY, "--dataset-path", str(small_set), "--users", "1", "4",
+                 "--epochs", "1", "--logdir", str(logdir), "--batch-size", "4", "--device", "cpu",
+                 "--seed", "3")
     assert result.exit_code == 0, result.output
     assert "best epoch 1" in result.output and "val acc" in result.output
     assert {p.name for p in logdir.iterdir()} == {"model_best.pth", "model_last.pth", "metrics.csv", "config.json",
@@ -105,10 +101,10 @@ def test_cli_one_epoch_writes_the_run(small_set, tmp_path):
     assert checkpoint.num_classes == 3 and checkpoint.forgery_state is None
 
 
-def test_cli_errors_are_one_line(small_set, tmp_path):
+def test_cli_errors_are_one_line(small_set, tmp_path, cli):
     def run(*args: str) -> str:
-        result = runner.invoke(app, ["train", "--model", TINY, "--data-path", str(small_set), "--logdir",
-                                     str(tmp_path / "run"), "--device", "cpu", *args])
+        result = cli("train", "--model", TINY, "--data-path", str(small_set), "--logdir",
+                     str(tmp_path / "run"), "--device", "cpu", *args)
         assert result.exit_code == 2, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:")
@@ -121,8 +117,8 @@ def test_cli_errors_are_one_line(small_set, tmp_path):
     assert "unknown model 'nope'" in run("--model", "nope")
     genuine_only = tmp_path / "genuine.npz"
     signature_set(users=2, genuine=5).save(genuine_only)
-    result = runner.invoke(app, ["train", "--data-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
-                                 "--forg", "--model", TINY])
+    result = cli("train", "--data-path", str(genuine_only), "--logdir", str(tmp_path / "r"),
+                 "--forg", "--model", TINY)
     assert result.exit_code == 2 and "--forg needs forgeries" in result.output
 
 
@@ -168,13 +164,13 @@ def test_learning_rate_is_stepped_and_a_short_run_works():
 
 
 @pytest.mark.slow
-def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(small_set, tmp_path):
+def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(small_set, tmp_path, cli):
     """--json prints the epochs; a run started before --dataset-path became --data-path (and before
     --json existed) resumes, and a different set is still refused."""
     logdir = tmp_path / "run"
     args = ["train", "--model", TINY, "--data-path", str(small_set), "--logdir", str(logdir), "--batch-size", "4",
             "--device", "cpu", "--lr-decay", "0.5", "--lr-decay-times", "2"]
-    first = runner.invoke(app, [*args, "--epochs", "1", "--json"])
+    first = cli(*args, "--epochs", "1", "--json")
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
     assert summary["best_epoch"] == 1 and [row["epoch"] for row in summary["history"]] == [1]
@@ -188,9 +184,9 @@ def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(s
     config_path.write_text(json.dumps(record))
     moved = tmp_path / "elsewhere"
     moved.symlink_to(small_set)
-    refused = runner.invoke(app, [*args, "--epochs", "2", "--resume", "--data-path", str(moved)])
+    refused = cli(*args, "--epochs", "2", "--resume", "--data-path", str(moved))
     assert refused.exit_code == 2 and f"--data-path {moved} (was {small_set})" in refused.output
-    resumed = runner.invoke(app, [*args, "--epochs", "2", "--resume"])
+    resumed = cli(*args, "--epochs", "2", "--resume")
     assert resumed.exit_code == 0, resumed.output
     rows = _rows(logdir / "metrics.csv")
     assert [float(row["lr"]) for row in rows] == pytest.approx([1e-3, 5e-4])   # step max(1, 2 // 2), factor 0.5
@@ -291,12 +287,12 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
     assert all(torch.isfinite(v.float()).all() for v in last[0].values())
 
 
-def test_nan_in_the_first_epoch_through_the_cli(tmp_path):
+def test_nan_in_the_first_epoch_through_the_cli(tmp_path, cli):
     data = signature_set(users=2, genuine=5)
     broken = SignatureSet(np.full(data.x.shape, np.nan, dtype=np.float32), data.y, data.yforg)
     broken.save(tmp_path / "nan.npz")
-    result = runner.invoke(app, ["train", "--model", TINY, "--data-path", str(tmp_path / "nan.npz"), "--logdir",
-                                 str(tmp_path / "run"), "--epochs", "2", "--device", "cpu"])
+    result = cli("train", "--model", TINY, "--data-path", str(tmp_path / "nan.npz"), "--logdir",
+                 str(tmp_path / "run"), "--epochs", "2", "--device", "cpu")
     assert result.exit_code == 2 and "no checkpoint was written" in result.output
     assert not (tmp_path / "run" / "model_last.pth").exists()
 

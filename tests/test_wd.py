@@ -12,10 +12,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from typer.testing import CliRunner
 
 from evaluation_data import option_names, synthetic_features
-from sigcli.cli.app import app
 from sigcli.cli.derive import argv, parse
 from sigcli.config.evaluation import WDOptions, WIOptions
 from sigcli.errors import InputError
@@ -26,7 +24,6 @@ from sigcli.progress import RecordingReporter
 from sigcli.protocols import svm
 from sigcli.protocols.wd import check_wd, draw_fold, evaluate_wd, score_fold
 
-runner = CliRunner()
 SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_test=3, forg_from_dev=5,
              svm_gamma=2 ** -4, folds=2)
 
@@ -226,10 +223,10 @@ def cli_args(path, **overrides) -> list[str]:
     return args
 
 
-def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path):
+def test_cli_writes_reference_pickle_and_json_summary(features, tmp_path, cli):
     path = tmp_path / "f.npz"
     features.save(path)
-    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--workers", "2"])
+    result = cli(*cli_args(path), "--save-path", str(tmp_path / "r.pkl"), "--workers", "2")
     assert result.exit_code == 0, result.output
     assert "EER (user thresholds)" in result.stdout and "mean AUC" in result.stdout
     with open(tmp_path / "r.pkl", "rb") as fh:
@@ -256,10 +253,10 @@ def test_gamma_is_written_on_a_command_line_as_it_reads_back(gamma, text):
     assert words[words.index("--svm-gamma") + 1] == text and parse(WDOptions, words) == options
 
 
-def test_json_prints_the_summary_that_is_saved(features, tmp_path):
+def test_json_prints_the_summary_that_is_saved(features, tmp_path, cli):
     path = tmp_path / "f.npz"
     features.save(path)
-    result = runner.invoke(app, cli_args(path) + ["--save-path", str(tmp_path / "r.pkl"), "--json"])
+    result = cli(*cli_args(path), "--save-path", str(tmp_path / "r.pkl"), "--json")
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "r.json").read_text())
     assert json.loads(result.stdout) == {"command": "wd", "folds": 2, "summary": saved["summary"],
@@ -288,10 +285,10 @@ def test_help_names_every_option(cli, command, model):
     ({"dev-users": "6 300"}, "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
     ({"forg-from-dev": 0}, "without negatives"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, message):
+def test_cli_bad_input_is_one_line_and_exit_2(features, tmp_path, overrides, message, cli):
     path = tmp_path / "f.npz"
     features.save(path)
-    result = runner.invoke(app, cli_args(path, **overrides))
+    result = cli(*cli_args(path, **overrides))
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
@@ -307,10 +304,10 @@ def _with_non_finite_rows(features: FeatureSet, path) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 1234])
-def test_non_finite_feature_rows_are_refused_whatever_the_seed(features, tmp_path, seed):
+def test_non_finite_feature_rows_are_refused_whatever_the_seed(features, tmp_path, seed, cli):
     path = tmp_path / "f.npz"
     _with_non_finite_rows(features, path)
-    result = runner.invoke(app, cli_args(path, seed=seed))
+    result = cli(*cli_args(path, seed=seed))
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == (f"error: {path}: 3 of {len(features.y)} feature rows hold NaN or inf (users 1, 9) "
                                      "(extract them again with a model that gives finite features)")
@@ -338,12 +335,12 @@ def test_too_few_skilled_forgeries_for_sampled_tests_names_the_user(features):
     evaluate_wd(fewer, build(WDOptions, **SMALL, test_mode="full"))  # full mode takes what there is
 
 
-def test_features_and_model_are_exclusive_and_one_is_needed(features, tmp_path):
+def test_features_and_model_are_exclusive_and_one_is_needed(features, tmp_path, cli):
     path = tmp_path / "f.npz"
     features.save(path)
-    both = runner.invoke(app, cli_args(path) + ["--model-path", "m.pth", "--data-path", "d.npz"])
+    both = cli(*cli_args(path), "--model-path", "m.pth", "--data-path", "d.npz")
     assert both.exit_code == 2 and "either --features-path or --model-path" in both.stderr
-    neither = runner.invoke(app, ["wd", "--exp-users", "0", "6", "--dev-users", "6", "14"])
+    neither = cli("wd", "--exp-users", "0", "6", "--dev-users", "6", "14")
     assert neither.exit_code == 2 and "no features to evaluate" in neither.stderr
 
 
@@ -400,7 +397,7 @@ def test_a_checkpoint_that_gives_nan_features_is_refused_before_any_draw(tmp_pat
     assert "diverged" in info.value.hint
 
 
-def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path):
+def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path, cli):
     from sigcli.data.sigset import SignatureSet
     from sigcli.models import create_model
     from sigcli.models.checkpoint import save_checkpoint
@@ -408,8 +405,8 @@ def test_ranges_beyond_the_set_are_refused_before_extraction(tmp_path):
     save_checkpoint(tmp_path / "m.pth", create_model("signet-smaller").state_dict())
     y = np.repeat(np.arange(5), 2)
     SignatureSet(np.zeros((len(y), 1, 150, 220), np.uint8), y, np.zeros(len(y), np.int64)).save(tmp_path / "d.npz")
-    result = runner.invoke(app, ["wd", "--model-path", str(tmp_path / "m.pth"), "--data-path", str(tmp_path / "d.npz"),
-                                 "--exp-users", "0", "2", "--dev-users", "2", "300", "--device", "cpu"])
+    result = cli("wd", "--model-path", str(tmp_path / "m.pth"), "--data-path", str(tmp_path / "d.npz"),
+                 "--exp-users", "0", "2", "--dev-users", "2", "300", "--device", "cpu")
     assert result.exit_code == 2
     assert f"--dev-users 2 300 reaches beyond the users of {tmp_path / 'd.npz'}, 0–4" in result.stderr
 

@@ -8,10 +8,8 @@ import re
 import numpy as np
 import pytest
 import skops.io
-from typer.testing import CliRunner
 
 from evaluation_data import synthetic_features
-from sigcli.cli.app import app
 from sigcli.config.evaluation import WIOptions
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet
@@ -20,7 +18,6 @@ from sigcli.protocols.svm import from_pipeline
 from sigcli.protocols.wi import (FUSIONS, TRUSTED_TYPES, check_wi, dissimilarities, draw_fold, evaluate_wi, fit_wi,
                                  load_wi_model, save_wi_model, score_queries)
 
-runner = CliRunner()
 SMALL = dict(exp_users=(0, 6), dev_users=(6, 14), gen_for_train=4, gen_for_ref=4, gen_for_test=3,
              svm_gamma=2 ** -4, folds=2)
 
@@ -204,19 +201,19 @@ def test_a_linear_classifier_is_scored_with_its_own_kernel(features, tmp_path):
                                rtol=0, atol=1e-9)
 
 
-def test_cli_saves_results_and_model(features, tmp_path):
+def test_cli_saves_results_and_model(features, tmp_path, cli):
     path = tmp_path / "f.npz"
     features.save(path)
     args = ["wi", "--features-path", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14", "--gen-for-train", "4",
             "--gen-for-ref", "4", "--gen-for-test", "3", "--svm-gamma", "2^-4", "--folds", "1", "--fusion", "mean",
             "--save-path", str(tmp_path / "wi.pkl"), "--save-model", str(tmp_path / "wi.skops")]
-    result = runner.invoke(app, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "wi.pkl").is_file() and (tmp_path / "wi.json").is_file()
     assert load_wi_model(tmp_path / "wi.skops").fusion == "mean"
     assert "EER (global)" in result.stdout
 
-    again = runner.invoke(app, args + ["--overwrite", "--json"])
+    again = cli(*args, "--overwrite", "--json")
     assert again.exit_code == 0, again.output
     record = json.loads(again.stdout)
     assert record["command"] == "wi" and record["folds"] == 1 and record["save_model"] == str(tmp_path / "wi.skops")
@@ -230,22 +227,22 @@ def test_cli_saves_results_and_model(features, tmp_path):
     (["--fusion", "vote"], "Invalid value"),
     (["--dev-users", "6", "300"], "--dev-users 6 300 reaches beyond the users of the features, 0–13"),
 ])
-def test_cli_bad_input_exits_2(features, tmp_path, args, message):
+def test_cli_bad_input_exits_2(features, tmp_path, args, message, cli):
     path = tmp_path / "f.npz"
     features.save(path)
     base = ["wi", "--features-path", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14", "--gen-for-train", "4",
             "--gen-for-ref", "4", "--gen-for-test", "3"]
-    result = runner.invoke(app, base + args)
+    result = cli(*base, *args)
     assert result.exit_code == 2
     assert re.search(message, result.stderr), result.stderr
 
 
-def test_cli_refuses_non_finite_feature_rows(features, tmp_path):
+def test_cli_refuses_non_finite_feature_rows(features, tmp_path, cli):
     broken = features.features.copy()
     broken[np.flatnonzero(features.y == 7)[0]] = np.nan
     path = tmp_path / "f.npz"
     FeatureSet(broken, features.y, features.yforg).save(path)
-    result = runner.invoke(app, ["wi", "--features-path", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14",
-                                 "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3"])
+    result = cli("wi", "--features-path", str(path), "--exp-users", "0", "6", "--dev-users", "6", "14",
+                 "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3")
     assert result.exit_code == 2
     assert f"{path}: 1 of {len(features.y)} feature rows hold NaN or inf (user 7)" in result.stderr
