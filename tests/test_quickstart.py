@@ -4,19 +4,15 @@ import json
 import pickle
 
 import pytest
-from typer.testing import CliRunner
 
-from sigcli.cli.app import app
+from conftest import run_sig
 from sigcli.config.quickstart import QuickstartOptions
 from sigcli.quickstart import plan_stages
-
-runner = CliRunner()
-
 
 @pytest.fixture(scope="module")
 def quickstart_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("quickstart")
-    result = runner.invoke(app, ["quickstart", "--fast", "--logdir", str(workdir)])
+    result = run_sig("quickstart", "--fast", "--logdir", workdir)
     assert result.exit_code == 0, result.output
     return workdir, result
 
@@ -58,7 +54,7 @@ def test_quickstart_prints_the_equivalent_commands(quickstart_run):
 def test_quickstart_rerun_reuses_every_stage(quickstart_run):
     workdir, _ = quickstart_run
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results").iterdir()}
-    again = runner.invoke(app, ["quickstart", "--fast", "--logdir", str(workdir)])
+    again = run_sig("quickstart", "--fast", "--logdir", workdir)
     assert again.exit_code == 0, again.output
     stages = plan_stages(QuickstartOptions(logdir=workdir, fast=True))
     assert again.output.count("reusing") == len(stages)
@@ -67,6 +63,6 @@ def test_quickstart_rerun_reuses_every_stage(quickstart_run):
 
 def test_quickstart_refuses_a_run_folder_of_another_plan(quickstart_run):
     workdir, _ = quickstart_run
-    result = runner.invoke(app, ["quickstart", "--logdir", str(workdir)])
+    result = run_sig("quickstart", "--logdir", workdir)
     assert result.exit_code == 2
     assert "other options" in result.output
