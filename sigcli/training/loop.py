@@ -1,4 +1,4 @@
-"""One training loop for every objective: SigNet / SigNet-F (PROTOCOLS §3) and distillation (§4).
+"""One training loop for every objective: SigNet / SigNet-F and distillation (docs/training.md).
 
 What differs between them is an :class:`Objective` (its modules, batches, loss, validation,
 best-epoch rule and checkpoint). What they share lives here, once: SGD with the reference
