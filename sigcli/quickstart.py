@@ -202,12 +202,12 @@ def plan_stages(options: QuickstartOptions) -> list[Stage]:
             t_model_path=teacher, save_path=inverted, users=dev, per_user=p.invert_per_user,
             iterations=p.invert_iterations, seed=seed, device=device, preview=w / "data" / "inverted.png",
             overwrite=True), inverted)
-        d_dataset, d_transform = inverted, "none"
+        d_data_path, d_transform = inverted, "none"
     else:
-        d_dataset, d_transform = gpds, "center-crop"
+        d_data_path, d_transform = gpds, "center-crop"
     add("distill student", "distill", DistillOptions(
-        s_model=p.model, t_model_path=teacher, d_dataset=d_dataset, d_users=dev, d_transform=d_transform,
-        c_dataset=mcyt, epochs=p.student_epochs, lr=p.lr, seed=seed, device=device, logdir=student_dir,
+        s_model=p.model, t_model_path=teacher, d_data_path=d_data_path, d_users=dev, d_transform=d_transform,
+        c_data_path=mcyt, epochs=p.student_epochs, lr=p.lr, seed=seed, device=device, logdir=student_dir,
         overwrite=True), student_dir / "model_best.pth", student_dir / "metrics.csv")
 
     evaluation = {"exp_users": exp, "dev_users": dev, "gen_for_train": p.gen_for_train,

@@ -227,7 +227,7 @@ def sig(*args) -> Result:
 
 
 def base_args(files, logdir, *extra) -> list:
-    return ["--s-model", TINY, "--t-model-path", files["teacher"], "--d-dataset", files["d"],
+    return ["--s-model", TINY, "--t-model-path", files["teacher"], "--d-data-path", files["d"],
             "--d-users", D_FIRST, D_FIRST + K, "--d-batch-size", 4, "--c-batch-size", 4,
             "--device", "cpu", "--logdir", logdir, *extra]
 
@@ -257,7 +257,7 @@ def test_plain_distillation_writes_train_outputs(files, tmp_path):
 
 @pytest.mark.slow
 def test_continual_run_learns_k_plus_c_users(files, tmp_path):
-    result = sig(*base_args(files, tmp_path / "run", "--c-dataset", files["c"], "--epochs", 3, "--lr", 0.05))
+    result = sig(*base_args(files, tmp_path / "run", "--c-data-path", files["c"], "--epochs", 3, "--lr", 0.05))
     assert result.exit_code == 0, result.output
     rows = metrics(tmp_path / "run")
     assert {"val_c_acc", "val_c_loss", "val_spread", "train_ce_c", "train_kl_p"} <= set(rows[0])
@@ -269,12 +269,12 @@ def test_continual_run_learns_k_plus_c_users(files, tmp_path):
     assert "best epoch" in result.output and "C-val acc" in result.output
     last = load_checkpoint(tmp_path / "run" / "model_last.pth")
     assert last.num_classes == K + C_USERS
-    tested = sig("--test", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-dataset", files["c"],
+    tested = sig("--test", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-data-path", files["c"],
                  *base_args(files, tmp_path / "unused"))
     assert tested.exit_code == 0, tested.output
     assert "C-val" in tested.output and not (tmp_path / "unused").exists()
     assert f"{100 * float(rows[-1]['val_c_acc']):.1f}%" in tested.output  # the last epoch's own figure
-    as_json = sig("--test", "--json", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-dataset",
+    as_json = sig("--test", "--json", "--s-model-path", tmp_path / "run" / "model_last.pth", "--c-data-path",
                   files["c"], *base_args(files, tmp_path / "unused"))
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.stdout)["c_acc"] == pytest.approx(float(rows[-1]["val_c_acc"]))
@@ -284,8 +284,8 @@ def test_student_initialised_from_a_checkpoint(files, tmp_path):
     torch.manual_seed(5)
     source_features, source_head = TinyNet(4), nn.Linear(8, K + 2)
     save_checkpoint(tmp_path / "student.pth", source_features.state_dict(), source_head.state_dict())
-    options = DistillOptions(s_model=TINY, t_model_path=files["teacher"], d_dataset=files["d"],
-                               c_dataset=files["c"], s_model_path=tmp_path / "student.pth", device="cpu")
+    options = DistillOptions(s_model=TINY, t_model_path=files["teacher"], d_data_path=files["d"],
+                               c_data_path=files["c"], s_model_path=tmp_path / "student.pth", device="cpu")
     objective, config = D.build_objective(options, DistributedInfo())
     student = objective.student
     assert config["teacher"]["classes"] == K and config["c"]["users"] == C_USERS
@@ -313,7 +313,7 @@ def test_joint_bn_passes_d_and_c_as_one_batch_norm_batch():
 
 @pytest.mark.slow
 def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
-    args = ("--c-dataset", files["c"], "--lr", 0.05)
+    args = ("--c-data-path", files["c"], "--lr", 0.05)
     assert sig(*base_args(files, tmp_path / "straight", *args, "--epochs", 3)).exit_code == 0
     assert sig(*base_args(files, tmp_path / "resumed", *args, "--epochs", 2)).exit_code == 0
     resumed = sig(*base_args(files, tmp_path / "resumed", *args, "--epochs", 3, "--resume"))
@@ -331,12 +331,12 @@ def test_resume_ends_where_an_uninterrupted_run_does(files, tmp_path):
 
 @pytest.mark.slow
 def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
-    refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-dataset", files["d170"])
+    refused = sig(*base_args(files, tmp_path / "run", "--epochs", 1), "--d-data-path", files["d170"])
     assert refused.exit_code == 2 and "--d-transform" in refused.output
     # C batch larger than D's: no StopIteration; C as a memory-mapped folder
     for transform, c_batch, c_set in (("center-crop", 4, "c"), ("crop", 8, "c_folder")):
-        done = sig(*base_args(files, tmp_path / transform, "--epochs", 1), "--d-dataset", files["d170"],
-                   "--d-transform", transform, "--c-dataset", files[c_set], "--c-batch-size", c_batch)
+        done = sig(*base_args(files, tmp_path / transform, "--epochs", 1), "--d-data-path", files["d170"],
+                   "--d-transform", transform, "--c-data-path", files[c_set], "--c-batch-size", c_batch)
         assert done.exit_code == 0, done.output
 
 
@@ -351,10 +351,10 @@ def test_d_set_at_the_preprocessed_size_with_center_crop(files, tmp_path):
     ("test_without_student", "--test evaluates a trained student"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
-    args = base_args(files, tmp_path / "run", "--epochs", 1, "--c-dataset", files["c"])
+    args = base_args(files, tmp_path / "run", "--epochs", 1, "--c-data-path", files["c"])
     extra = {"d_users_mismatch": ["--d-users", D_FIRST, D_FIRST + K - 1],
              "empty_c_range": ["--c-users", 2, 2],
-             "c_too_small": ["--c-dataset", files["small"]],
+             "c_too_small": ["--c-data-path", files["small"]],
              "headless_teacher": ["--t-model-path", files["headless"]],
              "other_architecture": ["--s-model-path", files["wide"]],
              "c_users_beyond": ["--c-users", 2, 60],
@@ -369,7 +369,7 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, case, message):
 
 def test_missing_downloads_name_the_sig_download_command(files, tmp_path, monkeypatch):
     monkeypatch.setenv("SIGCLI_HOME", str(tmp_path / "empty-cache"))
-    result = sig("--s-model", TINY, "--c-dataset", files["c"], "--logdir", tmp_path / "run")
+    result = sig("--s-model", TINY, "--c-data-path", files["c"], "--logdir", tmp_path / "run")
     assert result.exit_code == 2 and "sig download signet-distill" in result.output
     result = sig("--s-model", TINY, "--t-model-path", files["teacher"], "--logdir", tmp_path / "run")
     assert result.exit_code == 2 and "sig download inverted-data" in result.output
@@ -390,7 +390,7 @@ def test_two_process_gloo_run(files, tmp_path):
                OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "sigcli", "distill", *map(str, base_args(files, tmp_path / "ddp", "--epochs", 2,
-                                                              "--c-dataset", files["c"]))]
+                                                              "--c-data-path", files["c"]))]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = metrics(tmp_path / "ddp")

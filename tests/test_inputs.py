@@ -15,7 +15,7 @@ COMMANDS = {
     "extract": ["extract", "--model-path", "m.pth", "--data-path", "d.npz", "--save-path", "f.npz"],
     "verify": ["verify", "--model-path", "m.pth", "-r", "a.png", "q.png"],
     "train": ["train", "--dataset-path", "d.npz", "--logdir", "run"],
-    "distill": ["distill", "--c-dataset", "d.npz", "--logdir", "run"],
+    "distill": ["distill", "--c-data-path", "d.npz", "--logdir", "run"],
     "invert": ["invert", "--t-model-path", "t.pth", "--save-path", "i.npz", "--per-user", "1"],
     "quickstart": ["quickstart", "--workdir", "qs"],
     "wd": ["wd", "--features-path", "f.npz"],

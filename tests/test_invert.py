@@ -209,7 +209,7 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.format == "PNG" and grid.width > INPUT_SIZE[1] * 3
     # `sig distill` takes it as it is (D users 10..13 ↔ teacher classes 0..3)
-    distilled = cli("distill", "--t-model-path", teacher_path, "--d-dataset", out, "--d-users", 10, 14,
+    distilled = cli("distill", "--t-model-path", teacher_path, "--d-data-path", out, "--d-users", 10, 14,
                     "--s-model", INVERT_TINY_BN, "--epochs", 1, "--d-batch-size", 4, "--device", "cpu",
                     "--logdir", tmp_path / "student")
     assert distilled.exit_code == 0, distilled.output

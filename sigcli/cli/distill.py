@@ -3,13 +3,13 @@
 Each step pairs a batch of the distillation set D (inverted data, by default the downloaded
 `inverted-data`, taught by the downloaded `signet-distill` teacher) with a batch of the
 continual set C: loss = d-lamb·KL(D) + c-lamb·CE(C) + p-lamb·KL(C, teacher's users).
-Without --c-dataset it is plain distillation (KL on D only). The student's head has the
+Without --c-data-path it is plain distillation (KL on D only). The student's head has the
 teacher's K users first, then C's users. The best epoch is the highest mean of the D-val
 and C-val accuracies (on ties, the one whose two accuracies are closer). Writes into
 --logdir what `sig train` writes: model_best.pth / model_last.pth (usable by extract, wd,
 wi), metrics.csv, config.json, train_state.pth (--resume). Runs under `torchrun` too.
 
-Example: sig distill --c-dataset mcyt.npz --p-lamb 1.7 --logdir runs/distill-mcyt
+Example: sig distill --c-data-path mcyt.npz --p-lamb 1.7 --logdir runs/distill-mcyt
 """
 
 from __future__ import annotations

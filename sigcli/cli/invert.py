@@ -3,7 +3,7 @@
 Optimises noise images until the teacher classifies them as its users and their feature
 statistics match the teacher's batch-norm statistics, with smoothness priors; with
 --s-model-path, the images also seek where a student disagrees with the teacher. The
-result is a signature set (float 150×220, genuine only) that `sig distill --d-dataset`
+result is a signature set (float 150×220, genuine only) that `sig distill --d-data-path`
 takes as it is. Interrupted runs resume: finished batches wait in OUT.parts/ (--overwrite
 discards those made with other options).
 
@@ -48,7 +48,7 @@ def run(options: InvertOptions) -> None:
     if report.preview is not None:
         table.add_row("preview", console.literal(report.preview))
     console.out.print(table)
-    console.step(f"sig distill --d-dataset {report.save_path} --d-users {report.users[0]} {report.users[1]} ...")
+    console.step(f"sig distill --d-data-path {report.save_path} --d-users {report.users[0]} {report.users[1]} ...")
 
 
 main = command(InvertOptions, run)

@@ -26,7 +26,8 @@ class DistillOptions(Schedule):
     s_model_path: Annotated[Optional[Path], Cli(default_text="a new student")] = Field(
         None, description="Student checkpoint to start from: its feature extractor and the teacher-users' rows of "
                           "its head (the whole head with --test).")
-    d_dataset: Annotated[Optional[Path], Cli(default_text="the downloaded inverted-data")] = Field(
+    d_data_path: Annotated[Optional[Path],
+                           Cli("--d-dataset-path", default_text="the downloaded inverted-data")] = Field(
         None, description="Distillation set D: a .npz file or a memory-mapped folder.")
     d_users: UserRange = Field(None, description="D users FIRST..LAST-1, the teacher's classes in order (LAST "
                                                  "excluded).")
@@ -34,7 +35,8 @@ class DistillOptions(Schedule):
         "What is done to D images: none, used as they are (at the network's 150×220 input, e.g. inverted data); "
         "crop, random crops in training and the centre crop in validation; center-crop, the centre crop "
         "everywhere (e.g. a teacher's 170×242 training set as D)."))
-    c_dataset: Annotated[Optional[Path], Cli(default_text="none, plain distillation")] = Field(
+    c_data_path: Annotated[Optional[Path],
+                           Cli("--c-dataset-path", default_text="none, plain distillation")] = Field(
         None, description="Continual set C of new users to learn (170×242): a .npz file or a memory-mapped folder.")
     c_users: UserRange = Field(None, description="C users FIRST..LAST-1, by index in the set (LAST excluded).")
     d_lamb: float = Field(1.0, ge=0, description="Weight of the KL divergence to the teacher on D.")

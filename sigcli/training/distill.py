@@ -282,7 +282,7 @@ def distill(options: DistillOptions, reporter: Reporter | None = None) -> FitRes
     """Distil the teacher into a new student while it learns the continual set; see :func:`fit`."""
     info = init_distributed(options.device)
     objective, config = build_objective(options, info)
-    inputs = [config["teacher"]["path"], config["d"]["path"], options.s_model_path, options.c_dataset]
+    inputs = [config["teacher"]["path"], config["d"]["path"], options.s_model_path, options.c_data_path]
     return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
                options=options, extra_config=config, inputs=inputs, reporter=reporter)
 
@@ -305,9 +305,9 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
     teacher_checkpoint = classifier_checkpoint(teacher_path, "teacher", "distillation",
                                                options.allow_unsafe_checkpoint)
     k = teacher_checkpoint.num_classes
-    d_path = _input_path(options.d_dataset, "inverted-data", "--d-dataset", "the distillation set")
+    d_path = _input_path(options.d_data_path, "inverted-data", "--d-data-path", "the distillation set")
     d, d_record = _distillation_part(d_path, options, k)
-    c, c_record = (None, None) if options.c_dataset is None else _continual_part(options)
+    c, c_record = (None, None) if options.c_data_path is None else _continual_part(options)
     num_c = 0 if c is None else c_record["users"]
 
     with torch.random.fork_rng(devices=[]):
@@ -319,7 +319,7 @@ def build_objective(options: DistillOptions, info: DistributedInfo) -> tuple[Dis
     teacher = FrozenClassifier(teacher_checkpoint, info.device)
     config = {"teacher": {"path": str(teacher_path), "fingerprint": teacher_checkpoint.identity(),
                           "classes": k}, "d": d_record, "c": c_record,
-              "canvases": _canvases(teacher_path, d_path, options.c_dataset)}
+              "canvases": _canvases(teacher_path, d_path, options.c_data_path)}
     return DistillObjective(student, teacher, d, c, LossWeights.of(options), info), config
 
 
@@ -350,10 +350,10 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
     sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
     size = sigset.image_size
     if options.d_transform == "none" and size != INPUT_SIZE:
-        raise InputError(f"--d-dataset {path}: images are {size[0]}×{size[1]}, not the network's "
+        raise InputError(f"--d-data-path {path}: images are {size[0]}×{size[1]}, not the network's "
                          f"{INPUT_SIZE[0]}×{INPUT_SIZE[1]} input",
                          "pass --d-transform center-crop (or crop, for random training crops)")
-    _check_size(sigset, path, "--d-dataset")
+    _check_size(sigset, path, "--d-data-path")
     users = _users(options.d_users, "--d-users", sigset, path)
     if users[1] - users[0] != k:
         raise InputError(f"--d-users {users[0]} {users[1]} spans {users[1] - users[0]} users but the teacher "
@@ -368,9 +368,9 @@ def _distillation_part(path: Path, options: DistillOptions, k: int) -> tuple[Par
 
 def _continual_part(options: DistillOptions) -> tuple[Part, dict]:
     """C: genuine signatures of ``--c-users``, relabelled 0..C-1 in ascending user order."""
-    path = options.c_dataset
+    path = options.c_data_path
     sigset = SignatureSet.load(path, allow_pickle=options.allow_pickle)
-    _check_size(sigset, path, "--c-dataset")
+    _check_size(sigset, path, "--c-data-path")
     users = _users(options.c_users, "--c-users", sigset, path)
     rows = Rows.select(sigset, users, genuine_only=True)
     present, rows.y = np.unique(rows.y, return_inverse=True)
@@ -421,7 +421,7 @@ def _initialise(student: Student, options: DistillOptions, k: int) -> None:
         if rows != total:
             raise CheckpointError(f"--test: the student {path} has a {rows}-output head, but the teacher's {k} "
                                   f"users plus the continual set's {total - k} make {total}",
-                                  "give the same --c-dataset and --c-users the student was distilled with")
+                                  "give the same --c-data-path and --c-users the student was distilled with")
         student.classifier.load_state_dict(head)
     elif head is None:
         log.warning("--s-model-path %s has no user head: only its feature extractor initialises the student", path)

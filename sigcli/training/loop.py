@@ -54,7 +54,8 @@ BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
 RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir", "as_json"}
 # Options renamed since a run may have started: the name in its config.json → the name now.
-RENAMED_OPTIONS = {"dataset_path": "data_path", "s_checkpoint": "s_model_path"}
+RENAMED_OPTIONS = {"dataset_path": "data_path", "s_checkpoint": "s_model_path", "c_dataset": "c_data_path",
+                   "d_dataset": "d_data_path"}
 
 
 def learning_rate(epoch: int, schedule: Schedule) -> float:
