@@ -101,7 +101,7 @@ def test_paths_with_brackets_are_printed_as_they_are(tmp_path, cli):
     made = cli("synth", "--layout", "mcyt", "--out", raw, "--users", 1, "--genuine", 2, "--skilled", 0,
                env={"COLUMNS": "400"})
     assert made.exit_code == 0, made.output
-    assert f"in {raw} (" in made.stdout and f"--path {raw} " in made.stderr
+    assert f"in {raw} (" in made.stdout and f"--raw-path {raw} " in made.stderr
     done = cli("preprocess", "--dataset", "mcyt", "--raw-path", raw, "--save-path", out, "--workers", 1,
                env={"COLUMNS": "400"})
     assert done.exit_code == 0, done.output
