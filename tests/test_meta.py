@@ -295,13 +295,13 @@ def test_a_sig_train_signet_initialises_the_meta_signet_exactly(tmp_path):
 
 
 def test_checkpoint_round_trip_keeps_architecture_and_rates(tmp_path):
-    learner = MetaLearner.new("smallcnn", 2, 0.01, True, {"dev_users": [0, 6]},
+    learner = MetaLearner.new("smallcnn", 2, 0.01, True, {"meta-trained": [[0, 6]]},
                               spec={"channels": 2, "hidden": 6, "features": 4, "input_size": TINY_INPUT})
     with torch.no_grad():
         learner.rates.rates[1, 2] = 0.5
     learner.save(tmp_path / "m.pth")
     loaded = MetaLearner.load(tmp_path / "m.pth")
-    assert loaded.net.spec == learner.net.spec and loaded.users == {"dev_users": [0, 6]}
+    assert loaded.net.spec == learner.net.spec and loaded.seen_writers == {"meta-trained": [[0, 6]]}
     assert loaded.rates.rates.requires_grad and torch.equal(loaded.rates.rates, learner.rates.rates)
     for (name, a), (_, b) in zip(learner.net.state_dict().items(), loaded.net.state_dict().items()):
         assert torch.equal(a, b), name
@@ -322,7 +322,9 @@ def test_meta_training_writes_a_run_and_the_wd_results(trained):
     assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[1]["lr"]) == pytest.approx((1e-3 + 1e-5) / 2)
     assert {"train_loss", "train_acc", "train_acc_before", "val_acc", "val_acc_before", "val_acc_step1"} <= set(rows[0])
     best = MetaLearner.load(trained / "model_best.pth")
-    assert best.net.architecture == "smallcnn" and best.num_updates == 2 and best.users["dev_users"] == [0, 6]
+    assert best.net.architecture == "smallcnn" and best.num_updates == 2 and best.seen_writers == {"meta-trained": [[0, 6]], "validated": [[6, 10]]}
+    state = torch.load(trained / "train_state.pth", weights_only=True)   # Adam's moments, not SGD's momentum
+    assert {"exp_avg", "exp_avg_sq"} <= set(state["optimizer"]["state"][0])
     config = json.loads((trained / "config.json").read_text())
     assert config["options"]["num_updates"] == 2 and config["meta_batch_mode"] in ("vmap", "loop")
 

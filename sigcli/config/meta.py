@@ -45,7 +45,7 @@ class MetaOptions(Options):
                                                          "tested with --test, else meta-training starts from it.")
     test: bool = Field(False, description="Only test --checkpoint on --exp-users (no training).")
     save_path: Annotated[Optional[Path], Cli(default_text="LOGDIR/results.pkl")] = Field(
-        None, description="Results pickle of the test (a JSON summary is written beside it).")
+        None, description="Results pickle of the test (a JSON summary is written beside it); required with --test.")
     dev_users: _users("Meta-training writers FIRST..LAST-1 (LAST excluded); also the pre-training "
                       "users.") = (350, 881)
     val_users: _users("Validation writers FIRST..LAST-1: each epoch adapts to them and keeps the best "
@@ -99,7 +99,7 @@ class MetaOptions(Options):
                 raise InputError("--test tests a trained meta-learner", "give its --checkpoint (model_best.pth)")
             if self.exp_users is None:
                 raise InputError("--test needs the writers to test", "give --exp-users FIRST LAST")
-            if self.save_path is None and self.logdir is None:
+            if self.save_path is None:
                 raise InputError("--test needs where to write the results", "give --save-path")
         elif self.logdir is None:
             raise InputError("meta-training writes into a run folder", "give --logdir (or --test --checkpoint)")

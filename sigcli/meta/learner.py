@@ -5,7 +5,7 @@ A checkpoint of ``sig meta`` is a dict saved with ``torch.save`` and read with
 
     {"format": "sig-meta", "version": 1, "architecture": "signet", "spec": {...},
      "weights": {...}, "task_lr": K×T tensor, "learn_task_lr": bool, "num_updates": K,
-     "users": {"dev_users": [first, last], "val_users": [first, last]}}
+     "seen_writers": {"meta-trained": [[first, last], ...], "validated": [[first, last], ...]}}
 
 ``architecture`` and ``spec`` rebuild the network, so a checkpoint is tested without
 saying what it is; a feature extractor of ``sig train`` given instead is recognised and
@@ -36,14 +36,15 @@ class MetaLearner:
 
     net: MetaNet
     rates: TaskLearningRates
-    users: dict[str, list[int]]   # the writers it was meta-trained and validated on
+    seen_writers: dict[str, list[list[int]]]   # user ranges it was meta-trained and validated on
 
     @classmethod
     def new(cls, architecture: str, steps: int, train_lr: float, learn_task_lr: bool,
-            users: dict[str, list[int]], spec: dict[str, Any] | None = None) -> "MetaLearner":
+            seen_writers: dict[str, list[list[int]]], spec: dict[str, Any] | None = None) -> "MetaLearner":
         """Fresh weights (xavier-uniform, zero biases: seed torch first) and rates ``train_lr``."""
         net = build(architecture, spec)
-        return cls(net, TaskLearningRates(steps, len(list(net.parameters())), train_lr, learn_task_lr), users)
+        rates = TaskLearningRates(steps, len(list(net.parameters())), train_lr, learn_task_lr)
+        return cls(net, rates, seen_writers)
 
     @property
     def num_updates(self) -> int:
@@ -56,7 +57,7 @@ class MetaLearner:
                                                           for k, v in self.net.state_dict().items()},
                   "task_lr": self.rates.rates.detach().cpu().clone(),
                   "learn_task_lr": self.rates.rates.requires_grad, "num_updates": self.num_updates,
-                  "users": self.users}
+                  "seen_writers": self.seen_writers}
         with atomic_path(path, overwrite=True) as tmp:
             torch.save(record, tmp)
         return Path(path)
@@ -81,7 +82,7 @@ class MetaLearner:
         except Exception as exc:  # shapes or names that do not fit the architecture
             raise CheckpointError(f"{path} does not fit a {architecture} meta-learner "
                                   f"({str(exc).strip().splitlines()[0][:120]})", "write it again with sig meta")
-        return cls(net, rates, dict(record.get("users") or {}))
+        return cls(net, rates, dict(record.get("seen_writers") or {}))
 
 
 def _read(path: Path) -> dict:

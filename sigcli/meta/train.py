@@ -53,6 +53,8 @@ MEMORY_SHARE = 0.5
 #: The reference's supervised pre-training: SGD lr 0.01 without decay, weight decay 1e-3, batches of 32.
 PRETRAIN = {"lr": 0.01, "lr_decay_times": 1, "weight_decay": 1e-3, "batch_size": 32}
 PRETRAIN_FOLDER = "pretrain"
+#: Keys of a checkpoint's ``seen_writers``.
+TRAINED, VALIDATED = "meta-trained", "validated"
 
 
 class MetaObjective:
@@ -178,14 +180,14 @@ def _meta_train(options: MetaOptions, sigset: SignatureSet, sizes: TaskSizes, de
     source = str(options.data_path)
     train_pool = WriterPool.select(sigset, options.dev_users, "--dev-users", sizes, source)
     val_pool = WriterPool.select(sigset, options.val_users, "--val-users", sizes, source)
-    users = {"dev_users": list(options.dev_users), "val_users": list(options.val_users)}
     torch.manual_seed(options.seed)
     if options.checkpoint is not None:
         learner = _checked_learner(options.checkpoint, options)
-        learner.users = users
     else:
         learner = MetaLearner.new(options.model or DEFAULT_META_MODEL, options.num_updates, options.train_lr,
-                                  options.learn_task_lr, users)
+                                  options.learn_task_lr, {})
+    for role, users in ((TRAINED, options.dev_users), (VALIDATED, options.val_users)):
+        learner.seen_writers.setdefault(role, []).append(list(users))
     if options.model_path is not None:
         load_signet_features(learner.net, load_checkpoint(options.model_path, model="signet",
                                                           allow_unsafe=options.allow_unsafe_checkpoint))
@@ -282,12 +284,12 @@ def _checked_learner(path: Path, options: MetaOptions) -> MetaLearner:
 
 def _refuse_trained_writers(learner: MetaLearner, exp_users: tuple[int, int]) -> None:
     """Testing on writers the meta-learner was trained or validated on would flatter it."""
-    for role, users in learner.users.items():
-        (a0, a1), (b0, b1) = exp_users, users
-        if max(a0, b0) < min(a1, b1):
-            raise InputError(f"--exp-users {a0} {a1} overlaps the writers the checkpoint was "
-                             f"{'meta-trained' if role == 'dev_users' else 'validated'} on ({b0} {b1})",
-                             "test on writers it has not seen")
+    (a0, a1) = exp_users
+    for role, ranges in learner.seen_writers.items():
+        for b0, b1 in ranges:
+            if max(a0, b0) < min(a1, b1):
+                raise InputError(f"--exp-users {a0} {a1} overlaps the writers the checkpoint was {role} on "
+                                 f"({b0} {b1})", "test on writers it has not seen")
 
 
 def _recorded_mode(options: MetaOptions) -> MetaBatchMode | None:
