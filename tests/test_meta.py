@@ -261,17 +261,21 @@ def test_batch_norm_statistics_move_in_training_steps_only():
     assert all(torch.equal(b, before[n]) for n, b in net.named_buffers())   # functional: buffers untouched
 
 
-def test_auto_mode_follows_the_memory_estimate(monkeypatch):
+def test_auto_mode_is_vmap_on_a_gpu_where_the_estimate_fits(monkeypatch):
     import sigcli.meta.train as train
 
     learner = MetaLearner.new("smallcnn", 1, 1e-3, False, {})
     options = MetaOptions(data_path="d.npz", logdir="run", meta_batch_size=4)
     small, large = task_bytes(learner, SIZES, False), task_bytes(learner, TaskSizes(4, 4, 4, 2, 2), False)
     assert 0 < small < large
+    gpu = torch.device("cuda", 0)
     monkeypatch.setattr(train, "free_memory", lambda device: 100 * 4 * small)
-    assert choose_mode(options, learner, SIZES, torch.device("cpu")) == "vmap"
+    assert choose_mode(options, learner, SIZES, gpu) == "vmap"
     monkeypatch.setattr(train, "free_memory", lambda device: 4 * small)
-    assert choose_mode(options, learner, SIZES, torch.device("cpu")) == "loop"
+    assert choose_mode(options, learner, SIZES, gpu) == "loop"
+    assert choose_mode(options, learner, SIZES, torch.device("cpu")) == "loop"   # faster there (bench_meta)
+    assert choose_mode(options.model_copy(update={"meta_batch_mode": "vmap"}), learner, SIZES,
+                       torch.device("cpu")) == "vmap"
 
 
 # --------------------------------------------------------------------------- meta-learners
@@ -329,7 +333,7 @@ def test_meta_training_writes_a_run_and_the_wd_results(trained):
     assert config["options"]["num_updates"] == 2 and config["meta_batch_mode"] in ("vmap", "loop")
 
 
-def test_results_pickle_metrics_equal_those_of_its_predictions(trained):
+def test_results_pickle_metrics_equal_those_of_its_predictions(trained, cli):
     folds = load_results(trained / "results.pkl")
     assert len(folds) == 2
     for fold in folds:
@@ -343,6 +347,8 @@ def test_results_pickle_metrics_equal_those_of_its_predictions(trained):
     accuracy = summary["query_accuracy"]
     assert [s["step"] for s in accuracy["after_step"]] == [1, 2] and len(accuracy["per_fold"]) == 2
     assert 0 <= accuracy["before_adaptation"]["mean"] <= 1
+    report = cli("report", trained / "results.pkl", "--format", "csv")   # beside sig wd's, as one of them
+    assert report.exit_code == 0 and "EER" in report.output
 
 
 def test_testing_a_checkpoint_repeats_the_test_of_its_training(trained, data, cli, tmp_path):
@@ -360,7 +366,7 @@ def test_testing_a_checkpoint_repeats_the_test_of_its_training(trained, data, cl
 
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(cli, data, tmp_path):
     common = ["meta", "--data-path", data, "--model", "smallcnn", "--num-updates", 1, *TASK_FLAGS, "--dev-users", 0, 6,
-              "--val-users", 6, 10, "--meta-batch-size", 3, "--device", "cpu"]
+              "--val-users", 6, 10, "--meta-batch-size", 3, "--meta-batch-mode", "vmap", "--device", "cpu"]
     assert cli(*common, "--epochs", 2, "--logdir", tmp_path / "whole").exit_code == 0
     assert cli(*common, "--epochs", 1, "--logdir", tmp_path / "parts").exit_code == 0
     result = cli(*common, "--epochs", 2, "--resume", "--logdir", tmp_path / "parts")

@@ -71,7 +71,8 @@ class MetaOptions(Options):
     meta_batch_size: int = Field(4, ge=1, description="Writers (tasks) per meta-training step.")
     meta_batch_mode: Literal["auto", "vmap", "loop"] = Field(
         "auto", description="How a meta-batch is computed: vmap (its tasks together), loop (one at a time, "
-                            "least memory) or auto (vmap when it fits in half the free memory).")
+                            "least memory) or auto (vmap on a GPU when it fits in half its free memory, "
+                            "else loop).")
     meta_lr: float = Field(1e-3, gt=0, description="Adam learning rate of the meta-training steps.")
     meta_min_lr: float = Field(1e-5, ge=0, description="Learning rate the cosine annealing ends at.")
     msl_epochs: int = Field(15, ge=0, description="Epochs over which the multi-step loss moves its weight to the "
