@@ -59,10 +59,10 @@ def check_results_path(path: str | os.PathLike | None, overwrite: bool = False,
 
 
 def save_results(folds: list[dict], path: str | os.PathLike, options: BaseModel, command: str,
-                 inputs: dict[str, Any], overwrite: bool = False) -> tuple[Path, Path]:
+                 inputs: dict[str, Any], overwrite: bool = False, **extra: Any) -> tuple[Path, Path]:
     """Write ``path`` (the pickle) and its JSON summary; neither appears unless both are written.
 
-    Existing files are refused unless ``overwrite``.
+    ``extra`` adds the command's own fields to the JSON. Existing files are refused unless ``overwrite``.
     """
     path = Path(path)
     per_fold = [{key: _plain(fold["all_metrics"][key]) for key in METRIC_KEYS if key != "auc_list"}
@@ -72,7 +72,7 @@ def save_results(folds: list[dict], path: str | os.PathLike, options: BaseModel,
             pickle.dump(folds, fh, protocol=4)
         save_options(options, json_path(path), overwrite=overwrite, command=command, results=path.name,
                      seed=getattr(options, "seed", None), summary=summarise(folds), per_fold=per_fold,
-                     inputs=inputs, scikit_learn=sklearn.__version__)
+                     inputs=inputs, scikit_learn=sklearn.__version__, **extra)
     return path, json_path(path)
 
 

@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("download", "download"),
     ("train", "train"),
     ("distill", "distill"),
+    ("meta", "meta"),
     ("extract", "extract"),
     ("wd", "wd"),
     ("wi", "wi"),

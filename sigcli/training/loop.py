@@ -182,6 +182,11 @@ class Objective(Protocol):
     def checkpoint(self) -> tuple[dict, dict | None, dict | None]:
         """The reference 3-tuple of state dicts (features, user head, forgery head)."""
 
+    # Optional, for an objective that is not optimised like SigNet (e.g. meta-learning):
+    # ``optimizer(params)`` makes the optimiser instead of the Schedule's SGD, ``learning_rate(epoch)``
+    # gives 0-based epoch's rate instead of the step schedule, and ``save_checkpoint(path)``
+    # writes model_best/model_last in the objective's own format instead of the 3-tuple.
+
 
 @dataclass
 class FitResult:
@@ -200,7 +205,8 @@ class FitResult:
 # --------------------------------------------------------------------------- the loop
 def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, resume: bool = False,
         overwrite: bool = False, options: BaseModel | None = None, extra_config: dict | None = None,
-        inputs: Iterable[str | os.PathLike | None] = (), reporter: Reporter | None = None) -> FitResult:
+        inputs: Iterable[str | os.PathLike | None] = (), reporter: Reporter | None = None,
+        companions: Iterable[str] = ()) -> FitResult:
     """Train ``objective`` for ``schedule.epochs`` epochs, writing the run into ``logdir``.
 
     Epochs are numbered from 1 in files and messages. With ``resume`` the run continues
@@ -211,12 +217,15 @@ def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, 
     ``logdir`` is locked for the whole run, so a second run into it stops at once. A folder
     that already holds a run is refused unless ``resume`` or ``overwrite`` (which removes
     only the run's own files); a folder holding other files, or one of ``inputs``, always is.
+    ``companions`` names entries of ``logdir`` that belong to the run but that another run
+    writes (e.g. a pre-training run folder): they are neither refused nor removed.
     """
     info = init_distributed(schedule.device)
     run = _Run(objective, schedule, Path(logdir), info,
                progress.resolve(reporter) if info.is_main else progress.NullReporter())
     config_options = options if options is not None else schedule
-    with _claim_logdir(run.logdir, resume, overwrite, config_options, inputs) if info.is_main else nullcontext():
+    claim = _claim_logdir(run.logdir, resume, overwrite, config_options, inputs, companions)
+    with claim if info.is_main else nullcontext():
         if resume and run.paths["state"].exists():
             run.restore(config_options)
         if info.world_size > 1:
@@ -250,7 +259,7 @@ def _train(run: "_Run", objective: Objective, schedule: Schedule, info: Distribu
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if info.is_main:
-            save_checkpoint(run.paths["last"], *objective.checkpoint(), overwrite=True)
+            _save_weights(objective, run.paths["last"])
             log.warning("interrupted: %s holds the weights at that point; --resume continues after epoch %d",
                         run.paths["last"], len(run.history))
         raise
@@ -275,8 +284,10 @@ class _Run:
             else:
                 module.to(info.device)
         self.params = [p for m in self.originals.values() for p in m.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(self.params, lr=schedule.lr, momentum=schedule.momentum,
-                                         nesterov=schedule.nesterov, weight_decay=schedule.weight_decay)
+        make_optimizer = getattr(objective, "optimizer", None)
+        self.optimizer = make_optimizer(self.params) if make_optimizer else torch.optim.SGD(
+            self.params, lr=schedule.lr, momentum=schedule.momentum, nesterov=schedule.nesterov,
+            weight_decay=schedule.weight_decay)
         self.use_amp = schedule.amp and info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict[str, Any]] = []
@@ -286,7 +297,8 @@ class _Run:
     def train_epoch(self, epoch: int, interrupted) -> tuple[dict[str, Any], dict[str, float]]:
         """Train one epoch and validate; returns the metrics.csv row and the validation metrics."""
         started = time.perf_counter()
-        lr = learning_rate(epoch, self.schedule)
+        rate_of = getattr(self.objective, "learning_rate", None)
+        lr = rate_of(epoch) if rate_of else learning_rate(epoch, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         for module in self.modules.values():
@@ -328,10 +340,9 @@ class _Run:
 
     def save(self, improved: bool) -> None:
         """Write the checkpoints, metrics.csv and the resume state of a finished epoch (atomically)."""
-        weights = self.objective.checkpoint()
-        save_checkpoint(self.paths["last"], *weights, overwrite=True)
+        _save_weights(self.objective, self.paths["last"])
         if improved:
-            save_checkpoint(self.paths["best"], *weights, overwrite=True)
+            _save_weights(self.objective, self.paths["best"])
         _write_metrics(self.paths["metrics"], self.history)
         state = {"epoch": len(self.history), "modules": {k: m.state_dict() for k, m in self.originals.items()},
                  "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
@@ -377,6 +388,15 @@ class _Run:
                            f"stopped and {kept}", "lower --lr, or check the data for empty or corrupted images")
 
 
+def _save_weights(objective: Objective, path: Path) -> None:
+    """The objective's weights as ``path``: in its own format if it has one, else the reference 3-tuple."""
+    save = getattr(objective, "save_checkpoint", None)
+    if save is not None:
+        save(path)
+    else:
+        save_checkpoint(path, *objective.checkpoint(), overwrite=True)
+
+
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in history for k in row))
     with atomic_path(path, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
@@ -394,7 +414,7 @@ _START_OVER = "pass --overwrite instead of --resume to start the run over, or gi
 
 @contextmanager
 def _claim_logdir(logdir: Path, resume: bool, overwrite: bool, options: BaseModel,
-                  inputs: Iterable[str | os.PathLike | None]) -> Iterator[None]:
+                  inputs: Iterable[str | os.PathLike | None], companions: Iterable[str] = ()) -> Iterator[None]:
     """Lock ``logdir`` for the run and make it ready: refuse what must not be touched, remove
     temporary files of killed runs, and (``overwrite``, or ``resume`` without a finished
     epoch) the previous run's own files."""
@@ -411,7 +431,7 @@ def _claim_logdir(logdir: Path, resume: bool, overwrite: bool, options: BaseMode
     make_folder(logdir, "--logdir")
     with exclusive_lock(logdir, "--logdir", "wait for that run to end, or give another --logdir"):
         clean_stale_temps(logdir)
-        present = {name for name in os.listdir(logdir) if name != LOCK_NAME}
+        present = set(os.listdir(logdir)) - {LOCK_NAME, *companions}
         ours = present & set(RUN_FILES)
         if present and not ours:
             raise InputError(f"--logdir {logdir} holds other files ({', '.join(sorted(present)[:3])}"
