@@ -27,9 +27,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from sigcli.config.meta import DEFAULT_META_MODEL, MetaOptions
+from sigcli.config.training import Schedule, TrainOptions
 from sigcli.data.sigset import SignatureSet, canvas_of
 from sigcli.errors import InputError
-from sigcli.fileio import LOCK_NAME
+from sigcli.fileio import LOCK_NAME, sha256_of
 from sigcli.meta.evaluate import accuracy_summary, adapt_tasks, check_test_sizes, evaluate_folds
 from sigcli.meta.learner import MetaLearner
 from sigcli.meta.maml import MetaBatchMode, msl_weights, run_meta_batch, task_outcome
@@ -38,11 +39,10 @@ from sigcli.meta.tasks import TaskBatch, TaskSizes, WriterPool, draw_tasks, read
 from sigcli.models import registered
 from sigcli.models.checkpoint import load_checkpoint
 from sigcli.progress import Reporter
-from sigcli.results import check_results_path, fingerprint, save_results
-from sigcli.training.data import check_image_size
-from sigcli.training.data import fingerprint as set_fingerprint
-from sigcli.training.loop import CONFIG, RUN_FILES, FitResult, Schedule, fit, init_distributed
-from sigcli.training.supervised import TrainOptions, train_signet
+from sigcli.results import check_results_path, save_results
+from sigcli.training.data import check_image_size, set_digest
+from sigcli.training.loop import CONFIG, RUN_FILES, FitResult, fit, init_distributed
+from sigcli.training.supervised import train_signet
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,9 @@ def run_meta(options: MetaOptions, reporter: Reporter | None = None) -> MetaResu
     result.folds, result.query_accuracy = evaluate_folds(learner, sigset.x, test_pool, sizes, options.folds,
                                                          options.seed, options.meta_batch_size, info.device,
                                                          result.mode, reporter)
-    provenance = {"data": {"path": str(options.data_path), "sha256": fingerprint(options.data_path)}}
+    provenance = {"data": {"path": str(options.data_path), "sha256": sha256_of(options.data_path)}}
     if options.test:
-        provenance["checkpoint"] = {"path": str(options.checkpoint), "sha256": fingerprint(options.checkpoint)}
+        provenance["checkpoint"] = {"path": str(options.checkpoint), "sha256": sha256_of(options.checkpoint)}
     result.paths["results"], result.paths["summary"] = save_results(
         result.folds, save_path, options, "meta", provenance, overwrite=replace_results,
         query_accuracy=accuracy_summary(result.query_accuracy), architecture=learner.net.architecture)
@@ -203,7 +203,7 @@ def _meta_train(options: MetaOptions, sigset: SignatureSet, sizes: TaskSizes, de
     objective = MetaObjective(learner, sigset.x, train_pool, val_tasks, sizes, options, device, result.mode)
     schedule = Schedule(epochs=options.epochs, lr=options.meta_lr, grad_clip=GRAD_CLIP, seed=options.seed,
                         device=options.device, amp=options.amp)
-    data = {"path": source, "fingerprint": set_fingerprint(sigset), "dev_writers": len(train_pool),
+    data = {"path": source, "fingerprint": set_digest(sigset), "dev_writers": len(train_pool),
             "val_writers": len(val_pool)}
     canvas = canvas_of(options.data_path)
     return fit(objective, schedule, options.logdir, resume=resume,
@@ -223,7 +223,7 @@ def pretrain(learner: MetaLearner, options: MetaOptions, reporter: Reporter | No
     folder = options.logdir / PRETRAIN_FOLDER
     with registered(name, lambda: view):
         return train_signet(TrainOptions(
-            dataset_path=options.data_path, logdir=folder, model=name, users=options.dev_users,
+            data_path=options.data_path, logdir=folder, model=name, users=options.dev_users,
             forg=options.pretrain_forg, lamb=options.pretrain_forg_lambda, epochs=options.pretrain_epochs,
             seed=options.seed, device=options.device, amp=options.amp, resume=options.resume and _holds_run(folder),
             overwrite=options.overwrite, allow_pickle=options.allow_pickle, **PRETRAIN), reporter)
