@@ -186,7 +186,7 @@ def plan_stages(options: QuickstartOptions) -> list[Stage]:
     # The continual writers are other people than the teacher's: another seed.
     for layout, out, users, synth_seed in (("gpds", raw_gpds, p.exp_users + p.dev_users, seed),
                                            ("mcyt", raw_mcyt, p.continual_users, seed + 1)):
-        synth = SynthOptions(layout=layout, out=out, users=users, genuine=p.genuine, skilled=p.skilled,
+        synth = SynthOptions(layout=layout, save_path=out, users=users, genuine=p.genuine, skilled=p.skilled,
                              seed=synth_seed, workers=workers, overwrite=True)
         add(f"synth {layout}", "synth", synth, out / "sig-synth.json")
     for dataset, raw, out in (("gpds", raw_gpds, gpds), ("mcyt", raw_mcyt, mcyt)):

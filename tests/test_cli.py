@@ -98,7 +98,7 @@ def test_debug_shows_the_traceback():
 def test_paths_with_brackets_are_printed_as_they_are(tmp_path, cli):
     """Paths are shown literally, not read as rich markup (which crashed on '[/b]' and hid '[b]')."""
     raw, out = tmp_path / "raw[/b]", tmp_path / "set[b].npz"
-    made = cli("synth", "--layout", "mcyt", "--out", raw, "--users", 1, "--genuine", 2, "--skilled", 0,
+    made = cli("synth", "--layout", "mcyt", "--save-path", raw, "--users", 1, "--genuine", 2, "--skilled", 0,
                env={"COLUMNS": "400"})
     assert made.exit_code == 0, made.output
     assert f"in {raw} (" in made.stdout and f"--raw-path {raw} " in made.stderr

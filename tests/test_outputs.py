@@ -76,7 +76,7 @@ COMMANDS = {  # name: (arguments with {out}, the folder's name)
     "invert --preview": (["invert", "--t-model-path", "{in}/tiny.pth", "--per-user", "1", "--save-path",
                           "{tmp}/inv.npz", "--preview", "{out}"], "keep.png"),
     "preprocess": (["preprocess", "--dataset", "cedar", "--raw-path", "{in}", "--save-path", "{out}/"], "keep"),
-    "synth": (["synth", "--layout", "cedar", "--out", "{out}"], "keep"),
+    "synth": (["synth", "--layout", "cedar", "--save-path", "{out}"], "keep"),
     "report --plot": (["report", "{in}/r.pkl", "--plot", "{out}"], "keep.png"),
     "download --save-path": (["download", "signet", "--save-path", "{tmp}"], "signet.pth"),
 }
@@ -152,7 +152,7 @@ def test_overwrite_replaces_a_file_and_a_folder_of_our_format(synth_dataset, tmp
 
 
 def test_synth_replaces_only_its_own_folder(tmp_path, cli):
-    args = ["synth", "--layout", "cedar", "--users", 1, "--genuine", 1, "--skilled", 0, "--out", tmp_path / "raw"]
+    args = ["synth", "--layout", "cedar", "--users", 1, "--genuine", 1, "--skilled", 0, "--save-path", tmp_path / "raw"]
     assert cli(*args).exit_code == 0
     assert "already exists" in one_error(cli(*args))
     assert cli(*args[:-4], "--seed", 3, *args[-4:], "--overwrite").exit_code == 0

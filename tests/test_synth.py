@@ -134,7 +134,7 @@ def test_sig_synth_command(cli, tmp_path):
     assert "cedar: 2 users (7..8), 4 genuine, 2 skilled, 0 simple images" in result.stdout
     assert sorted(f.name for f in (tmp_path / "full_forg").iterdir()) == ["forgeries_7_1.png", "forgeries_8_1.png"]
 
-    refused = cli("synth", "--layout", "mcyt", "--simple", "1", "--out", tmp_path / "x")
+    refused = cli("synth", "--layout", "mcyt", "--simple", "1", "--save-path", tmp_path / "x")
     assert refused.exit_code == 2
     assert [line for line in refused.output.splitlines() if line.strip()] == [
         "error: --simple 1: the mcyt layout has no simple forgeries (give --simple 0)"]

@@ -6,7 +6,7 @@ strokes); simple forgeries (brazilian) are another hand writing a name of the sa
 The dataset's loader reads the result, so it stands in for a licensed set in tests and
 tutorials. The same --seed gives the same files, whatever --workers.
 
-Example: sig synth --layout mcyt --out raw-mcyt --users 20
+Example: sig synth --layout mcyt --save-path raw-mcyt --users 20
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class DatasetLoader(ABC):
 
     #: Short name, the entry point's name (``sig preprocess --dataset NAME``).
     name: ClassVar[str]
-    #: Canvas (height, width) the signatures are centred in (PROTOCOLS §2), or
+    #: Canvas (height, width) the signatures are centred in (docs/preprocessing.md#canvas-sizes), or
     #: ``CanvasFromData()`` to measure it from the images.
     canvas_size: ClassVar[tuple[int, int] | None]
     #: Expected numbers per user, used for checks and summaries (None: known only from the data).
@@ -214,7 +214,7 @@ class DatasetLoader(ABC):
 
 
 def read_gray(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as uint8 grey exactly as the reference loaders do (PROTOCOLS §2).
+    """Read an image as uint8 grey exactly as the reference loaders do (docs/preprocessing.md#reading-images).
 
     scikit-image's ``as_gray`` (luminance 0.2125/0.7154/0.0721 for colour, transparent
     pixels on white) then ``img_as_ubyte`` (16-bit scaled down); PIL's own grey conversion

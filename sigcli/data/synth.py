@@ -35,6 +35,7 @@ from pydantic import Field
 from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError
 from sigcli.fileio import atomic_path, check_output
+from sigcli.config.common import Workers
 from sigcli.options import Cli, Options, build, default, save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
@@ -123,7 +124,7 @@ class SynthOptions(Options):
     """Options of `sig synth`; counts left as None take the layout's real ones."""
 
     layout: Layout = Field(description="Dataset whose layout, file names and format to write.")
-    out: Path = Field(description="Folder to write (a new or empty one).")
+    save_path: Annotated[Path, Cli("--out")] = Field(description="Folder to write (a new or empty one).")
     users: int = Field(10, ge=1, description="Number of writers.")
     genuine: Annotated[int | None, Cli(default_text="the dataset's, e.g. 24 for gpds")] = Field(
         None, ge=0, description="Genuine signatures per user.")
@@ -134,8 +135,8 @@ class SynthOptions(Options):
     seed: int = Field(0, ge=0, description="Seed of every random choice: the same seed gives the same files.")
     first_user: Annotated[int | None, Cli(default_text="the dataset's first, 1; 0 for mcyt")] = Field(
         None, ge=0, description="Number of the first writer.")
-    workers: int = Field(1, ge=1, description="Worker processes; the files do not depend on their number.")
-    overwrite: bool = Field(False, description="Replace an --out folder that 'sig synth' wrote before.")
+    workers: Workers = None
+    overwrite: bool = Field(False, description="Replace a --save-path folder that 'sig synth' wrote before.")
 
 
 @dataclass
@@ -173,14 +174,14 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
     than an empty folder) is refused unless ``overwrite``, which replaces only a folder that
     ``sig synth`` wrote.
     """
-    options = build(SynthOptions, layout=layout, out=out, users=users, genuine=genuine, skilled=skilled,
+    options = build(SynthOptions, layout=layout, save_path=out, users=users, genuine=genuine, skilled=skilled,
                     simple=simple, seed=seed, first_user=first_user, workers=workers)
     spec = LAYOUTS[options.layout]
     counts = _counts(options, spec)
-    out = Path(options.out)
+    out = Path(options.save_path)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file", "give a folder (it is created if missing)")
-    check_output(out, overwrite=overwrite, flag="--out", owned=is_synth_folder)
+        raise InputError(f"--save-path {out} is a file", "give a folder (it is created if missing)")
+    check_output(out, overwrite=overwrite, flag="--save-path", owned=is_synth_folder)
     start = spec.first_user if options.first_user is None else options.first_user
     user_ids = list(range(start, start + options.users))
     per_user = {u: _user_counts(spec, counts, u) for u in user_ids}
@@ -201,8 +202,8 @@ def synthesize(layout: Layout | str, out: str | Path, users: int = default(Synth
 
 def run_synth(options: SynthOptions, reporter: Reporter | None = None) -> SynthResult:
     """``sig synth`` with its options model."""
-    values = options.model_dump(exclude={"overwrite"})
-    return synthesize(**values, reporter=reporter, overwrite=options.overwrite)
+    values = options.model_dump(exclude={"overwrite", "save_path"})
+    return synthesize(out=options.save_path, **values, reporter=reporter, overwrite=options.overwrite)
 
 
 def is_synth_folder(path: Path) -> bool:
