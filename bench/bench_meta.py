@@ -9,7 +9,7 @@ in the same run:
   of the meta-batch computed together (:func:`torch.func.vmap` over
   :func:`torch.func.grad`), one backward;
 - ``loop`` (ours, ``mode="loop"``): one task at a time, each task's graph differentiated and
-  freed at once (what ``--meta-batch-mode loop`` runs; memory of one task);
+  freed at once (``--meta-batch-mode loop``, and ``auto`` on a CPU; memory of one task);
 - ``reference``: the reference's step (sigver's ``MAML.meta_learning_step``): per task,
   ``torch.autograd.grad(create_graph=True)`` on a dict of weights, ``loss.backward()``, then the
   gradients divided by the meta-batch size.

@@ -106,7 +106,8 @@ class SmallCNN(MetaNet):
         super().__init__(channels=channels, hidden=hidden, features=features, dropout=dropout,
                          input_size=tuple(input_size))
         self.feature_space_size, self.dropout = features, dropout
-        grid = [_after(_after(size, 5, 1) // 5, 5, 1) // 5 for size in input_size]   # 5×7 for 150×220
+        # conv 5×5 → pool 5 → conv 5×5 → pool 5: 5×7 positions for 150×220
+        grid = [_after(_after(_after(_after(size, 5, 1), 5, 5), 5, 1), 5, 5) for size in input_size]
         self._weight("conv1", channels, 1, 5, 5)
         self._bias("b1", channels)
         self._weight("conv2", channels, channels, 5, 5)
