@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("distill", "distill"),
     ("meta", "meta"),
     ("extract", "extract"),
+    ("export", "export"),
     ("wd", "wd"),
     ("wi", "wi"),
     ("report", "report"),
