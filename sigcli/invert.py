@@ -29,7 +29,7 @@ import os
 import re
 import time
 import zipfile
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -43,6 +43,7 @@ from sigcli import progress
 from sigcli.config.invert import InversionSettings, InvertOptions
 from sigcli.device import resolve_device
 from sigcli.errors import InputError
+from sigcli.eventlog import EventLog, events_beside, remove_event_files
 from sigcli.fileio import (LOCK_NAME, atomic_path, check_outputs, clean_stale_temps, exclusive_lock, holds_only,
                            is_temp_name, make_folder, remove)
 from sigcli.models import INPUT_SIZE
@@ -293,8 +294,11 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     parts = parts_folder(save_path)
     _check_parts(parts)
     make_folder(parts, "the parts folder")
-    with exclusive_lock(parts, "the parts folder", "wait for that run to end, or give another --save-path"):
+    with exclusive_lock(parts, "the parts folder", "wait for that run to end, or give another --save-path"), \
+            closing(EventLog(events_beside(save_path), options.tensorboard)) as events:
         done = _prepare_parts(parts, fingerprint, len(plan), options.overwrite)
+        if events.enabled and not done:
+            remove_event_files(events.folder)   # a run starting over: its curves start over too
         shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
         reporter = progress.resolve(reporter)
         with reporter.task("inverting", total=len(plan)) as task:
@@ -309,6 +313,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
                     on_step=lambda step, terms: task.advance(0, step=f"{step}/{options.iterations}",
                                                              **{k: terms[k] for k in shown}))
                 _write_part(parts / _part_name(index), result, targets)
+                events.write_series(index * options.iterations + 1, result.history)   # step 1 of batch 0 is 1
                 task.advance(1, step=f"{options.iterations}/{options.iterations}",
                              **{k: result.history[k][-1] for k in shown})
 

@@ -58,6 +58,17 @@ UserRange = Annotated[Optional[tuple[int, int]], AfterValidator(check_user_range
                       Field(description="Users FIRST..LAST-1, by index in the set (LAST excluded).")]
 DataPath = Annotated[Path, Cli("--dataset-path"),
                      Field(description="Preprocessed signature set: a .npz file or a memory-mapped folder.")]
+def _tensorboard_installed(value: bool) -> bool:
+    if value:
+        from sigcli.eventlog import require_tensorboard
+
+        require_tensorboard()
+    return value
+
+
+Tensorboard = Annotated[bool, AfterValidator(_tensorboard_installed), Field(
+    description="Also write the logged metrics as TensorBoard event files (needs the tensorboard package; "
+                "docs/training.md#tensorboard).")]
 ModelPath = Annotated[Path, Field(description="Checkpoint (.pth) of a feature extractor, in the reference "
                                               "3-tuple format.")]
 Fusion = Annotated[Literal["max", "min", "mean", "median"],

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
-from sigcli.config.common import AllowPickle, AllowUnsafeCheckpoint, Json, Overwrite, UserRange
+from sigcli.config.common import AllowPickle, AllowUnsafeCheckpoint, Json, Overwrite, Tensorboard, UserRange
 from sigcli.config.training import ARCHITECTURE, START_OVER, Logdir, Resume, Schedule
 from sigcli.options import Cli
 
@@ -50,6 +50,7 @@ class DistillOptions(Schedule):
                                               "running statistics match training (the reference passes them "
                                               "separately).")
     resume: Resume = False
+    tensorboard: Tensorboard = False
     overwrite: Overwrite = Field(False, description=START_OVER)
     test: bool = Field(False, description="Only evaluate the --s-model-path student on D-val and C-val; write "
                                           "nothing.")

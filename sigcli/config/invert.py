@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 from pydantic import AfterValidator, Field
 
-from sigcli.config.common import AllowUnsafeCheckpoint, Device, Json, Overwrite, Seed, check_user_range
+from sigcli.config.common import AllowUnsafeCheckpoint, Device, Json, Overwrite, Seed, Tensorboard, check_user_range
 from sigcli.options import Cli, Options
 
 
@@ -43,6 +43,9 @@ class InvertOptions(InversionSettings):
     seed: Seed = 1234
     device: Device = "auto"
     preview: Optional[Path] = Field(None, description="PNG contact sheet to write of some images per user.")
+    tensorboard: Tensorboard = Field(False, description="Also write each batch's loss terms, step by step, as "
+                                                        "TensorBoard event files into OUT.tensorboard/ beside "
+                                                        "--save-path (needs the tensorboard package).")
     overwrite: Overwrite = Field(False, description=(
         "Replace an existing --save-path (and its .json and --preview), and discard finished batches that were "
         "made with other options instead of stopping."))

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, Field, model_validator
 
 from sigcli.config.common import (AllowPickle, AllowUnsafeCheckpoint, DataPath, Device, Json, Overwrite, Seed,
-                                  check_user_range)
+                                  Tensorboard, check_user_range)
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
 
@@ -88,6 +88,7 @@ class MetaOptions(Options):
     device: Device = "auto"
     amp: bool = Field(False, description="Mixed precision (float16) on CUDA; ignored on CPU.")
     resume: bool = Field(False, description="Continue the run in --logdir after its last finished epoch.")
+    tensorboard: Tensorboard = False
     overwrite: Overwrite = False
     allow_pickle: AllowPickle = False
     allow_unsafe_checkpoint: AllowUnsafeCheckpoint = False

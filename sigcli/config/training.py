@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 from pydantic import Field
 
-from sigcli.config.common import AllowPickle, DataPath, Device, Json, Overwrite, Seed, UserRange
+from sigcli.config.common import AllowPickle, DataPath, Device, Json, Overwrite, Seed, Tensorboard, UserRange
 from sigcli.options import Options
 
 #: The architectures sig itself registers. ``--help`` names them without importing torch to
@@ -53,6 +53,7 @@ class TrainOptions(Schedule):
     lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F: weight λ of the forgery loss.")
     batch_size: int = Field(32, ge=2, description="Signatures per step (per process under torchrun).")
     resume: Resume = False
+    tensorboard: Tensorboard = False
     overwrite: Overwrite = Field(False, description=START_OVER)
     allow_pickle: AllowPickle = False
     as_json: Json = Field(False, description="Print the per-epoch summary as JSON on stdout instead of a table.")

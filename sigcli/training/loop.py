@@ -41,6 +41,7 @@ from sigcli import progress
 from sigcli.config.training import Schedule
 from sigcli.device import resolve_device
 from sigcli.errors import InputError, SigcliError, first_line
+from sigcli.eventlog import EventLog, is_event_file
 from sigcli.fileio import LOCK_NAME, atomic_path, clean_stale_temps, exclusive_lock, make_folder
 from sigcli.models.checkpoint import save_checkpoint
 from sigcli.options import save_options
@@ -52,7 +53,7 @@ BEST, LAST, STATE, METRICS, CONFIG = "model_best.pth", "model_last.pth", "train_
 # The first metrics of train_step's dict are shown beside the progress bar (all go to metrics.csv).
 BAR_METRICS = 3
 # Options that may change when a run is resumed (the rest must equal the saved config).
-RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir", "as_json"}
+RESUMABLE_CHANGES = {"epochs", "device", "amp", "resume", "overwrite", "logdir", "as_json", "tensorboard"}
 # Options renamed since a run may have started: the name in its config.json → the name now.
 RENAMED_OPTIONS = {"dataset_path": "data_path", "s_checkpoint": "s_model_path", "c_dataset": "c_data_path",
                    "d_dataset": "d_data_path"}
@@ -235,12 +236,17 @@ def fit(objective: Objective, schedule: Schedule, logdir: str | os.PathLike, *, 
             if not isinstance(config_options, Schedule):
                 extra["schedule"] = schedule.model_dump()
             save_options(config_options, run.paths["config"], overwrite=True, **extra)
+        if info.is_main and getattr(config_options, "tensorboard", False):
+            run.events = EventLog(run.logdir)
         try:
             return _train(run, objective, schedule, info)
         except Exception:
             if info.is_main and not run.history:  # nothing to resume: leave the folder free for a new run
                 run.paths["config"].unlink(missing_ok=True)
             raise
+        finally:
+            if run.events is not None:
+                run.events.close()
 
 
 def _train(run: "_Run", objective: Objective, schedule: Schedule, info: DistributedInfo) -> FitResult:
@@ -293,6 +299,7 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.best_epoch: int | None = None
         self.best: dict[str, float] | None = None
+        self.events: EventLog | None = None   # --tensorboard
 
     def train_epoch(self, epoch: int, interrupted) -> tuple[dict[str, Any], dict[str, float]]:
         """Train one epoch and validate; returns the metrics.csv row and the validation metrics."""
@@ -352,6 +359,9 @@ class _Run:
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         with atomic_path(self.paths["state"], overwrite=True) as tmp:
             torch.save(state, tmp)
+        if self.events is not None:  # after the state: a resumed run does not log an epoch twice
+            row = self.history[-1]
+            self.events.write(row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
     def restore(self, options: BaseModel) -> None:
         """Continue from ``train_state.pth``: modules, optimiser, history, best epoch and RNG.
@@ -432,7 +442,7 @@ def _claim_logdir(logdir: Path, resume: bool, overwrite: bool, options: BaseMode
     with exclusive_lock(logdir, "--logdir", "wait for that run to end, or give another --logdir"):
         clean_stale_temps(logdir)
         present = set(os.listdir(logdir)) - {LOCK_NAME, *companions}
-        ours = present & set(RUN_FILES)
+        ours = {name for name in present if name in RUN_FILES or is_event_file(name)}
         if present and not ours:
             raise InputError(f"--logdir {logdir} holds other files ({', '.join(sorted(present)[:3])}"
                              f"{', ...' if len(present) > 3 else ''}), not a run of sig",
