@@ -6,7 +6,7 @@ a :class:`sigcli.cli.console.RichReporter`. Tests can pass a :class:`RecordingRe
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator, Protocol
 
 
@@ -51,3 +51,20 @@ class RecordingReporter:
 
 def resolve(reporter: Reporter | None) -> Reporter:
     return reporter if reporter is not None else NullReporter()
+
+
+class Counter:
+    """A task opened at the first count, once the total is known, that only moves forward: for
+    work reported as a running count that can restart (a download resumed or started over)."""
+
+    def __init__(self, reporter: Reporter | None, description: str, stack: ExitStack):
+        self._reporter, self._description, self._stack = resolve(reporter), description, stack
+        self._task: Any = None
+        self._shown = 0
+
+    def update(self, done: int, total: int | None) -> None:
+        if self._task is None:
+            self._task = self._stack.enter_context(self._reporter.task(self._description, total))
+        if done > self._shown:
+            self._task.advance(done - self._shown)
+            self._shown = done

@@ -1,13 +1,20 @@
 """A local imitation of Google Drive's download endpoint, for the download tests.
 
-``GET /download?id=ID&export=download`` answers the way Drive does for the file registered
-under ``ID``: the file itself (with ``Range`` support), the virus-scan confirmation page (today's
-form with ``confirm`` and ``uuid``, an older token link, or text only; the file is served only
-when the right answer comes back), the quota
+``GET /uc?id=ID`` (the link gdown builds) and ``GET /download?id=ID&export=download`` answer
+the way Drive does for the file registered under ``ID``: the file itself (with ``Range``
+support), the virus-scan confirmation page (today's form with ``confirm`` and ``uuid``, or
+an older token link; the file is served only when the right answer comes back), the quota
 page (HTML with status 200, as Drive sends it), a 503 error page, or a 404 error page for
 unknown ids. A file can also drop its first transfers mid-way, or ignore ``Range`` and always
 send everything.
 Every request is recorded so tests can assert what the client asked for.
+
+gdown treats a link as Drive's only on Drive's own hosts, so :meth:`FakeDrive.route` sends
+requests for ``https://drive.google.com/...`` and ``https://docs.google.com/...`` here, and
+:meth:`FakeDrive.url` gives those real links; :meth:`FakeDrive.mirror_url` is a plain link
+to the same server (a mirror, which gdown downloads without Drive's pages). The pages keep
+Drive's own shapes where gdown reads them: the quota message and the download form each on
+one line, the older link as ``/uc?export=download&confirm=TOKEN&id=ID``.
 """
 
 from __future__ import annotations
@@ -15,14 +22,13 @@ from __future__ import annotations
 import threading
 import uuid as uuidlib
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 QUOTA_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>
 <body><div class="uc-main"><p class="uc-error-caption">Sorry, you can't view or download this file at this time.</p>
-<p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently. Please try
-accessing the file again later. If the file you are trying to access is particularly large or is shared
-with many people, it may take up to 24 hours to be able to view or download the file.</p></div></body></html>"""
+<p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently. Please try accessing the file again later. If the file you are trying to access is particularly large or is shared with many people, it may take up to 24 hours to be able to view or download the file.</p></div></body></html>"""
 
 NOT_FOUND_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Page Not Found</title></head>
 <body><p>Sorry, the file you have requested does not exist.</p></body></html>"""
@@ -36,17 +42,12 @@ WARNING_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan wa
 is too large for Google to scan for viruses. Would you still like to download this file?</p>
 {way}</div></body></html>"""
 
-# The ways a warning page leads on: today's form (confirm and uuid), an older link with a
-# confirm token, or only the text (the client adds confirm=t).
+# The ways a warning page leads on: today's form (confirm and uuid), or an older link with a confirm token.
 CONFIRM_WAYS = {
-    "form": """<form id="download-form" action="{action}" method="get">
-<input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/>
-<input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
-<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}"></form>""",
-    "link": """<a id="uc-download-link" href="/download?export=download&amp;confirm={token}&amp;id={id}">
-Download anyway</a>""",
-    "text": "",
+    "form": """<form id="download-form" action="{action}" method="get"><input type="submit" id="uc-download-link" class="goog-inline-block jfk-button" value="Download anyway"/><input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}"></form>""",
+    "link": """<a id="uc-download-link" href="/uc?export=download&amp;confirm={token}&amp;id={id}">Download anyway</a>""",
 }
+DRIVE_HOSTS = ("https://drive.google.com/", "https://docs.google.com/")
 
 
 @dataclass
@@ -82,7 +83,23 @@ class FakeDrive:
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}/download"
 
     def url(self, file_id: str) -> str:
+        """The file's Drive link, as sig builds it (answered here under :meth:`route`)."""
+        return f"https://drive.google.com/uc?{urlencode({'id': file_id})}"
+
+    def mirror_url(self, file_id: str) -> str:
+        """A plain link to this server: a mirror, not Drive."""
         return f"{self.base}?{urlencode({'id': file_id, 'export': 'download'})}"
+
+    def route(self, send: Callable) -> Callable:
+        """``requests``' ``HTTPAdapter.send`` that answers Drive's hosts from this server."""
+        root = self.base.removesuffix("download")
+
+        def routed(adapter, request, *args, **kwargs):
+            for host in DRIVE_HOSTS:
+                if request.url.startswith(host):
+                    request.url = root + request.url[len(host):]
+            return send(adapter, request, *args, **kwargs)
+        return routed
 
     def __enter__(self) -> "FakeDrive":
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -96,7 +113,7 @@ class FakeDrive:
 def _confirmed(file: DriveFile, query: dict[str, str]) -> bool:
     if file.confirm == "form":
         return query.get("confirm") == "t" and query.get("uuid") == file.uuid
-    return query.get("confirm") == (file.uuid[:8] if file.confirm == "link" else "t")
+    return query.get("confirm") == file.uuid[:8]
 
 
 def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
@@ -111,7 +128,7 @@ def _handler(drive: FakeDrive) -> type[BaseHTTPRequestHandler]:
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             request = Request(query.get("id", ""), query, self.headers.get("Range"))
             drive.requests.append(request)
-            file = drive.files.get(request.file_id) if parts.path == "/download" else None
+            file = drive.files.get(request.file_id) if parts.path in ("/download", "/uc") else None
             if file is None:
                 request.status = 404
                 return self._page(404, NOT_FOUND_PAGE)

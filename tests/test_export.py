@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sigcli.config.export import ExportOptions
-from sigcli.export import OUTPUT_NAME, INPUT_NAME, sample_batch
+from sigcli.export import INPUT_NAME, OUTPUT_NAME, sample_batch
 from sigcli.models import create_model
 from sigcli.models.checkpoint import load_checkpoint, save_checkpoint
 from training_data import TINY, flags_missing_from_help
@@ -33,6 +33,7 @@ def _pytorch_features(checkpoint, batch):
         return load_checkpoint(checkpoint).build_model().eval()(batch).numpy()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_torchscript_export_loads_without_sig_and_matches(checkpoint, tmp_path, cli):
     out = tmp_path / "tiny.pt"
     result = cli("export", "--model-path", str(checkpoint), "--format", "torchscript", "--save-path", str(out),

@@ -45,17 +45,17 @@ class DownloadReporter:
 
 
 def run(options: DownloadOptions) -> None:
-    from sigcli import download as library
+    from sigcli import artefacts, download as library
 
     if options.show_list:
-        return _show(library.list_artefacts(), library.cache_dir(), options.as_json)
+        return _show(artefacts.list_artefacts(), artefacts.cache_dir(), options.as_json)
     for name in options.names:
-        library.get_artefact(name)  # unknown names fail before anything is fetched
+        artefacts.get_artefact(name)  # unknown names fail before anything is fetched
 
     fetched: list[dict[str, Any]] = []
     failures: list[DownloadError] = []
-    for name in list(library.REGISTRY) if options.fetch_all else options.names:
-        present = library.artefact_path(name, options.save_path).exists() and not options.overwrite
+    for name in list(artefacts.REGISTRY) if options.fetch_all else options.names:
+        present = artefacts.artefact_path(name, options.save_path).exists() and not options.overwrite
         try:
             path = library.download(name, folder=options.save_path, url=options.url, overwrite=options.overwrite,
                                     reporter=DownloadReporter())
