@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from functools import partial
 from pathlib import Path
 
@@ -103,6 +104,10 @@ def test_meta_training_logs_its_epochs(tmp_path, cli, monkeypatch):
                  "--device", "cpu", "--logdir", str(tmp_path / "run"), "--tensorboard")
     assert result.exit_code == 0, result.output
     assert_same_as_metrics_csv(tmp_path / "run")
+    described = cli("info", "--json", str(tmp_path / "run"), str(tmp_path / "run" / "model_best.pth"))
+    run, best = json.loads(described.stdout)   # sig info tells the meta run and its checkpoint
+    assert run["kind"] == "run folder (meta)" and run["details"]["epochs"] == 2 and run["details"]["tensorboard"]
+    assert best["kind"] == "meta-learner checkpoint" and best["details"]["architecture"] == "smallcnn"
 
 
 def test_a_missing_tensorboard_package_is_one_line_before_any_work(tmp_path, cli, monkeypatch):

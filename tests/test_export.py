@@ -59,6 +59,9 @@ def test_onnx_export_runs_in_onnxruntime_and_matches(checkpoint, tmp_path, cli):
     batch = sample_batch(4, seed=7)
     [exported] = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
     assert abs(exported - _pytorch_features(checkpoint, batch)).max() <= 1e-4
+    described = json.loads(cli("info", "--json", str(out)).stdout)[0]   # sig info reads the graph's interface
+    assert described["kind"] == "onnx" and described["details"]["inputs"] == {INPUT_NAME: ["batch", 1, 150, 220]}
+    assert described["details"]["outputs"] == {OUTPUT_NAME: ["batch", 16]}
 
 
 def test_an_existing_output_needs_overwrite_and_a_bad_checkpoint_is_one_line(checkpoint, tmp_path, cli):

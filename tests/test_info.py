@@ -1,14 +1,28 @@
-"""`sig info`: what a file holds, in one line."""
+"""`sig info`: what each artefact sig writes holds, in one line, and its facts with --json."""
 
+import importlib.util
 import json
+from contextlib import contextmanager
 
 import numpy as np
+import pytest
 import torch
 
+from evaluation_data import synthetic_features
 from sigcli.data.sigset import SignatureSet
 from sigcli.features import FeatureSet
+from sigcli.invert import invert, parts_folder
+from sigcli.config.invert import InvertOptions
 from sigcli.models import create_model
 from sigcli.models.checkpoint import save_checkpoint
+from training_data import INVERT_TINY_BN, TINY, signature_set
+
+
+def info_json(cli, *paths) -> dict:
+    """``sig info --json`` of ``paths``: path → its record."""
+    result = cli("info", "--json", *map(str, paths))
+    assert result.exit_code == 0, result.output
+    return {record["path"]: record for record in json.loads(result.stdout)}
 
 
 def test_info_describes_sets_features_and_checkpoints(tmp_path, cli):
@@ -22,11 +36,118 @@ def test_info_describes_sets_features_and_checkpoints(tmp_path, cli):
     assert "2 users, 3 genuine, 1 skilled, 1 simple, 170×242" in result.output
     assert "feature file: 3 signatures of 2 users, 4-d" in result.output
     assert "signet-smaller checkpoint, 7 users" in result.output
-    as_json = cli("info", "--json", str(tmp_path / "f.npz"), str(tmp_path / "m.pth"))
-    assert as_json.exit_code == 0, as_json.output
-    assert json.loads(as_json.stdout) == [
-        {"path": str(tmp_path / "f.npz"), "description": "feature file: 3 signatures of 2 users, 4-d"},
-        {"path": str(tmp_path / "m.pth"), "description": "signet-smaller checkpoint, 7 users"}]
+    records = info_json(cli, tmp_path / "f.npz", tmp_path / "m.pth")
+    features, checkpoint = records[str(tmp_path / "f.npz")], records[str(tmp_path / "m.pth")]
+    assert (features["kind"], features["description"]) == ("feature file", "feature file: 3 signatures of 2 users, 4-d")
+    assert features["details"] == {"signatures": 3, "users": 2, "dim": 4, "source": ""}
+    assert checkpoint["description"] == "signet-smaller checkpoint, 7 users"
+    assert checkpoint["details"]["feature_dim"] == 2048 and checkpoint["details"]["users"] == 7
+    assert checkpoint["details"]["fingerprint"].startswith("signet-smaller:")
+
+
+def test_wi_results_and_classifier_files(tmp_path, cli):
+    synthetic_features(n_users=10, dim=8).save(tmp_path / "features.npz")
+    result = cli("wi", "--features-path", str(tmp_path / "features.npz"), "--exp-users", "0", "5", "--dev-users",
+                 "5", "10", "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3", "--folds", "2",
+                 "--save-path", str(tmp_path / "wi.pkl"), "--save-model", str(tmp_path / "wi.skops"))
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "wi.json").read_text())
+    records = info_json(cli, tmp_path / "wi.pkl", tmp_path / "wi.json", tmp_path / "wi.skops")
+    pickle_record, summary, classifier = (records[str(tmp_path / name)] for name in ("wi.pkl", "wi.json", "wi.skops"))
+    eer = written["summary"]["EER"]
+    assert pickle_record["kind"] == "results pickle" and pickle_record["details"]["folds"] == 2
+    assert pickle_record["details"]["summary"]["EER"]["mean"] == pytest.approx(eer["mean"])
+    assert f"2 folds, EER {eer['mean']:.2%}" in pickle_record["description"]
+    assert summary["kind"] == "results summary (wi)" and "pickle wi.pkl" in summary["description"]
+    assert classifier["kind"] == "WI classifier" and classifier["details"]["feature_dim"] == 8
+    assert classifier["details"]["fusion"] == written["options"]["fusion"]
+    assert classifier["details"]["support_vectors"] > 0 and "rbf SVM" in classifier["description"]
+
+
+def test_a_run_folder_its_files_and_its_event_file(tmp_path, cli):
+    data = signature_set(users=3, genuine=4, skilled=2).save(tmp_path / "set.npz")
+    run = tmp_path / "run"
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    result = cli("train", "--model", TINY, "--data-path", str(data), "--epochs", "2", "--batch-size", "4",
+                 "--device", "cpu", "--logdir", str(run), *(["--tensorboard"] if tensorboard else []))
+    assert result.exit_code == 0, result.output
+    records = info_json(cli, run, run / "metrics.csv", run / "config.json", run / "train_state.pth",
+                        run / "model_best.pth")
+    folder = records[str(run)]
+    state = torch.load(run / "train_state.pth", weights_only=True)
+    best = state["best_epoch"]
+    assert folder["kind"] == "run folder (train)" and folder["details"]["epochs"] == 2
+    assert folder["details"]["best_epoch"] == best and folder["details"]["planned_epochs"] == 2
+    assert folder["details"]["best_metrics"]["val_score"] == pytest.approx(state["best"]["score"])
+    assert folder["details"]["tensorboard"] is tensorboard and "stopped" not in folder["description"]
+    assert f"2 epochs, best epoch {best}" in folder["description"]
+    assert records[str(run / "metrics.csv")]["details"]["best_epoch"] == best
+    assert records[str(run / "config.json")]["description"].startswith("the options of a train run")
+    assert records[str(run / "train_state.pth")]["description"] == (
+        f"resume state of a run: 2 epochs done, best epoch {best}")
+    assert records[str(run / "model_best.pth")]["details"]["arch"] == TINY
+    if tensorboard:
+        [events] = run.glob("events.out.tfevents.*")
+        assert "val_score" in info_json(cli, events)[str(events)]["details"]["tags"]
+
+
+class _StopAfter:
+    """A reporter that interrupts 'sig invert' (like Ctrl-C) once ``batches`` batches are written."""
+
+    def __init__(self, batches: int):
+        self.batches = batches
+
+    @contextmanager
+    def task(self, description, total):
+        outer = self
+
+        class _Task:
+            def advance(self, n=1, **fields):
+                outer.batches -= n
+                if n and outer.batches == 0:
+                    raise KeyboardInterrupt
+
+        yield _Task()
+
+
+def test_inversion_outputs_finished_and_unfinished(tmp_path, cli):
+    torch.manual_seed(0)
+    teacher = tmp_path / "teacher.pth"
+    save_checkpoint(teacher, create_model(INVERT_TINY_BN).state_dict(), torch.nn.Linear(16, 4).state_dict())
+    options = InvertOptions(t_model_path=teacher, save_path=tmp_path / "inv.npz", per_user=2, iterations=3,
+                            batch_size=4, device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        invert(options, _StopAfter(1))
+    parts = info_json(cli, parts_folder(tmp_path / "inv.npz"))[str(parts_folder(tmp_path / "inv.npz"))]
+    assert parts["kind"] == "unfinished inversion" and parts["details"]["batches_done"] == 1
+    invert(options)
+    records = info_json(cli, tmp_path / "inv.npz", tmp_path / "inv.json")
+    data, options_file = records[str(tmp_path / "inv.npz")], records[str(tmp_path / "inv.json")]
+    accuracy = json.loads((tmp_path / "inv.json").read_text())["teacher_accuracy"]
+    assert data["kind"] == "inverted signature set" and data["details"]["inversion"]["teacher_accuracy"] == accuracy
+    assert data["details"]["users"] == 4 and data["details"]["genuine"] == 8
+    assert options_file["description"].startswith("the options of 'sig invert'")
+
+
+def test_a_torchscript_export_and_the_download_cache(tmp_path, cli, monkeypatch):
+    """(An ONNX export is described in tests/test_export.py, which writes one anyway.)"""
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "tiny.pth", create_model(TINY).state_dict())
+    exported = cli("export", "--model-path", str(checkpoint), "--format", "torchscript", "--save-path",
+                   str(tmp_path / "tiny.pt"))
+    assert exported.exit_code == 0, exported.output
+    assert info_json(cli, tmp_path / "tiny.pt")[str(tmp_path / "tiny.pt")]["kind"] == "torchscript"
+
+    from sigcli import artefacts
+
+    monkeypatch.setenv("SIGCLI_HOME", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    placed = tmp_path / "cache" / "signet.pth"
+    placed.write_bytes(checkpoint.read_bytes())
+    artefacts.record({}, artefacts.REGISTRY["signet"], placed, "0" * 64, "already present")
+    cache = info_json(cli, tmp_path / "cache")[str(tmp_path / "cache")]
+    assert cache["kind"] == "download cache" and set(cache["details"]["artefacts"]) == {"signet"}
+    assert "1 verified artefacts (signet)" in cache["description"]
 
 
 def test_info_on_a_missing_file_is_one_line(tmp_path, cli):

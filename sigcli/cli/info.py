@@ -1,6 +1,9 @@
-"""Describe a file sig made or reads: a signature set, a feature file or a checkpoint.
+"""Describe what sig wrote or reads: a signature set, feature file, checkpoint, results,
+WI classifier, run folder, exported network, event file or the download cache.
 
-Example: sig info data/gpds.npz
+One line per path; --json gives each path's kind, description and the facts behind it.
+
+Example: sig info runs/signet data/gpds.npz results.pkl
 """
 
 from __future__ import annotations
@@ -13,17 +16,17 @@ from sigcli.config.info import InfoOptions
 
 
 def run(options: InfoOptions) -> None:
-    from sigcli.info import describe
+    from sigcli.info import describe, json_value
 
     if options.as_json:
-        described = [{"path": str(path), "description": describe(path, options.allow_pickle)}
-                     for path in options.paths]
-        console.out.print(json.dumps(described, indent=2, ensure_ascii=False), markup=False, highlight=False,
-                          soft_wrap=True)
+        described = [describe(path, options.allow_pickle).as_dict(path) for path in options.paths]
+        console.out.print(json.dumps(described, indent=2, ensure_ascii=False, default=json_value), markup=False,
+                          highlight=False, soft_wrap=True)
         return
     for path in options.paths:
         console.out.print(f"[bold]{console.literal(path)}[/bold]: "
-                          f"{console.literal(describe(path, options.allow_pickle))}", highlight=False, soft_wrap=True)
+                          f"{console.literal(describe(path, options.allow_pickle).summary)}", highlight=False,
+                          soft_wrap=True)
 
 
 main = command(InfoOptions, run)
