@@ -79,3 +79,14 @@ def test_help_names_every_option(cli):
     result = cli("export", "--help", env={"COLUMNS": "240"})
     assert result.exit_code == 0
     assert flags_missing_from_help(ExportOptions, result.output) == []
+
+
+def test_onnx_without_its_packages_is_one_line_before_any_work(checkpoint, tmp_path, cli, monkeypatch):
+    from sigcli import export
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxscript" else find_spec(name, *a))
+    result = cli("export", "--model-path", str(checkpoint), "--format", "onnx", "--save-path", str(tmp_path / "m.onnx"))
+    assert result.exit_code == 2 and "needs the package(s) onnxscript" in result.output
+    assert "sigcli[onnx]" in result.output and list(tmp_path.iterdir()) == []
