@@ -27,7 +27,7 @@ from sigcli.artefacts import (NotTheArtefact, artefact_path, check_present, expe
                               record, verify)
 from sigcli.errors import DownloadError, first_line
 from sigcli.fileio import OutputExistsError, make_folder, publish
-from sigcli.progress import Counter, Reporter
+from sigcli.progress import Reporter, RunningCount
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def download(name: str, folder: str | os.PathLike | None = None, url: str | None
         _remove_leftovers(final)
     refusals: list[tuple[str, _Refused]] = []
     with ExitStack() as stack:
-        progress = Counter(reporter, name, stack)  # one bar across attempts and sources
+        progress = RunningCount(reporter, name, stack)  # one bar across attempts and sources
         for source in [url] if url else [f"{DRIVE_DOWNLOAD}?{urlencode({'id': i})}" for i in artefact.drive_ids]:
             stage = _stage_path(final, source)
             try:
@@ -110,7 +110,7 @@ class _Transient(Exception):
         self.connected, self.retry, self.restart = connected, retry, restart
 
 
-def _fetch(source: str, stage: Path, progress: Counter, retries: int, backoff_s: float,
+def _fetch(source: str, stage: Path, progress: RunningCount, retries: int, backoff_s: float,
            timeout: float | tuple[float, float]) -> None:
     """Complete ``stage`` from ``source``, retrying transient failures with exponential backoff."""
     failures = 0

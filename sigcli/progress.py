@@ -53,7 +53,7 @@ def resolve(reporter: Reporter | None) -> Reporter:
     return reporter if reporter is not None else NullReporter()
 
 
-class Counter:
+class RunningCount:
     """A task opened at the first count, once the total is known, that only moves forward: for
     work reported as a running count that can restart (a download resumed or started over)."""
 
