@@ -66,7 +66,7 @@ def download(name: str, folder: str | os.PathLike | None = None, url: str | None
         for source in [url] if url else [f"{DRIVE_DOWNLOAD}?{urlencode({'id': i})}" for i in artefact.drive_ids]:
             stage = _stage_path(final, source)
             try:
-                _fetch(source, stage, progress, RETRIES if retries is None else retries,
+                _fetch(source, stage, expected.size, progress, RETRIES if retries is None else retries,
                        BACKOFF_S if backoff_s is None else backoff_s, timeout)
             except _Refused as exc:
                 refusals.append((source, exc))
@@ -110,15 +110,21 @@ class _Transient(Exception):
         self.connected, self.retry, self.restart = connected, retry, restart
 
 
-def _fetch(source: str, stage: Path, progress: RunningCount, retries: int, backoff_s: float,
+def _fetch(source: str, stage: Path, size: int | None, progress: RunningCount, retries: int, backoff_s: float,
            timeout: float | tuple[float, float]) -> None:
     """Complete ``stage`` from ``source``, retrying transient failures with exponential backoff."""
+    def report(done: int, total: int | None) -> None:
+        if size is not None and total is not None and total != size:  # another file: its part goes
+            _part_of(stage).unlink()
+            raise _Refused(f"the server offers {total} bytes instead of the {size} of the published file")
+        progress.update(done, total)
+
     failures = 0
     while True:
         before = _size(_part_of(stage))
         try:
             gdown.download(source, str(stage), quiet=True, use_cookies=False, resume=True, timeout=timeout,
-                           progress=progress.update, user_agent=USER_AGENT)
+                           progress=report, user_agent=USER_AGENT)
             return
         except FileURLRetrievalError as exc:  # Drive answered with a page instead of the file
             if "too many users" in str(exc).lower():

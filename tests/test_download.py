@@ -215,6 +215,16 @@ def test_checksum_recorded_by_the_first_download_guards_later_ones(drive, cache)
     assert path.read_bytes() == CHECKPOINT and leftovers(cache) == []
 
 
+def test_a_file_of_another_size_than_the_recorded_one_is_refused_early(drive, cache):
+    drive.files["good"] = DriveFile(CHECKPOINT)
+    drive.files["bigger"] = DriveFile(CHECKPOINT + bytes(1_000_000))
+    library.download("signet", url=drive.url("good"))
+    with pytest.raises(DownloadError, match=f"offers {len(CHECKPOINT) + 1_000_000} bytes instead of the "
+                                            f"{len(CHECKPOINT)} of the published file"):
+        library.download("signet", url=drive.url("bigger"), overwrite=True)
+    assert (cache / "signet.pth").read_bytes() == CHECKPOINT and leftovers(cache) == []
+
+
 def test_no_network_says_how_to_place_the_file_by_hand(cache):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
