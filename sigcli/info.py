@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sigcli.data.sigset import REQUIRED_KEYS
 from sigcli.errors import InputError
 from sigcli.eventlog import is_event_file
 from sigcli.filekind import PYTORCH, SKOPS, file_kind
@@ -51,7 +52,7 @@ def describe(path: str | Path, allow_pickle: bool = False) -> Info:
         if info is not None:
             return info
     if path.is_dir():
-        return Info("folder", f"a folder sig did not write ({sum(1 for _ in path.iterdir())} entries)")
+        return Info("folder", f"a folder sig did not write ({_count(sum(1 for _ in path.iterdir()), 'entry')})")
     return Info("unknown", file_kind(path))
 
 
@@ -124,7 +125,8 @@ def _sigset_folder(path: Path, allow_pickle: bool) -> Info | None:
 # ---------------------------------------------------------------------------- files
 def _by_name(path: Path, allow_pickle: bool) -> Info | None:
     if path.name == RUN_METRICS:
-        return _metrics(path)
+        metrics = _metrics(path)
+        return Info(metrics.kind, "metrics of " + metrics.summary, metrics.details)
     if is_event_file(path.name):
         tags = _event_tags(path)
         return Info("tensorboard", f"TensorBoard event file: {len(tags)} scalar tags", {"tags": tags})
@@ -162,8 +164,10 @@ def _npz(path: Path, allow_pickle: bool) -> Info | None:
     if not zipfile.is_zipfile(path) or file_kind(path) != "a NumPy .npz archive":
         return None
     with np.load(path, allow_pickle=False) as data:
-        is_features = "features" in data.files
-    if is_features:
+        keys = data.files
+    if not {"features", *REQUIRED_KEYS} & set(keys):
+        return Info("npz", f"a NumPy .npz archive that sig did not write (arrays: {', '.join(keys)})", {"keys": keys})
+    if "features" in keys:
         from sigcli.features import FeatureSet
 
         features = FeatureSet.load(path)
@@ -201,7 +205,8 @@ def _torch_file(path: Path, allow_pickle: bool) -> Info | None:
                     | {"seen_writers": seen})
     if isinstance(content, dict) and "optimizer" in content and "history" in content:
         best = content.get("best_epoch")
-        return Info("resume state", f"resume state of a run: {content.get('epoch')} epochs done, best epoch {best}",
+        return Info("resume state", f"resume state of a run: {_count(content.get('epoch', 0), 'epoch')} done, "
+                    f"best epoch {best}",
                     {"epoch": content.get("epoch"), "best_epoch": best, "best": content.get("best")})
     from sigcli.models.checkpoint import load_checkpoint
 
@@ -256,7 +261,7 @@ def _metrics(path: Path) -> Info:
         rows = list(csv.DictReader(fh))
     best = next((row for row in reversed(rows) if row.get("best") == "True"), None)
     scores = {k: float(v) for k, v in (best or {}).items() if k.startswith("val_") and _is_number(v)}
-    summary = f"{len(rows)} epochs"
+    summary = _count(len(rows), "epoch")
     if best is not None:
         shown = ", ".join(f"{k[4:]} {v:.4g}" for k, v in list(scores.items())[:3])
         summary += f", best epoch {best['epoch']} ({shown})"
@@ -293,6 +298,10 @@ def _event_tags(path: Path) -> list[str]:
     except ImportError:
         return []
     return sorted({value.tag for event in EventFileLoader(str(path)).Load() for value in event.summary.value})
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun if n == 1 else noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def _eer(summary: dict | None) -> str:

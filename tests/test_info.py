@@ -150,6 +150,17 @@ def test_a_torchscript_export_and_the_download_cache(tmp_path, cli, monkeypatch)
     assert "1 verified artefacts (signet)" in cache["description"]
 
 
+def test_files_sig_did_not_write_are_named_not_refused(tmp_path, cli):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    (tmp_path / "page.pth").write_text("<!DOCTYPE html><html><title>Quota</title></html>")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    records = info_json(cli, tmp_path / "other.npz", tmp_path / "mine", tmp_path / "page.pth")
+    assert records[str(tmp_path / "other.npz")]["description"] == "a NumPy .npz archive that sig did not write (arrays: a)"
+    assert records[str(tmp_path / "mine")]["description"] == "a folder sig did not write (1 entry)"
+    assert records[str(tmp_path / "page.pth")]["description"] == "a web page (HTML)"
+
+
 def test_info_on_a_missing_file_is_one_line(tmp_path, cli):
     result = cli("info", str(tmp_path / "nope.npz"))
     assert result.exit_code == 2
