@@ -57,14 +57,14 @@ import numpy as np
 from sigcli import progress
 from sigcli.config.preprocess import check_canvas
 from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions
-from sigcli.data.loader import list_images, read_gray
+from sigcli.data.loader import list_images
 from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.device import resolve_device
-from sigcli.errors import InputError, first_line
+from sigcli.errors import InputError
 from sigcli.features import NON_FINITE_MODEL_HINT, extract_features
 from sigcli.models.checkpoint import load_checkpoint, training_canvases
-from sigcli.preprocess import IMAGE_SIZE, BlankImageError, centre_and_resize
+from sigcli.preprocess import IMAGE_SIZE, UnusableImageError, normalise_signature, read_signature
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
 from sigcli.training.data import check_image_size
@@ -220,26 +220,10 @@ def _read_all(paths: list[Path], role: str, skipped: list[Skipped]) -> list[tupl
             _skip(skipped, str(path), role, "a folder with no images (.png, .jpg, .bmp, .tif)")
         for file in files:
             try:
-                images.append((str(file), _read(file)))
-            except _Unusable as exc:
-                _skip(skipped, str(file), role, str(exc))
+                images.append((str(file), read_signature(file)))
+            except UnusableImageError as exc:
+                _skip(skipped, str(file), role, exc.message)
     return images
-
-
-class _Unusable(Exception):
-    """An input image that is left out; the message says why."""
-
-
-def _read(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise _Unusable("no such file")
-    try:
-        image = read_gray(path)
-    except Exception as exc:  # image decoders fail in many ways on a corrupt or foreign file
-        raise _Unusable(f"not a readable image ({first_line(exc)})") from None
-    if image.ndim != 2 or image.size == 0:
-        raise _Unusable(f"not a single grey image (shape {image.shape})")
-    return image
 
 
 def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tuple[int, int],
@@ -248,9 +232,9 @@ def _normalise_all(images: list[tuple[str, np.ndarray]], role: str, canvas: tupl
     normalised = []
     for name, image in images:
         try:
-            result, cropped = centre_and_resize(image, canvas, image_size)
-        except BlankImageError as exc:
-            _skip(skipped, name, role, f"blank, no ink found ({exc.message})")
+            result, cropped = normalise_signature(image, canvas, image_size)
+        except UnusableImageError as exc:
+            _skip(skipped, name, role, exc.message)
         else:
             if cropped:
                 log.warning("%s %s: the signature is larger than the %d×%d canvas and was cropped",
