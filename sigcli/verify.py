@@ -48,27 +48,33 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 import numpy as np
 
 from sigcli import progress
 from sigcli.config.preprocess import check_canvas
-from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifyOptions
-from sigcli.data.loader import list_images
+from sigcli.config.verify import DEFAULT_METRIC, DISTANCE_FUSION, Metric, VerifierOptions, VerifyOptions
+from sigcli.data.loader import gray_image, list_images
 from sigcli.data.plugins import get_loader
 from sigcli.data.sigset import Canvas, SignatureSet
 from sigcli.device import resolve_device
-from sigcli.errors import InputError
+from sigcli.errors import InputError, first_line
 from sigcli.features import NON_FINITE_MODEL_HINT, extract_features
 from sigcli.models.checkpoint import load_checkpoint, training_canvases
+from sigcli.options import build
 from sigcli.preprocess import IMAGE_SIZE, UnusableImageError, normalise_signature, read_signature
 from sigcli.progress import Reporter
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
 from sigcli.training.data import check_image_size
 from sigcli.training.loop import CONFIG
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 log = logging.getLogger(__name__)
 
@@ -117,57 +123,159 @@ class VerifyResult:
         return record
 
 
+ImageInput = Union[str, os.PathLike, np.ndarray, "PIL.Image.Image"]
+
+
+@dataclass
+class Writer:
+    """A writer enrolled once (:meth:`Verifier.enroll`): its references' features and the
+    threshold its queries are judged by (``None``: no decision)."""
+
+    references: list[str]  # the references used
+    features: np.ndarray  # r×D
+    threshold: float | None
+    threshold_from: str
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class Verifier:
+    """A feature extractor, and optionally a WI classifier, loaded once to score many queries
+    (docs/api.md). Build it with :meth:`load`; images are paths (a folder stands for the images
+    in it), numpy arrays or PIL images, ink dark on light paper."""
+
+    def __init__(self, options: VerifierOptions, reporter: Reporter | None = None):
+        self.options, self.reporter = options, reporter
+        self.metric = _check(options)
+        self.checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
+        self.identity = self.checkpoint.identity()
+        self.classifier = load_wi_model(options.classifier_path) if options.classifier_path is not None else None
+        if self.classifier is not None:
+            _check_classifier(self.classifier, self.checkpoint.feature_dim, self.identity, options.classifier_path)
+        recorded, recorded_in = (([self.classifier.canvas], str(options.classifier_path))
+                                 if self.classifier is not None and self.classifier.canvas
+                                 else (training_canvases(options.model_path), str(options.model_path.parent / CONFIG)))
+        self.canvas, self.image_size, self.canvas_from = _canvas(options, recorded, recorded_in)
+        if self.canvas is not None:
+            check_canvas(self.canvas, self.image_size, f"the canvas ({self.canvas_from})")
+        check_image_size(self.image_size)
+        self.scoring = WI_SCORING if self.classifier is not None else self.metric
+        self.fusion = options.fusion or (self.classifier.fusion if self.classifier is not None else DISTANCE_FUSION)
+        self.threshold, self.threshold_from = _fixed_threshold(options, self.classifier)
+        self.device = resolve_device(options.device)
+        self.network = self.checkpoint.build_model(self.device)
+
+    @classmethod
+    def load(cls, model_path: str | os.PathLike, classifier_path: str | os.PathLike | None = None,
+             reporter: Reporter | None = None, **options: Any) -> "Verifier":
+        """A verifier of the checkpoint ``model_path`` (and the WI classifier of ``sig wi --save-model``);
+        ``options`` are :class:`~sigcli.config.verify.VerifierOptions` fields, e.g. ``canvas=(952, 1360)``,
+        ``dataset="gpds"``, ``metric="euclidean"``, ``threshold=0.8``, ``device="cpu"``."""
+        return cls(build(VerifierOptions, model_path=model_path, classifier_path=classifier_path, **options), reporter)
+
+    def enroll(self, references: ImageInput | Sequence[ImageInput]) -> Writer:
+        """Read, normalise and extract a writer's references once, for any number of :meth:`verify` calls."""
+        skipped: list[Skipped] = []
+        images = self._read(references, "reference", skipped)
+        canvas = self._known_canvas()
+        with progress.resolve(self.reporter).task("preprocess references", len(images)) as task:
+            images = _normalise_all(images, "reference", canvas, self.image_size, skipped, task)
+        _require(images, "reference", skipped)
+        return self._writer([name for name, _ in images], self._features([image for _, image in images]), skipped)
+
+    def verify(self, writer: Writer | ImageInput | Sequence[ImageInput],
+               queries: ImageInput | Sequence[ImageInput]) -> VerifyResult:
+        """Score each query against an enrolled :class:`Writer`, or against references given here
+        (then, with no canvas recorded or given, the canvas is computed from all the images, as
+        ``sig verify`` does; see the module docstring)."""
+        skipped = list(writer.skipped) if isinstance(writer, Writer) else []
+        if isinstance(writer, Writer):
+            images = self._read(queries, "query", skipped)
+            canvas, canvas_from = self._known_canvas(), self.canvas_from
+            with progress.resolve(self.reporter).task("preprocess images", len(images)) as task:
+                images = _normalise_all(images, "query", canvas, self.image_size, skipped, task)
+            _require(images, "query", skipped)
+            query_features = self._features([image for _, image in images])
+        else:
+            references = self._read(writer, "reference", skipped)
+            images = self._read(queries, "query", skipped)
+            canvas, canvas_from = self.canvas, self.canvas_from
+            if canvas is None:
+                canvas, canvas_from = _computed_canvas([image for _, image in references + images],
+                                                       self.options.model_path)
+                check_canvas(canvas, self.image_size, f"the canvas ({canvas_from})")
+            with progress.resolve(self.reporter).task("preprocess images", len(references) + len(images)) as task:
+                references = _normalise_all(references, "reference", canvas, self.image_size, skipped, task)
+                images = _normalise_all(images, "query", canvas, self.image_size, skipped, task)
+            _require(references, "reference", skipped)
+            _require(images, "query", skipped)
+            features = self._features([image for _, image in references + images])
+            writer = self._writer([name for name, _ in references], features[:len(references)], [])
+            query_features = features[len(references):]
+        pairs = self.pair_scores(query_features, writer.features)
+        scores = FUSIONS[self.fusion](pairs, axis=1)
+        nearest = pairs.argmax(axis=1)
+        threshold = writer.threshold
+        results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
+                              writer.references[best], float(pairs[i, best]))
+                   for i, ((name, _), score, best) in enumerate(zip(images, scores, nearest))]
+        return VerifyResult(self.scoring, self.fusion, threshold, writer.threshold_from, canvas, canvas_from,
+                            self.image_size, self.identity, writer.references, results, skipped)
+
+    def pair_scores(self, queries: np.ndarray, references: np.ndarray) -> np.ndarray:
+        """Score of every query × reference pair of features (q×r), higher meaning more genuine."""
+        return pair_scores(queries, references, self.classifier, self.metric)
+
+    def features(self, images: ImageInput | Sequence[ImageInput]) -> np.ndarray:
+        """Features (N×D) of the images, normalised on the verifier's canvas; an image that cannot
+        be used is an :class:`InputError` naming it."""
+        skipped: list[Skipped] = []
+        read = self._read(images, "query", skipped)
+        with progress.resolve(self.reporter).task("preprocess images", len(read)) as task:
+            read = _normalise_all(read, "query", self._known_canvas(), self.image_size, skipped, task)
+        if skipped:
+            raise InputError(f"{skipped[0].file}: {skipped[0].reason}", "give images with a visible signature")
+        return self._features([image for _, image in read]) if read else np.empty((0, self.checkpoint.feature_dim))
+
+    def _writer(self, names: list[str], features: np.ndarray, skipped: list[Skipped]) -> Writer:
+        threshold, threshold_from = ((self.threshold, self.threshold_from) if self.threshold is not None
+                                     else self._leave_one_out(features))
+        return Writer(names, features, threshold, threshold_from, skipped)
+
+    def _leave_one_out(self, references: np.ndarray) -> tuple[float | None, str]:
+        """The lowest score of a reference against the others, fused alike (see the module docstring)."""
+        if len(references) < 2:
+            return None, "none with one reference (give --threshold)"
+        scores = self.pair_scores(references, references)
+        others = scores[~np.eye(len(references), dtype=bool)].reshape(len(references), -1)
+        return float(FUSIONS[self.fusion](others, axis=1).min()), "lowest leave-one-out score of the references"
+
+    def _known_canvas(self) -> tuple[int, int]:
+        if self.canvas is None:
+            raise InputError(f"no canvas is recorded with {self.options.model_path} (a config.json of 'sig train' "
+                             "beside it, or a WI classifier's), so references and queries cannot be made alike",
+                             "give canvas=(H, W) or dataset=NAME (--canvas or --dataset)")
+        return self.canvas
+
+    def _read(self, images: ImageInput | Sequence[ImageInput], role: str,
+              skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
+        return _read_all(_as_list(images), role, skipped)
+
+    def _features(self, images: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(images)[:, None]
+        zeros = np.zeros(len(stacked), dtype=np.int64)
+        features = extract_features(self.network, SignatureSet(stacked, zeros, zeros),
+                                    batch_size=self.options.batch_size, device=self.device, reporter=self.reporter)
+        unusable = ~np.isfinite(features).all(axis=1)
+        if unusable.any():
+            raise InputError(f"the checkpoint {self.options.model_path} gives NaN or inf features for "
+                             f"{unusable.sum()} of {len(features)} images", NON_FINITE_MODEL_HINT)
+        return features
+
+
 def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyResult:
-    """Score each query against the references; see the module docstring."""
-    metric = _check(options)
-    checkpoint = load_checkpoint(options.model_path, options.model, options.allow_unsafe_checkpoint)
-    identity = checkpoint.identity()
-    classifier = load_wi_model(options.classifier_path) if options.classifier_path is not None else None
-    if classifier is not None:
-        _check_classifier(classifier, checkpoint.feature_dim, identity, options.classifier_path)
-
-    skipped: list[Skipped] = []
-    recorded, recorded_in = (([classifier.canvas], str(options.classifier_path)) if classifier and classifier.canvas
-                             else (training_canvases(options.model_path), str(options.model_path.parent / CONFIG)))
-    canvas, image_size, canvas_from = _canvas(options, recorded, recorded_in)
-    references = _read_all(options.references, "reference", skipped)
-    queries = _read_all(options.queries, "query", skipped)
-    if canvas is None:
-        canvas, canvas_from = _computed_canvas([image for _, image in references + queries], options.model_path)
-    check_canvas(canvas, image_size, f"the canvas ({canvas_from})")
-    check_image_size(image_size)
-    with progress.resolve(reporter).task("preprocess images", len(references) + len(queries)) as task:
-        references = _normalise_all(references, "reference", canvas, image_size, skipped, task)
-        queries = _normalise_all(queries, "query", canvas, image_size, skipped, task)
-    for role, kept in (("reference", references), ("query", queries)):
-        if not kept:
-            left_out = sum(s.role == role for s in skipped)
-            raise InputError(f"no usable {role} image: all {left_out} given were left out (see the warnings above)",
-                             f"give {role} images with a visible signature")
-
-    device = resolve_device(options.device)
-    images = np.stack([image for _, image in references + queries])[:, None]
-    zeros = np.zeros(len(images), dtype=np.int64)
-    features = extract_features(checkpoint.build_model(device), SignatureSet(images, zeros, zeros),
-                                batch_size=len(images), device=device, reporter=reporter)
-    unusable = ~np.isfinite(features).all(axis=1)
-    if unusable.any():
-        raise InputError(f"the checkpoint {options.model_path} gives NaN or inf features for {unusable.sum()} of "
-                         f"{len(features)} images", NON_FINITE_MODEL_HINT)
-    ref_features, query_features = features[:len(references)], features[len(references):]
-
-    scoring = WI_SCORING if classifier is not None else metric
-    fusion = options.fusion or (classifier.fusion if classifier is not None else DISTANCE_FUSION)
-    pairs = pair_scores(query_features, ref_features, classifier, metric)
-    scores = FUSIONS[fusion](pairs, axis=1)
-    threshold, threshold_from = _threshold(options, ref_features, classifier, metric, fusion)
-    nearest = pairs.argmax(axis=1)
-    ref_names = [name for name, _ in references]
-    results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
-                          ref_names[best], float(pairs[i, best]))
-               for i, ((name, _), score, best) in enumerate(zip(queries, scores, nearest))]
-    return VerifyResult(scoring, fusion, threshold, threshold_from, canvas, canvas_from, image_size, identity,
-                        ref_names, results, skipped)
+    """``sig verify``: score each query against the references; see the module docstring."""
+    verifier_options = VerifierOptions(**{name: getattr(options, name) for name in VerifierOptions.model_fields})
+    return Verifier(verifier_options, reporter).verify(options.references, options.queries)
 
 
 def pair_scores(queries: np.ndarray, references: np.ndarray, classifier: WIModel | None,
@@ -194,7 +302,7 @@ def canvas_for(shapes: list[tuple[int, int]], image_size: tuple[int, int] = IMAG
     return math.ceil(round(height, 6)), math.ceil(round(height * ratio, 6))
 
 
-def _check(options: VerifyOptions) -> Metric:
+def _check(options: VerifierOptions) -> Metric:
     if options.dataset is not None and get_loader(options.dataset).canvas_size is None:
         raise InputError(f"dataset {options.dataset} has no fixed canvas: it is measured from its images",
                          "give --canvas H W instead, e.g. the canvas 'sig preprocess' logged for your data")
@@ -211,10 +319,26 @@ def _check_classifier(classifier: WIModel, feature_dim: int, identity: str, path
                     path, source, identity)
 
 
-def _read_all(paths: list[Path], role: str, skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
-    """Each readable image as (name, grey image); a folder stands for the images in it."""
+def _as_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    """One image or a sequence of them (an array is one image, a list of arrays many)."""
+    if isinstance(images, (str, os.PathLike, np.ndarray)) or not isinstance(images, Iterable):
+        return [images]
+    return list(images)
+
+
+def _read_all(items: list[ImageInput], role: str, skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
+    """Each readable image as (name, grey image); a folder stands for the images in it, and an
+    image held in memory is named by its position (``array 0``, ``image 1``)."""
     images = []
-    for path in paths:
+    for position, item in enumerate(items):
+        if not isinstance(item, (str, os.PathLike)):
+            name = f"{'array' if isinstance(item, np.ndarray) else 'image'} {position}"
+            try:
+                images.append((name, gray_image(item)))
+            except Exception as exc:  # whatever the object is, it is not an image we can read
+                _skip(skipped, name, role, f"not an image ({first_line(exc)})")
+            continue
+        path = Path(item)
         files = list_images(path) if path.is_dir() else [path]
         if not files:
             _skip(skipped, str(path), role, "a folder with no images (.png, .jpg, .bmp, .tif)")
@@ -249,7 +373,7 @@ def _skip(skipped: list[Skipped], name: str, role: str, reason: str) -> None:
     skipped.append(Skipped(name, role, reason))
 
 
-def _canvas(options: VerifyOptions, recorded: list[Canvas],
+def _canvas(options: VerifierOptions, recorded: list[Canvas],
             recorded_in: str) -> tuple[tuple[int, int] | None, tuple[int, int], str]:
     """Canvas, image size and where they come from (see the module docstring); a canvas of
     ``None`` is computed from the images by the caller."""
@@ -286,17 +410,20 @@ def _computed_canvas(images: list[np.ndarray], model_path: Path) -> tuple[tuple[
     return canvas_for([image.shape for image in images]), "the images"
 
 
-def _threshold(options: VerifyOptions, references: np.ndarray, classifier: WIModel | None, metric: Metric,
-               fusion: str) -> tuple[float | None, str]:
+def _fixed_threshold(options: VerifierOptions, classifier: WIModel | None) -> tuple[float | None, str]:
+    """The threshold of every writer, or ``None`` when each writer's own references set it."""
     if options.threshold is not None:
         return options.threshold, "--threshold"
     if classifier is not None:
         return 0.0, "the SVM's decision boundary"
-    if len(references) < 2:
-        return None, "none with one reference (give --threshold)"
-    scores = pair_scores(references, references, None, metric)
-    others = scores[~np.eye(len(references), dtype=bool)].reshape(len(references), -1)
-    return float(FUSIONS[fusion](others, axis=1).min()), "lowest leave-one-out score of the references"
+    return None, ""
+
+
+def _require(kept: list, role: str, skipped: list[Skipped]) -> None:
+    if not kept:
+        left_out = sum(s.role == role for s in skipped)
+        raise InputError(f"no usable {role} image: all {left_out} given were left out (see the warnings above)",
+                         f"give {role} images with a visible signature")
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -381,3 +381,41 @@ def test_scores_are_shown_with_the_places_the_decision_needs(scores, threshold, 
         assert f"{score:.{places}f}" in text
     if threshold is not None:
         assert f"threshold {threshold:.{places}f}" in text
+
+
+# --------------------------------------------------------------------------- Python API
+def test_the_api_enrolls_once_and_scores_paths_arrays_and_pil_images_alike(writers, tmp_path):
+    """A writer is enrolled once (its files may then go); a query scores the same whether given as a path, a
+    grey array, an RGB array or a PIL image, and as `sig verify` scores it."""
+    import shutil
+
+    from sigcli import Verifier
+
+    verifier = Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu")
+    copies = [Path(shutil.copy(path, tmp_path)) for path in writers.references(3)]
+    writer = verifier.enroll(copies)
+    for path in copies:
+        path.unlink()
+    query = writers.file(3, "genuine", 9)
+    grey = read_gray(query)
+    result = verifier.verify(writer, [query, grey, np.stack([grey] * 3, axis=-1), Image.open(query)])
+    assert [q.file for q in result.queries] == [str(query), "array 1", "array 2", "image 3"]
+    scores = [q.score for q in result.queries]
+    assert scores == pytest.approx([scores[0]] * 4, abs=1e-6)
+    assert result.references == [str(p) for p in copies] and result.threshold == writer.threshold
+    cli_score = _verify(writers, writers.references(3), [query]).queries[0].score
+    assert scores[0] == pytest.approx(cli_score, abs=1e-5)
+    assert verifier.features([query, grey]).shape == (2, load_checkpoint(writers.model_path).feature_dim)
+
+
+def test_the_api_needs_a_canvas_to_enroll_and_names_unusable_images(writers):
+    from sigcli import Verifier
+
+    verifier = Verifier.load(writers.model_path, device="cpu")  # nothing recorded, nothing given
+    with pytest.raises(InputError, match="no canvas is recorded with") as info:
+        verifier.enroll(writers.references(0))
+    assert "canvas=(H, W) or dataset=NAME" in info.value.hint
+    one_shot = verifier.verify(writers.references(0), writers.file(0, "genuine", 8))  # computed, as sig verify does
+    assert one_shot.canvas_from == "the images" and len(one_shot.queries) == 1
+    with pytest.raises(InputError, match="array 0: the image has a single grey level"):
+        Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu").features(np.full((50, 80), 200, np.uint8))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from sigcli.config.preprocess import IMAGE_SIZE, check_canvas
+from sigcli.config.extract import EXTRACT_BATCH_SIZE
 from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
@@ -20,14 +21,10 @@ DISTANCE_FUSION = "mean"
 _RECORDED = "recorded with the model, else from the images"
 
 
-class VerifyOptions(Options):
-    """Options of ``sig verify``."""
+class VerifierOptions(Options):
+    """How a :class:`sigcli.verify.Verifier` scores: the options of ``sig verify`` that are not its inputs."""
 
-    queries: Annotated[list[Path], Cli(argument=True, metavar="QUERY")] = Field(
-        min_length=1, description="Questioned images, or folders of them.")
     model_path: ModelPath
-    references: Annotated[list[Path], Cli("-r", flag="--reference", metavar="IMAGE|FOLDER")] = Field(
-        min_length=1, description="A genuine reference image or a folder of them; repeat for more.")
     classifier_path: Annotated[Optional[Path], Cli(default_text="score by --metric")] = Field(
         None, description="Writer-independent classifier (.skops) of 'sig wi --save-model'.")
     metric: Annotated[Optional[Metric], Cli(default_text=DEFAULT_METRIC)] = Field(
@@ -45,8 +42,8 @@ class VerifyOptions(Options):
     model: Annotated[Optional[str], Cli(default_text="detected")] = Field(
         None, description="Architecture; checked against the checkpoint.")
     device: Device = "auto"
+    batch_size: int = Field(EXTRACT_BATCH_SIZE, ge=1, description="Images per forward pass.")
     allow_unsafe_checkpoint: AllowUnsafeCheckpoint = False
-    as_json: Json = False
 
     @field_validator("canvas")
     @classmethod
@@ -56,10 +53,20 @@ class VerifyOptions(Options):
         return value
 
     @model_validator(mode="after")
-    def _one_meaning(self) -> "VerifyOptions":
+    def _one_meaning(self) -> "VerifierOptions":
         if self.dataset is not None and self.canvas is not None:
             raise InputError("--dataset and --canvas both set the canvas", "give one of them")
         if self.classifier_path is not None and self.metric is not None:
             raise InputError(f"--metric {self.metric} has no effect with --classifier-path, which scores by its SVM",
                              "leave out one of them")
         return self
+
+
+class VerifyOptions(VerifierOptions):
+    """Options of ``sig verify``."""
+
+    queries: Annotated[list[Path], Cli(argument=True, metavar="QUERY")] = Field(
+        min_length=1, description="Questioned images, or folders of them.")
+    references: Annotated[list[Path], Cli("-r", flag="--reference", metavar="IMAGE|FOLDER")] = Field(
+        min_length=1, description="A genuine reference image or a folder of them; repeat for more.")
+    as_json: Json = False
