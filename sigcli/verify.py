@@ -1,8 +1,12 @@
-"""Verify questioned signatures against a writer's genuine references (`sig verify`).
+"""Verify questioned signatures against a writer's genuine references: :class:`Verifier`
+(the Python API, docs/api.md) and ``sig verify``, a thin layer over it.
 
-Raw images are read as the dataset loaders read them (:func:`read_gray`), normalised on one
-canvas (docs/preprocessing.md#normalising-one-signature) and passed through the feature extractor in one batch (centre
-150×220 crop, eval mode). Each query is then scored against every reference, higher
+A :class:`Verifier` loads the checkpoint (and a WI classifier) once, on the GPU when there
+is one. Images (paths, numpy arrays or PIL images) are read as the dataset loaders read
+them (:func:`sigcli.preprocess.read_signature`), normalised on one canvas
+(docs/preprocessing.md#normalising-one-signature) and passed through the feature extractor
+in batches (centre 150×220 crop, eval mode). A writer's references are enrolled once
+(:meth:`Verifier.enroll`). Each query is then scored against every reference, higher
 meaning more genuine:
 
 - with a writer-independent classifier (``sig wi --save-model``): the SVM's decision value
@@ -15,12 +19,19 @@ The per-reference scores are fused into the query's score (the classifier's own 
 is the query's nearest. A query is judged genuine when its score is at or above the
 threshold (docs/evaluation.md#verifying-signatures), by default:
 
+- ``threshold``, or the classifier's ``operating_point`` calibrated by ``sig wi
+  --save-model`` (docs/evaluation.md#calibrated-operating-points), whose error rates on the
+  development data come with the result;
 - with a classifier, 0: the SVM's decision boundary, as ``sig wi`` counts errors;
 - otherwise the lowest leave-one-out score among the references (each reference scored
   against the others, fused alike): a query is accepted when it is at least as close to
   the references as the least typical reference is to the rest. This adapts to the model
-  and the writer, but is a heuristic; give ``threshold`` for a calibrated one. With one
-  reference there is none and queries get no decision.
+  and the writer, but is a heuristic. With one reference there is none and queries get no
+  decision.
+
+A classifier trained on features of another checkpoint (its recorded fingerprint), or on
+images of another canvas than the checkpoint's, is refused unless
+``allow_classifier_mismatch``.
 
 Canvas: images must be made as the model's training images were, or the scores mean
 little (a genuine query can flip to a forgery). The canvas recorded with the model is used:
@@ -28,20 +39,18 @@ the WI classifier's (``sig wi --save-model`` records the canvas of its features'
 the one in the config.json that ``sig train`` / ``sig distill`` wrote beside the
 checkpoint, with the image size recorded with it. A ``dataset`` or ``canvas`` that
 contradicts the record is refused unless ``override_canvas``. With nothing recorded (a
-renamed or published checkpoint): the ``dataset``'s canvas, an explicit ``canvas``, or
-else, with a warning, one computed from the images given: the smallest canvas with the
-170×242 aspect ratio (so the resize crops nothing) that holds every image, enlarged by
-``CANVAS_MARGIN``. A computed canvas depends on the largest image given, so the same query
-can score slightly differently beside other images. No canvas may exceed
+renamed or published checkpoint): the ``dataset``'s canvas, an explicit ``canvas``, or,
+for references and queries given together (``sig verify``), with a warning, one computed
+from those images: the smallest canvas with the 170×242 aspect ratio (so the resize crops
+nothing) that holds every image, enlarged by ``CANVAS_MARGIN``. A computed canvas depends
+on the largest image given, so the same query can score slightly differently beside other
+images; enrolling a writer needs a known canvas. No canvas may exceed
 ``sigcli.config.preprocess.MAX_CANVAS_PIXELS``.
 
 Unreadable files and blank images (no ink) are logged one line each, listed in
 :attr:`VerifyResult.skipped` and left out; no usable reference or query is an
-:class:`InputError`.
-
-Every image is held in memory and the network sees them in one batch: this is for one
-writer's references and a few queries; whole datasets go through ``sig preprocess``,
-``sig extract`` and ``sig wi``.
+:class:`InputError`. Lists of (reference folder, query) pairs go through
+:mod:`sigcli.verify_pairs` (``sig verify --pairs``).
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from sigcli.models.checkpoint import load_checkpoint, training_canvases
 from sigcli.options import build
 from sigcli.preprocess import IMAGE_SIZE, UnusableImageError, normalise_signature, read_signature
 from sigcli.progress import Reporter
+from sigcli.protocols.calibration import OperatingPoint
 from sigcli.protocols.wi import FUSIONS, WIModel, load_wi_model
 from sigcli.training.data import check_image_size
 from sigcli.training.loop import CONFIG
@@ -115,6 +125,14 @@ class VerifyResult:
     references: list[str]  # the references used
     queries: list[QueryScore]
     skipped: list[Skipped] = field(default_factory=list)
+    #: The calibrated point the decisions follow, with its error rates on the classifier's
+    #: development data and how many scores they were measured on (None: uncalibrated).
+    operating_point: dict | None = None
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The queries' scores, in order."""
+        return np.array([query.score for query in self.queries])
 
     def as_dict(self) -> dict:
         """JSON-ready record."""
@@ -128,13 +146,13 @@ ImageInput = Union[str, os.PathLike, np.ndarray, "PIL.Image.Image"]
 
 @dataclass
 class Writer:
-    """A writer enrolled once (:meth:`Verifier.enroll`): its references' features and the
-    threshold its queries are judged by (``None``: no decision)."""
+    """A writer enrolled once (:meth:`Verifier.enroll`): the features of its references, made by
+    ``model`` from images normalised on ``canvas``, for any number of queries."""
 
     references: list[str]  # the references used
     features: np.ndarray  # r×D
-    threshold: float | None
-    threshold_from: str
+    model: str  # identity of the checkpoint that made the features
+    canvas: tuple[int, int]
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -150,7 +168,7 @@ class Verifier:
         self.identity = self.checkpoint.identity()
         self.classifier = load_wi_model(options.classifier_path) if options.classifier_path is not None else None
         if self.classifier is not None:
-            _check_classifier(self.classifier, self.checkpoint.feature_dim, self.identity, options.classifier_path)
+            _check_classifier(self.classifier, self.checkpoint.feature_dim, self.identity, options)
         recorded, recorded_in = (([self.classifier.canvas], str(options.classifier_path))
                                  if self.classifier is not None and self.classifier.canvas
                                  else (training_canvases(options.model_path), str(options.model_path.parent / CONFIG)))
@@ -160,7 +178,8 @@ class Verifier:
         check_image_size(self.image_size)
         self.scoring = WI_SCORING if self.classifier is not None else self.metric
         self.fusion = options.fusion or (self.classifier.fusion if self.classifier is not None else DISTANCE_FUSION)
-        self.threshold, self.threshold_from = _fixed_threshold(options, self.classifier)
+        self.operating_point = _operating_point(options, self.classifier, self.fusion)
+        self.threshold, self.threshold_from = _fixed_threshold(options, self.classifier, self.operating_point)
         self.device = resolve_device(options.device)
         self.network = self.checkpoint.build_model(self.device)
 
@@ -169,35 +188,39 @@ class Verifier:
              reporter: Reporter | None = None, **options: Any) -> "Verifier":
         """A verifier of the checkpoint ``model_path`` (and the WI classifier of ``sig wi --save-model``);
         ``options`` are :class:`~sigcli.config.verify.VerifierOptions` fields, e.g. ``canvas=(952, 1360)``,
-        ``dataset="gpds"``, ``metric="euclidean"``, ``threshold=0.8``, ``device="cpu"``."""
+        ``dataset="gpds"``, ``metric="euclidean"``, ``threshold=0.8``, ``operating_point="far=0.01"``,
+        ``device="cpu"``."""
         return cls(build(VerifierOptions, model_path=model_path, classifier_path=classifier_path, **options), reporter)
+
+    @property
+    def operating_points(self) -> dict[str, OperatingPoint]:
+        """The classifier's calibrated operating points by name (empty without a calibration)."""
+        calibration = self.classifier.calibration if self.classifier is not None else None
+        return dict(calibration.points) if calibration is not None else {}
 
     def enroll(self, references: ImageInput | Sequence[ImageInput]) -> Writer:
         """Read, normalise and extract a writer's references once, for any number of :meth:`verify` calls."""
         skipped: list[Skipped] = []
-        images = self._read(references, "reference", skipped)
-        canvas = self._known_canvas()
-        with progress.resolve(self.reporter).task("preprocess references", len(images)) as task:
-            images = _normalise_all(images, "reference", canvas, self.image_size, skipped, task)
+        images = self.prepare(references, "reference", skipped)
         _require(images, "reference", skipped)
-        return self._writer([name for name, _ in images], self._features([image for _, image in images]), skipped)
+        return Writer([name for name, _ in images], self.extract([image for _, image in images]), self.identity,
+                      self._known_canvas(), skipped)
 
     def verify(self, writer: Writer | ImageInput | Sequence[ImageInput],
                queries: ImageInput | Sequence[ImageInput]) -> VerifyResult:
         """Score each query against an enrolled :class:`Writer`, or against references given here
         (then, with no canvas recorded or given, the canvas is computed from all the images, as
         ``sig verify`` does; see the module docstring)."""
-        skipped = list(writer.skipped) if isinstance(writer, Writer) else []
         if isinstance(writer, Writer):
-            images = self._read(queries, "query", skipped)
-            canvas, canvas_from = self._known_canvas(), self.canvas_from
-            with progress.resolve(self.reporter).task("preprocess images", len(images)) as task:
-                images = _normalise_all(images, "query", canvas, self.image_size, skipped, task)
+            self._check_writer(writer)
+            skipped = list(writer.skipped)
+            images = self.prepare(queries, "query", skipped)
             _require(images, "query", skipped)
-            query_features = self._features([image for _, image in images])
+            query_features, canvas_from = self.extract([image for _, image in images]), self.canvas_from
         else:
-            references = self._read(writer, "reference", skipped)
-            images = self._read(queries, "query", skipped)
+            skipped = []
+            references = _read_all(_as_list(writer), "reference", skipped)
+            images = _read_all(_as_list(queries), "query", skipped)
             canvas, canvas_from = self.canvas, self.canvas_from
             if canvas is None:
                 canvas, canvas_from = _computed_canvas([image for _, image in references + images],
@@ -208,59 +231,72 @@ class Verifier:
                 images = _normalise_all(images, "query", canvas, self.image_size, skipped, task)
             _require(references, "reference", skipped)
             _require(images, "query", skipped)
-            features = self._features([image for _, image in references + images])
-            writer = self._writer([name for name, _ in references], features[:len(references)], [])
+            features = self.extract([image for _, image in references + images])
+            writer = Writer([name for name, _ in references], features[:len(references)], self.identity, canvas)
             query_features = features[len(references):]
         pairs = self.pair_scores(query_features, writer.features)
         scores = FUSIONS[self.fusion](pairs, axis=1)
         nearest = pairs.argmax(axis=1)
-        threshold = writer.threshold
+        threshold, threshold_from = self.threshold_for(writer)
         results = [QueryScore(name, float(score), None if threshold is None else bool(score >= threshold),
                               writer.references[best], float(pairs[i, best]))
                    for i, ((name, _), score, best) in enumerate(zip(images, scores, nearest))]
-        return VerifyResult(self.scoring, self.fusion, threshold, writer.threshold_from, canvas, canvas_from,
-                            self.image_size, self.identity, writer.references, results, skipped)
+        return VerifyResult(self.scoring, self.fusion, threshold, threshold_from, writer.canvas, canvas_from,
+                            self.image_size, self.identity, writer.references, results, skipped,
+                            self.operating_point_record())
+
+    def scores(self, writer: Writer, query_features: np.ndarray) -> np.ndarray:
+        """Fused score of each query (features, q×D) against the writer's references."""
+        self._check_writer(writer)
+        return FUSIONS[self.fusion](self.pair_scores(query_features, writer.features), axis=1)
 
     def pair_scores(self, queries: np.ndarray, references: np.ndarray) -> np.ndarray:
         """Score of every query × reference pair of features (q×r), higher meaning more genuine."""
         return pair_scores(queries, references, self.classifier, self.metric)
 
+    def threshold_for(self, writer: Writer) -> tuple[float | None, str]:
+        """The threshold the writer's queries are judged by, and where it comes from: the fixed one
+        (given, calibrated or the SVM's boundary), else the lowest leave-one-out score of its
+        references (each scored against the others, fused alike); none with one reference."""
+        if self.threshold is not None:
+            return self.threshold, self.threshold_from
+        if len(writer.features) < 2:
+            return None, "none with one reference (give --threshold)"
+        count = len(writer.features)
+        scores = self.pair_scores(writer.features, writer.features)
+        others = scores[~np.eye(count, dtype=bool)].reshape(count, -1)
+        return float(FUSIONS[self.fusion](others, axis=1).min()), "lowest leave-one-out score of the references"
+
+    def operating_point_record(self) -> dict | None:
+        """The calibrated operating point the decisions follow, with the counts it was calibrated on."""
+        if self.operating_point is None:
+            return None
+        calibration = self.classifier.calibration
+        return {**asdict(self.operating_point),
+                "calibrated_on": {key: getattr(calibration, key)
+                                  for key in ("users", "references", "genuine", "skilled", "random")}}
+
     def features(self, images: ImageInput | Sequence[ImageInput]) -> np.ndarray:
         """Features (N×D) of the images, normalised on the verifier's canvas; an image that cannot
         be used is an :class:`InputError` naming it."""
         skipped: list[Skipped] = []
-        read = self._read(images, "query", skipped)
-        with progress.resolve(self.reporter).task("preprocess images", len(read)) as task:
-            read = _normalise_all(read, "query", self._known_canvas(), self.image_size, skipped, task)
+        prepared = self.prepare(images, "query", skipped)
         if skipped:
             raise InputError(f"{skipped[0].file}: {skipped[0].reason}", "give images with a visible signature")
-        return self._features([image for _, image in read]) if read else np.empty((0, self.checkpoint.feature_dim))
+        return self.extract([image for _, image in prepared]) if prepared else \
+            np.empty((0, self.checkpoint.feature_dim), np.float32)
 
-    def _writer(self, names: list[str], features: np.ndarray, skipped: list[Skipped]) -> Writer:
-        threshold, threshold_from = ((self.threshold, self.threshold_from) if self.threshold is not None
-                                     else self._leave_one_out(features))
-        return Writer(names, features, threshold, threshold_from, skipped)
+    def prepare(self, images: ImageInput | Sequence[ImageInput], role: str,
+                skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
+        """Each usable image as (name, normalised image) on the verifier's canvas; the others are
+        logged and added to ``skipped``."""
+        canvas = self._known_canvas()
+        read = _read_all(_as_list(images), role, skipped)
+        with progress.resolve(self.reporter).task(f"preprocess {role} images", len(read)) as task:
+            return _normalise_all(read, role, canvas, self.image_size, skipped, task)
 
-    def _leave_one_out(self, references: np.ndarray) -> tuple[float | None, str]:
-        """The lowest score of a reference against the others, fused alike (see the module docstring)."""
-        if len(references) < 2:
-            return None, "none with one reference (give --threshold)"
-        scores = self.pair_scores(references, references)
-        others = scores[~np.eye(len(references), dtype=bool)].reshape(len(references), -1)
-        return float(FUSIONS[self.fusion](others, axis=1).min()), "lowest leave-one-out score of the references"
-
-    def _known_canvas(self) -> tuple[int, int]:
-        if self.canvas is None:
-            raise InputError(f"no canvas is recorded with {self.options.model_path} (a config.json of 'sig train' "
-                             "beside it, or a WI classifier's), so references and queries cannot be made alike",
-                             "give canvas=(H, W) or dataset=NAME (--canvas or --dataset)")
-        return self.canvas
-
-    def _read(self, images: ImageInput | Sequence[ImageInput], role: str,
-              skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
-        return _read_all(_as_list(images), role, skipped)
-
-    def _features(self, images: list[np.ndarray]) -> np.ndarray:
+    def extract(self, images: list[np.ndarray]) -> np.ndarray:
+        """Features of normalised images, in batches of ``batch_size`` on the verifier's device."""
         stacked = np.stack(images)[:, None]
         zeros = np.zeros(len(stacked), dtype=np.int64)
         features = extract_features(self.network, SignatureSet(stacked, zeros, zeros),
@@ -270,6 +306,19 @@ class Verifier:
             raise InputError(f"the checkpoint {self.options.model_path} gives NaN or inf features for "
                              f"{unusable.sum()} of {len(features)} images", NON_FINITE_MODEL_HINT)
         return features
+
+    def _known_canvas(self) -> tuple[int, int]:
+        if self.canvas is None:
+            raise InputError(f"no canvas is recorded with {self.options.model_path} (a config.json of 'sig train' "
+                             "beside it, or a WI classifier's), so references and queries cannot be made alike",
+                             "give canvas=(H, W) or dataset=NAME (--canvas or --dataset)")
+        return self.canvas
+
+    def _check_writer(self, writer: Writer) -> None:
+        if (writer.model, writer.canvas) != (self.identity, self.canvas):
+            raise InputError(f"the writer was enrolled with {writer.model} on the canvas {writer.canvas[0]}×"
+                             f"{writer.canvas[1]}, this verifier uses {self.identity} on {self.canvas}",
+                             "enroll the writer again with this verifier")
 
 
 def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyResult:
@@ -309,14 +358,55 @@ def _check(options: VerifierOptions) -> Metric:
     return options.metric or DEFAULT_METRIC
 
 
-def _check_classifier(classifier: WIModel, feature_dim: int, identity: str, path: Path) -> None:
+def _check_classifier(classifier: WIModel, feature_dim: int, identity: str, options: VerifierOptions) -> None:
+    """Refuse a classifier made for another feature extractor or canvas (unless the user allows
+    it): its scores, and its calibrated thresholds, would not mean what they say."""
+    path = options.classifier_path
     if classifier.feature_dim != feature_dim:
         raise InputError(f"the WI classifier {path} takes {classifier.feature_dim} features, the checkpoint "
                          f"gives {feature_dim}", "use the checkpoint whose features trained the classifier")
-    source = classifier.info.get("source")
-    if source and source != identity:
+    hint = "use the checkpoint whose features trained the classifier, or pass --allow-classifier-mismatch"
+    if classifier.fingerprint is None:
+        log.warning("the WI classifier %s does not record which checkpoint its features came from: it cannot be "
+                    "checked against %s", path, options.model_path)
+    elif classifier.fingerprint != identity:
+        if not options.allow_classifier_mismatch:
+            raise InputError(f"the WI classifier {path} was trained on features of {classifier.fingerprint}, not of "
+                             f"{options.model_path} ({identity})", hint)
         log.warning("the WI classifier %s was trained on features of %s, not of this checkpoint (%s)",
-                    path, source, identity)
+                    path, classifier.fingerprint, identity)
+    trained_on = training_canvases(options.model_path)
+    if classifier.canvas is not None and trained_on and all(
+            (canvas.size, canvas.image_size) != (classifier.canvas.size, classifier.canvas.image_size)
+            for canvas in trained_on):
+        described = "; ".join(canvas.describe() for canvas in trained_on)
+        if not options.allow_classifier_mismatch:
+            raise InputError(f"the WI classifier {path} was trained on images made on another canvas "
+                             f"({classifier.canvas.describe()}) than the model ({described})", hint)
+        log.warning("the WI classifier %s was trained on images made on %s, the model on %s", path,
+                    classifier.canvas.describe(), described)
+
+
+def _operating_point(options: VerifierOptions, classifier: WIModel | None, fusion: str) -> OperatingPoint | None:
+    """The calibrated point the decisions follow: the one asked for, else the SVM's boundary when
+    the threshold is left at 0 and the classifier has a calibration (its rates are then known)."""
+    calibration = classifier.calibration if classifier is not None else None
+    name = options.operating_point
+    if name is None:
+        usable = calibration is not None and options.threshold is None and fusion == classifier.fusion
+        return calibration.points.get("boundary") if usable else None
+    path = options.classifier_path
+    if calibration is None:
+        raise InputError(f"--operating-point {name}: the WI classifier {path} has no calibrated thresholds (it was "
+                         "saved by an older sig, or its development users had no signatures to spare)",
+                         "save it again with 'sig wi --save-model', or give --threshold")
+    if fusion != classifier.fusion:
+        raise InputError(f"--operating-point {name} was calibrated with the classifier's fusion, "
+                         f"{classifier.fusion}, not --fusion {fusion}", "leave out --fusion or give --threshold")
+    if name not in calibration.points:
+        raise InputError(f"--operating-point {name} is not calibrated in {path}",
+                         f"it has: {', '.join(calibration.points)}")
+    return calibration.points[name]
 
 
 def _as_list(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
@@ -410,10 +500,14 @@ def _computed_canvas(images: list[np.ndarray], model_path: Path) -> tuple[tuple[
     return canvas_for([image.shape for image in images]), "the images"
 
 
-def _fixed_threshold(options: VerifierOptions, classifier: WIModel | None) -> tuple[float | None, str]:
-    """The threshold of every writer, or ``None`` when each writer's own references set it."""
+def _fixed_threshold(options: VerifierOptions, classifier: WIModel | None,
+                     point: OperatingPoint | None) -> tuple[float | None, str]:
+    """The threshold of every writer, or ``None`` when each writer's own references set it
+    (:meth:`Verifier.threshold_for`)."""
     if options.threshold is not None:
         return options.threshold, "--threshold"
+    if options.operating_point is not None:
+        return point.threshold, f"operating point {point.name}, calibrated by 'sig wi --save-model'"
     if classifier is not None:
         return 0.0, "the SVM's decision boundary"
     return None, ""

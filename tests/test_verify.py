@@ -122,7 +122,8 @@ def test_json_output_structure_and_default_threshold(writers, cli):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert set(record) == {"scoring", "fusion", "threshold", "threshold_from", "canvas", "canvas_from", "image_size",
-                           "model", "references", "queries", "skipped"}
+                           "model", "references", "queries", "skipped", "operating_point"}
+    assert record["operating_point"] is None  # no calibrated classifier
     assert (record["scoring"], record["fusion"], record["canvas"], record["image_size"], record["skipped"]) == \
            ("cosine", "mean", list(writers.canvas), list(IMAGE_SIZE), [])
     assert record["model"].startswith(f"{SMALL_NET}:")
@@ -311,10 +312,15 @@ def test_the_wi_classifier_records_its_features_canvas_and_verify_prefers_it(rec
                  "--save-model", tmp_path / "wi.skops")
     assert result.exit_code == 0, result.output
     assert load_wi_model(tmp_path / "wi.skops").canvas == features.canvas
-    scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
+    with pytest.raises(InputError, match=r"trained on images made on another canvas \(dataset cedar, canvas 730×1042\) "
+                                         r"than the model \(dataset mcyt, canvas 600×850\)"):
+        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
+    scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops",
+                              allow_classifier_mismatch=True)
     assert scored.canvas == (730, 1042) and scored.canvas_from == f"dataset cedar, recorded in {tmp_path / 'wi.skops'}"
     with pytest.raises(InputError, match="dataset cedar, canvas 730×1042"):
-        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops", dataset="mcyt")
+        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops", dataset="mcyt",
+                         allow_classifier_mismatch=True)
 
 
 def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, caplog, monkeypatch):
@@ -345,7 +351,7 @@ def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tm
     path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
                          Canvas("huge", (60000, 60000), IMAGE_SIZE))
     with pytest.raises(InputError, match=r"the canvas \(dataset huge, recorded in .*wi.skops\) 60000×60000 is 3,600,000,000 pixels, more than"):
-        _verify_recorded(recorded_run, writers, classifier_path=path)
+        _verify_recorded(recorded_run, writers, classifier_path=path, allow_classifier_mismatch=True)
 
 
 def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_run, cli, tmp_path):
@@ -402,7 +408,12 @@ def test_the_api_enrolls_once_and_scores_paths_arrays_and_pil_images_alike(write
     assert [q.file for q in result.queries] == [str(query), "array 1", "array 2", "image 3"]
     scores = [q.score for q in result.queries]
     assert scores == pytest.approx([scores[0]] * 4, abs=1e-6)
-    assert result.references == [str(p) for p in copies] and result.threshold == writer.threshold
+    assert result.references == [str(p) for p in copies]
+    assert result.threshold == verifier.threshold_for(writer)[0] and result.threshold_from == \
+        "lowest leave-one-out score of the references"
+    assert verifier.scores(writer, verifier.features([query, grey])) == pytest.approx(result.scores[:2], abs=1e-6)
+    with pytest.raises(InputError, match="the writer was enrolled with"):
+        Verifier.load(writers.model_path, canvas=(400, 571), device="cpu").verify(writer, query)
     cli_score = _verify(writers, writers.references(3), [query]).queries[0].score
     assert scores[0] == pytest.approx(cli_score, abs=1e-5)
     assert verifier.features([query, grey]).shape == (2, load_checkpoint(writers.model_path).feature_dim)
@@ -419,3 +430,92 @@ def test_the_api_needs_a_canvas_to_enroll_and_names_unusable_images(writers):
     assert one_shot.canvas_from == "the images" and len(one_shot.queries) == 1
     with pytest.raises(InputError, match="array 0: the image has a single grey level"):
         Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu").features(np.full((50, 80), 200, np.uint8))
+
+
+# --------------------------------------------------------------------------- calibrated decisions
+@pytest.fixture(scope="module")
+def calibrated(writers, tmp_path_factory) -> Path:
+    """A WI classifier of the writers' training features, saved as `sig wi --save-model` saves it (calibrated)."""
+    from sigcli.protocols.wi import calibrate
+
+    checkpoint = load_checkpoint(writers.model_path)
+    train = writers.train_images
+    feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
+                             source=checkpoint.identity())
+    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
+                    folds=1)
+    run = evaluate_wi(feature_set, options)
+    calibration = calibrate(feature_set, run, options)
+    return save_wi_model(tmp_path_factory.mktemp("calibrated") / "wi.skops", run.classifier, options,
+                         feature_set.dim, calibration=calibration, source=feature_set.source)
+
+
+def test_an_operating_point_sets_the_threshold_and_its_calibrated_rates_are_shown(writers, calibrated, cli):
+    points = load_wi_model(calibrated).calibration.points
+    queries = [writers.file(2, "genuine", 9), writers.file(2, "skilled", 4), writers.file(4, "genuine", 9)]
+    base = ["verify", "--model-path", writers.model_path, "--classifier-path", calibrated, *_r(writers.references(2)),
+            "--canvas", *writers.canvas, "--device", "cpu"]
+    record = json.loads(cli(*base, "--operating-point", "random:eer", "--json", *queries).stdout)
+    point = points["random:eer"]
+    assert record["threshold"] == point.threshold
+    assert record["threshold_from"] == "operating point random:eer, calibrated by 'sig wi --save-model'"
+    assert [q["genuine"] for q in record["queries"]] == [q["score"] >= point.threshold for q in record["queries"]]
+    assert record["operating_point"] == {"name": "random:eer", "threshold": point.threshold, "frr": point.frr,
+                                         "far_skilled": point.far_skilled, "far_random": point.far_random,
+                                         "calibrated_on": {"users": 3, "references": 3, "genuine": 6, "skilled": 6,
+                                                           "random": 6}}
+    default = json.loads(cli(*base, "--json", *queries).stdout)  # the boundary, as before, now with its rates
+    assert default["threshold"] == 0.0 and default["operating_point"]["name"] == "boundary"
+    table = cli(*base, "--operating-point", "skilled:far=0.010", *queries, env={"COLUMNS": "400"})
+    assert table.exit_code == 0, table.output
+    assert (f"at operating point far=0.01, on 3 development users: FRR {points['far=0.01'].frr:.2%}, FAR skilled "
+            f"{points['far=0.01'].far_skilled:.2%}, FAR random {points['far=0.01'].far_random:.2%}") in \
+        " ".join(table.stdout.split())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--operating-point", "far=0.05"], "error: --operating-point far=0.05 is not calibrated in"),
+    (["--operating-point", "eer", "--fusion", "mean"], "error: --operating-point eer was calibrated with the "
+                                                       "classifier's fusion, max, not --fusion mean"),
+    (["--operating-point", "eer", "--threshold", "1"], "error: --operating-point and --threshold both set"),
+    (["--operating-point", "median"], "error: --operating-point 'median' is not one of"),
+])
+def test_an_operating_point_that_does_not_apply_exits_2(writers, calibrated, cli, args, message):
+    result = cli("verify", "--model-path", writers.model_path, "--classifier-path", calibrated, "-r",
+                 writers.file(0, "genuine", 0), "--canvas", *writers.canvas, *args, writers.file(0, "genuine", 8))
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+
+
+def test_a_classifier_of_another_checkpoint_is_refused_unless_allowed(writers, calibrated, cli, tmp_path):
+    import shutil
+
+    other = Path(shutil.copy(writers.model_path, tmp_path / "other.pth"))
+    with open(other, "ab") as fh:  # the same network in another file: another fingerprint
+        fh.write(b"\0")
+    args = ["verify", "--model-path", other, "--classifier-path", calibrated, "-r", writers.file(0, "genuine", 0),
+            "--canvas", *writers.canvas, "--device", "cpu", writers.file(0, "genuine", 8)]
+    refused = cli(*args)
+    identity = load_checkpoint(writers.model_path).identity()
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"error: the WI classifier {calibrated} was trained on features of {identity}, "
+                                     f"not of {other}") and "--allow-classifier-mismatch" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    allowed = cli(*args, "--allow-classifier-mismatch")
+    assert allowed.exit_code == 0, allowed.output
+    assert "was trained on features of" in allowed.stderr  # still said, as a warning
+
+
+def test_an_uncalibrated_classifier_has_no_operating_points(writers, tmp_path, cli):
+    checkpoint = load_checkpoint(writers.model_path)
+    train = writers.train_images
+    feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
+                             source=checkpoint.identity())
+    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
+                    folds=1)
+    path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(feature_set, options).classifier, options,
+                         feature_set.dim, source=feature_set.source)
+    result = cli("verify", "--model-path", writers.model_path, "--classifier-path", path, "-r",
+                 writers.file(0, "genuine", 0), "--canvas", *writers.canvas, "--operating-point", "eer",
+                 writers.file(0, "genuine", 8))
+    assert result.exit_code == 2
+    assert f"error: --operating-point eer: the WI classifier {path} has no calibrated thresholds" in result.stderr

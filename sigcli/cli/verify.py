@@ -22,6 +22,8 @@ Examples:
 
   sig verify --model-path signet.pth -r a.png -r b.png --dataset gpds --classifier-path wi.skops --json q.png
 
+  sig verify --model-path run/model_best.pth --classifier-path wi.skops --operating-point far=0.01 -r refs/ q.png
+
 Give -r once per file or a folder: after '-r refs/*.png' the shell passes only the first file to -r
 and the others become queries.
 """
@@ -59,8 +61,8 @@ def _table(result: VerifyResult) -> Table:
     threshold = "no threshold" if result.threshold is None else f"threshold {result.threshold:.{places}f}"
     table = Table(title=f"sig verify: {len(result.queries)} queries against {len(result.references)} references",
                   caption=escape(f"score: {scoring}, {result.fusion} over the references; {threshold} "
-                                 f"({result.threshold_from}); canvas {result.canvas[0]}×{result.canvas[1]} "
-                                 f"({result.canvas_from})"))
+                                 f"({result.threshold_from}){calibrated_rates(result.operating_point)}; canvas "
+                                 f"{result.canvas[0]}×{result.canvas[1]} ({result.canvas_from})"))
     table.add_column("query", overflow="fold")
     table.add_column("score", justify="right")
     table.add_column("decision")
@@ -71,6 +73,16 @@ def _table(result: VerifyResult) -> Table:
         table.add_row(escape(query.file), f"{query.score:.{places}f}", decision, escape(query.nearest),
                       f"{query.nearest_score:.{places}f}")
     return table
+
+
+def calibrated_rates(point: dict | None) -> str:
+    """``; at operating point eer, on 40 development users: FRR 5.00%, ...``, or nothing when uncalibrated."""
+    if point is None:
+        return ""
+    rates = [f"FRR {point['frr']:.2%}"] + [f"FAR {kind} {point[f'far_{kind}']:.2%}" for kind in ("skilled", "random")
+                                           if point[f"far_{kind}"] is not None]
+    return (f"; at operating point {point['name']}, on {point['calibrated_on']['users']} development users: "
+            f"{', '.join(rates)}")
 
 
 def decisive_places(scores: list[float], threshold: float | None, fewest: int = 4, most: int = 17) -> int:

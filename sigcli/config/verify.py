@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -19,6 +21,31 @@ DEFAULT_METRIC: Metric = "cosine"
 #: Fusion over the references when scoring by distance (a classifier brings its own).
 DISTANCE_FUSION = "mean"
 _RECORDED = "recorded with the model, else from the images"
+#: Target FARs at which 'sig wi --save-model' calibrates thresholds (docs/evaluation.md#calibrated-operating-points).
+FAR_TARGETS = (0.01, 0.001)
+_OPERATING_POINT = re.compile(r"(?:(skilled|random):)?(eer|boundary|far=(.+))")
+OPERATING_POINT_HELP = ("eer, far=0.01 or far=0.001 against skilled forgeries (random:eer, ... against random "
+                        "ones), or boundary (the SVM's, 0), as calibrated by 'sig wi --save-model'")
+
+
+def operating_point_name(text: str) -> str:
+    """The canonical name of an operating point: ``eer``, ``far=0.01``, ``random:eer``, ...
+    (``skilled:`` is the default and dropped; a FAR is written as Python's shortest float).
+
+    >>> operating_point_name("skilled:far=0.010"), operating_point_name("random:eer")
+    ('far=0.01', 'random:eer')
+    """
+    match = _OPERATING_POINT.fullmatch(text.strip().lower())
+    far = None
+    if match and match[3] is not None:
+        try:
+            far = float(match[3])
+        except ValueError:
+            match = None
+    if not match or (far is not None and not 0 < far < 1):
+        raise InputError(f"--operating-point {text!r} is not one of {OPERATING_POINT_HELP}")
+    prefix = "random:" if match[1] == "random" and match[2] != "boundary" else ""
+    return prefix + (f"far={far!r}" if far is not None else match[2])
 
 
 class VerifierOptions(Options):
@@ -33,12 +60,17 @@ class VerifierOptions(Options):
     threshold: Annotated[Optional[float], Cli(default_text="0 with --classifier-path, else the lowest leave-one-out "
                                                            "score of the references")] = Field(
         None, description="Scores at or above it are genuine.")
+    operating_point: Annotated[Optional[str], Cli(default_text="the SVM's boundary, 0")] = Field(
+        None, description=f"A threshold calibrated with --classifier-path: {OPERATING_POINT_HELP}.")
     dataset: Annotated[Optional[str], Cli(default_text=_RECORDED)] = Field(
         None, description="Use this dataset's canvas (see 'sig datasets').")
     canvas: Annotated[Optional[tuple[PositiveInt, PositiveInt]], Cli(default_text=_RECORDED, metavar="H W")] = Field(
         None, description="Canvas height and width.")
     override_canvas: bool = Field(False, description="Use --dataset or --canvas even where they contradict the canvas "
                                                      "recorded with the model or the classifier.")
+    allow_classifier_mismatch: bool = Field(
+        False, description="Use --classifier-path even when it was trained on features of another checkpoint, or "
+                           "of images made on another canvas than the model's (scores and calibration then mislead).")
     model: Annotated[Optional[str], Cli(default_text="detected")] = Field(
         None, description="Architecture; checked against the checkpoint.")
     device: Device = "auto"
@@ -52,6 +84,11 @@ class VerifierOptions(Options):
             check_canvas(value, IMAGE_SIZE, "--canvas")
         return value
 
+    @field_validator("operating_point")
+    @classmethod
+    def _known_point(cls, value: str | None) -> str | None:
+        return None if value is None else operating_point_name(value)
+
     @model_validator(mode="after")
     def _one_meaning(self) -> "VerifierOptions":
         if self.dataset is not None and self.canvas is not None:
@@ -59,6 +96,11 @@ class VerifierOptions(Options):
         if self.classifier_path is not None and self.metric is not None:
             raise InputError(f"--metric {self.metric} has no effect with --classifier-path, which scores by its SVM",
                              "leave out one of them")
+        if self.operating_point is not None and self.threshold is not None:
+            raise InputError("--operating-point and --threshold both set the threshold", "give one of them")
+        if self.operating_point is not None and self.classifier_path is None:
+            raise InputError(f"--operating-point {self.operating_point} needs --classifier-path: the thresholds are "
+                             "calibrated with a WI classifier by 'sig wi --save-model'", "give --threshold instead")
         return self
 
 
