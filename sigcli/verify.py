@@ -198,13 +198,16 @@ class Verifier:
         calibration = self.classifier.calibration if self.classifier is not None else None
         return dict(calibration.points) if calibration is not None else {}
 
-    def enroll(self, references: ImageInput | Sequence[ImageInput]) -> Writer:
-        """Read, normalise and extract a writer's references once, for any number of :meth:`verify` calls."""
-        skipped: list[Skipped] = []
+    def enroll(self, references: ImageInput | Sequence[ImageInput], skipped: list[Skipped] | None = None) -> Writer:
+        """Read, normalise and extract a writer's references once, for any number of :meth:`verify` calls.
+
+        The images left out are listed in the writer's ``skipped``, and in ``skipped`` when given
+        (there even when none is usable and :class:`InputError` is raised)."""
+        skipped = [] if skipped is None else skipped
         images = self.prepare(references, "reference", skipped)
         _require(images, "reference", skipped)
         return Writer([name for name, _ in images], self.extract([image for _, image in images]), self.identity,
-                      self._known_canvas(), skipped)
+                      self.known_canvas(), skipped)
 
     def verify(self, writer: Writer | ImageInput | Sequence[ImageInput],
                queries: ImageInput | Sequence[ImageInput]) -> VerifyResult:
@@ -290,7 +293,7 @@ class Verifier:
                 skipped: list[Skipped]) -> list[tuple[str, np.ndarray]]:
         """Each usable image as (name, normalised image) on the verifier's canvas; the others are
         logged and added to ``skipped``."""
-        canvas = self._known_canvas()
+        canvas = self.known_canvas()
         read = _read_all(_as_list(images), role, skipped)
         with progress.resolve(self.reporter).task(f"preprocess {role} images", len(read)) as task:
             return _normalise_all(read, role, canvas, self.image_size, skipped, task)
@@ -307,7 +310,8 @@ class Verifier:
                              f"{unusable.sum()} of {len(features)} images", NON_FINITE_MODEL_HINT)
         return features
 
-    def _known_canvas(self) -> tuple[int, int]:
+    def known_canvas(self) -> tuple[int, int]:
+        """The canvas images are made on; an :class:`InputError` when none is recorded or given."""
         if self.canvas is None:
             raise InputError(f"no canvas is recorded with {self.options.model_path} (a config.json of 'sig train' "
                              "beside it, or a WI classifier's), so references and queries cannot be made alike",
@@ -323,8 +327,12 @@ class Verifier:
 
 def verify(options: VerifyOptions, reporter: Reporter | None = None) -> VerifyResult:
     """``sig verify``: score each query against the references; see the module docstring."""
-    verifier_options = VerifierOptions(**{name: getattr(options, name) for name in VerifierOptions.model_fields})
-    return Verifier(verifier_options, reporter).verify(options.references, options.queries)
+    return Verifier(verifier_options(options), reporter).verify(options.references, options.queries)
+
+
+def verifier_options(options: VerifyOptions) -> VerifierOptions:
+    """The options of ``sig verify`` that make its :class:`Verifier`."""
+    return VerifierOptions(**{name: getattr(options, name) for name in VerifierOptions.model_fields})
 
 
 def pair_scores(queries: np.ndarray, references: np.ndarray, classifier: WIModel | None,

@@ -519,3 +519,123 @@ def test_an_uncalibrated_classifier_has_no_operating_points(writers, tmp_path, c
                  writers.file(0, "genuine", 8))
     assert result.exit_code == 2
     assert f"error: --operating-point eer: the WI classifier {path} has no calibrated thresholds" in result.stderr
+
+
+# --------------------------------------------------------------------------- lists of pairs
+def _pairs_file(writers: Writers, root: Path) -> tuple[Path, list[tuple[str, str, str]]]:
+    """refs/wU (relative to the CSV) with writer U's references; per writer, its two held-out genuines (1), its
+    held-out skilled forgery and the next writer's genuine (0); then rows that cannot be scored."""
+    import shutil
+
+    for u in range(WRITERS):
+        (root / "refs" / f"w{u}").mkdir(parents=True)
+        for path in writers.references(u):
+            shutil.copy(path, root / "refs" / f"w{u}")
+    (root / "refs" / "empty").mkdir()
+    Image.fromarray(np.full((120, 300), 235, np.uint8)).save(root / "blank.png")
+    rows = [(f"refs/w{u}", str(writers.file(v, kind, k)), label) for u in range(WRITERS)
+            for v, kind, k, label in ((u, "genuine", 8, "1"), (u, "genuine", 9, "1"), (u, "skilled", 4, "0"),
+                                      ((u + 1) % WRITERS, "genuine", 9, "0"))]
+    bad = [("refs/w0", str(writers.file(0, "genuine", 8)), "yes"), ("refs/w0", "missing.png", "1"),
+           ("refs/w1", "blank.png", "0"), ("refs/empty", str(writers.file(0, "genuine", 8)), "1"),
+           ("refs/nowhere", str(writers.file(0, "genuine", 8)), ""), ("refs/w2", "refs/w3", "1"),
+           ("", str(writers.file(0, "genuine", 8)), "1")]
+    path = root / "pairs.csv"
+    path.write_text("reference,query,label\n" + "".join(f"{r},{q},{label}\n" for r, q, label in rows + bad))
+    return path, rows + bad
+
+
+def test_a_list_of_pairs_is_scored_as_one_writer_at_a_time_with_bad_rows_named_and_skipped(writers, calibrated,
+                                                                                              cli, tmp_path):
+    import csv
+
+    from sigcli.metrics import equal_error_rate
+
+    pairs, rows = _pairs_file(writers, tmp_path)
+    args = ["verify", "--model-path", writers.model_path, "--classifier-path", calibrated, "--pairs", pairs,
+            "--canvas", *writers.canvas, "--device", "cpu", "--operating-point", "eer"]
+    result = cli(*args, "--save-path", tmp_path / "scores.csv")
+    assert result.exit_code == 0, result.output
+    saved = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert [(r["reference"], r["query"], r["label"]) for r in saved] == \
+           [(ref, query, label if label in "01" else "") for ref, query, label in rows]
+    assert [int(r["row"]) for r in saved] == list(range(2, len(rows) + 2))
+    scored, skipped = saved[:4 * WRITERS], saved[4 * WRITERS:]
+    assert all(r["skipped"] == "" and r["decision"] in ("genuine", "forgery") for r in scored)
+    assert [r["skipped"] for r in skipped] == [
+        "label 'yes' is not 1 (genuine), 0 (forgery) or empty", "query: no such file",
+        "query: the image has a single grey level, so no ink to centre",
+        "reference: a folder with no images (.png, .jpg, .bmp, .tif)", "reference: no such file",
+        "query: a folder, not one query image", "no reference"]
+    assert all(r["score"] == "" and r["decision"] == "" for r in skipped)
+
+    # each writer's rows score as `sig verify` scores its queries against its references
+    one = _verify(writers, writers.references(2), [Path(r["query"]) for r in scored[8:12]], classifier_path=calibrated)
+    assert [float(r["score"]) for r in scored[8:12]] == pytest.approx([q.score for q in one.queries], abs=1e-6)
+
+    record = json.loads(cli(*args, "--json").stdout)
+    genuine = [float(r["score"]) for r in scored if r["label"] == "1"]
+    forgeries = [float(r["score"]) for r in scored if r["label"] == "0"]
+    metrics = record["metrics"]
+    assert (metrics["genuine"], metrics["forgeries"], metrics["decided"]) == (12, 12, 24)
+    assert metrics["FRR"] == pytest.approx(np.mean([r["decision"] == "forgery" for r in scored if r["label"] == "1"]))
+    assert metrics["FAR"] == pytest.approx(np.mean([r["decision"] == "genuine" for r in scored if r["label"] == "0"]))
+    assert metrics["EER"] == pytest.approx(equal_error_rate(np.array(genuine), np.array(forgeries))[0])
+    assert record["references"] == WRITERS and record["operating_point"]["name"] == "eer"
+    assert record["skipped"][0] == {"reason": "label 'yes' is not 1 (genuine), 0 (forgery) or empty", "rows": 1}
+
+    table = cli(*args, env={"COLUMNS": "300"})
+    text = " ".join(table.stdout.replace("│", " ").split())
+    assert f"scored {4 * WRITERS} pairs against {WRITERS} references" in text
+    assert f"EER {100 * metrics['EER']:.2f} %" in text and "skipped 1 reference: no such file" in text
+    stderr = " ".join(table.stderr.split())
+    assert "skipped row 27 (refs/w0, missing.png): query: no such file" in stderr
+    assert "7 of 31 rows skipped" in stderr
+
+
+def test_pairs_enroll_each_reference_once_and_report_progress(writers, tmp_path, monkeypatch):
+    from sigcli.progress import RecordingReporter
+    from sigcli.verify import Verifier
+    from sigcli.verify_pairs import verify_pairs
+
+    pairs, _ = _pairs_file(writers, tmp_path)
+    enrolled = []
+    enroll = Verifier.enroll
+    monkeypatch.setattr(Verifier, "enroll", lambda self, refs, *skipped: enrolled.append(refs) or enroll(self, refs, *skipped))
+    reporter = RecordingReporter()
+    result = verify_pairs(build(VerifyOptions, model_path=writers.model_path, pairs=pairs, canvas=writers.canvas,
+                                device="cpu", batch_size=4), reporter)
+    distinct = [tmp_path / "refs" / f"w{u}" for u in range(WRITERS)] + [tmp_path / "refs" / n for n in ("empty", "nowhere")]
+    assert enrolled == distinct
+    assert reporter.steps["verify pairs: enroll references"][:2] == [len(distinct), len(distinct)]
+    queries = reporter.steps["verify pairs: queries"]
+    assert queries[0] == queries[1] == 3 * WRITERS + 2  # distinct queries of the rows still in play
+    assert result.threshold is None and {pair.threshold for pair in result.pairs[:4]} != {None}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("query,label\nq.png,1\n", "has no header with the columns reference and query (found: query,label)"),
+    ("reference,query\n", "has a header but no pairs"),
+])
+def test_a_pairs_file_without_pairs_exits_2(writers, cli, tmp_path, content, message):
+    (tmp_path / "pairs.csv").write_text(content)
+    result = cli("verify", "--model-path", writers.model_path, "--pairs", tmp_path / "pairs.csv", "--canvas",
+                 *writers.canvas)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pairs", "p.csv", "q.png"], "error: --pairs gives the references and queries"),
+    (["q.png"], "error: no -r references given"),
+    (["-r", "a.png", "--save-path", "out.csv", "q.png"], "error: --save-path writes the results of --pairs"),
+    (["--pairs", "p.csv", "--save-path", "out.txt"], "error: --save-path out.txt must end in .csv or .json"),
+])
+def test_pairs_and_one_writer_options_do_not_mix(cli, args, message):
+    result = cli("verify", "--model-path", "model.pth", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+
+
+def test_pairs_need_a_known_canvas(writers, cli, tmp_path):
+    pairs, _ = _pairs_file(writers, tmp_path)
+    result = cli("verify", "--model-path", writers.model_path, "--pairs", pairs)
+    assert result.exit_code == 2 and "error: no canvas is recorded with" in result.stderr

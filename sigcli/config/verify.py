@@ -11,7 +11,7 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from sigcli.config.preprocess import IMAGE_SIZE, check_canvas
 from sigcli.config.extract import EXTRACT_BATCH_SIZE
-from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath
+from sigcli.config.common import AllowUnsafeCheckpoint, Device, Fusion, Json, ModelPath, Overwrite
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options
 
@@ -105,10 +105,31 @@ class VerifierOptions(Options):
 
 
 class VerifyOptions(VerifierOptions):
-    """Options of ``sig verify``."""
+    """Options of ``sig verify``: queries against one writer's references, or a list of pairs."""
 
     queries: Annotated[list[Path], Cli(argument=True, metavar="QUERY")] = Field(
-        min_length=1, description="Questioned images, or folders of them.")
+        [], description="Questioned images, or folders of them.")
     references: Annotated[list[Path], Cli("-r", flag="--reference", metavar="IMAGE|FOLDER")] = Field(
-        min_length=1, description="A genuine reference image or a folder of them; repeat for more.")
+        [], description="A genuine reference image or a folder of them; repeat for more.")
+    pairs: Annotated[Optional[Path], Cli(metavar="CSV")] = Field(
+        None, description="CSV file with a header reference,query[,label]: a reference folder (or image), a query "
+                          "image, 1 genuine / 0 forgery (optional); relative paths are read from the CSV's folder.")
+    save_path: Annotated[Optional[Path], Cli(metavar="FILE.csv|FILE.json")] = Field(
+        None, description="With --pairs: write every row's score and decision (CSV), or the whole record (JSON).")
+    overwrite: Overwrite = False
     as_json: Json = False
+
+    @model_validator(mode="after")
+    def _inputs(self) -> "VerifyOptions":
+        if self.pairs is not None and (self.queries or self.references):
+            raise InputError("--pairs gives the references and queries; QUERY and -r are for one writer",
+                             "give either --pairs or -r with QUERY images")
+        if self.pairs is None and not (self.queries and self.references):
+            missing = "QUERY images" if self.references else "-r references" if self.queries else "QUERY and -r"
+            raise InputError(f"no {missing} given", "give -r IMAGE|FOLDER and QUERY images, or --pairs pairs.csv")
+        if self.save_path is not None:
+            if self.pairs is None:
+                raise InputError("--save-path writes the results of --pairs", "use --json for one writer's queries")
+            if self.save_path.suffix.lower() not in (".csv", ".json"):
+                raise InputError(f"--save-path {self.save_path} must end in .csv or .json", "the suffix sets the format")
+        return self
