@@ -435,6 +435,10 @@ def test_the_api_needs_a_canvas_to_enroll_and_names_unusable_images(writers):
 # --------------------------------------------------------------------------- calibrated decisions
 @pytest.fixture(scope="module")
 def calibrated(writers, tmp_path_factory) -> Path:
+    return _save_calibrated(writers, tmp_path_factory.mktemp("calibrated") / "wi.skops")
+
+
+def _save_calibrated(writers: Writers, path: Path, canvas: Canvas | None = None) -> Path:
     """A WI classifier of the writers' training features, saved as `sig wi --save-model` saves it (calibrated)."""
     from sigcli.protocols.wi import calibrate
 
@@ -446,8 +450,8 @@ def calibrated(writers, tmp_path_factory) -> Path:
                     folds=1)
     run = evaluate_wi(feature_set, options)
     calibration = calibrate(feature_set, run, options)
-    return save_wi_model(tmp_path_factory.mktemp("calibrated") / "wi.skops", run.classifier, options,
-                         feature_set.dim, calibration=calibration, source=feature_set.source)
+    return save_wi_model(path, run.classifier, options, feature_set.dim, canvas, calibration=calibration,
+                         source=feature_set.source)
 
 
 def test_an_operating_point_sets_the_threshold_and_its_calibrated_rates_are_shown(writers, calibrated, cli):
@@ -639,3 +643,37 @@ def test_pairs_need_a_known_canvas(writers, cli, tmp_path):
     pairs, _ = _pairs_file(writers, tmp_path)
     result = cli("verify", "--model-path", writers.model_path, "--pairs", pairs)
     assert result.exit_code == 2 and "error: no canvas is recorded with" in result.stderr
+
+
+# --------------------------------------------------------------------------- docs/api.md
+def test_the_notebook_example_of_docs_api_runs(writers, tmp_path, monkeypatch, capsys):
+    """Every python block of docs/api.md, run in order in one namespace, in a folder holding the files it names:
+    a run folder (checkpoint + config.json recording its canvas), a calibrated classifier, a writer's references
+    and two questioned signatures (a genuine and a skilled forgery of that writer)."""
+    import shutil
+
+    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[1] / "docs" / "api.md").read_text(), re.S)
+    assert len(blocks) >= 5
+    canvas = Canvas(None, writers.canvas, IMAGE_SIZE)
+    (tmp_path / "run").mkdir()
+    shutil.copy(writers.model_path, tmp_path / "run" / "model_best.pth")
+    config = json.loads((writers.model_path.parent / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "canvases": [canvas.as_dict()]}))
+    _save_calibrated(writers, tmp_path / "wi.skops", canvas)
+    (tmp_path / "refs" / "writer07").mkdir(parents=True)
+    for path in writers.references(3):
+        shutil.copy(path, tmp_path / "refs" / "writer07")
+    (tmp_path / "questioned").mkdir()
+    shutil.copy(writers.file(3, "genuine", 9), tmp_path / "questioned" / "a.png")
+    shutil.copy(writers.file(3, "skilled", 4), tmp_path / "questioned" / "b.png")
+    monkeypatch.chdir(tmp_path)
+
+    namespace: dict = {}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"docs/api.md, python block {number + 1}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert f"{writers.canvas} wi-svm" in printed
+    assert re.search(r"^questioned/a\.png -?\d+\.\d{3} (genuine|forgery)$", printed, re.M)
+    assert "far=0.01" in printed and "random:eer" in printed
+    assert namespace["decided"].operating_point["name"] == "far=0.01"
+    assert namespace["features"].shape[0] == 2 and len(namespace["result"].scores) == 2
