@@ -552,6 +552,7 @@ def _pairs_file(writers: Writers, root: Path) -> tuple[Path, list[tuple[str, str
 def test_a_list_of_pairs_is_scored_as_one_writer_at_a_time_with_bad_rows_named_and_skipped(writers, calibrated,
                                                                                               cli, tmp_path):
     import csv
+    import io
 
     from sigcli.metrics import equal_error_rate
 
@@ -560,7 +561,7 @@ def test_a_list_of_pairs_is_scored_as_one_writer_at_a_time_with_bad_rows_named_a
             "--canvas", *writers.canvas, "--device", "cpu", "--operating-point", "eer"]
     result = cli(*args, "--save-path", tmp_path / "scores.csv")
     assert result.exit_code == 0, result.output
-    saved = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    saved = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
     assert [(r["reference"], r["query"], r["label"]) for r in saved] == \
            [(ref, query, label if label in "01" else "") for ref, query, label in rows]
     assert [int(r["row"]) for r in saved] == list(range(2, len(rows) + 2))

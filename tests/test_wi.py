@@ -274,6 +274,7 @@ def test_the_saved_classifier_carries_its_fingerprint_and_thresholds_calibrated_
     assert result.exit_code == 0, result.output
     model = load_wi_model(tmp_path / "wi.skops")
     assert model.fingerprint == "tiny:0123456789abcdef"
+    assert "with thresholds calibrated on 8 development users" in " ".join(result.stderr.split())
 
     options = build(WIOptions, **{**SMALL, "svm_gamma": 2 ** -4})
     fold = draw_fold(features, *check_wi(features, options), options, np.random.RandomState(options.seed))
@@ -303,7 +304,7 @@ def test_the_saved_classifier_carries_its_fingerprint_and_thresholds_calibrated_
 
 
 def test_a_classifier_file_of_version_1_loads_without_calibration(features, trained, tmp_path):
-    options, _, classifier = trained
+    _, _, classifier = trained
     payload = {"format": "sigcli-wi-model", "version": 1, "classifier": classifier, "fusion": "max",
                "feature_dim": features.dim, "options": {}, "canvas": None, "info": {"source": "tiny:00ff"}}
     skops.io.dump(payload, tmp_path / "old.skops")

@@ -72,6 +72,7 @@ class WIRun:
     folds: list[dict]                                   # docs/formats.md#results-pickle, one dict per fold
     classifier: Pipeline = field(repr=False)            # the first fold's scaler + SVM
     fold: WIFold = field(repr=False)                    # the first fold's draws
+    calibration: Calibration | None = None              # the saved classifier's operating points (--save-model)
 
 
 @dataclass
@@ -179,7 +180,7 @@ def run_wi(options: WIOptions, reporter: Reporter | None = None) -> WIRun:
     features, inputs = evaluation_features(options, reporter)
     run = evaluate_wi(features, options, reporter)
     if options.save_model is not None:
-        calibration = calibrate(features, run, options, reporter)
+        run.calibration = calibration = calibrate(features, run, options, reporter)
         if calibration is None:
             log.warning("no development user has genuine signatures beyond --gen-for-train %d: the classifier is "
                         "saved without calibrated thresholds (lower --gen-for-train to keep some for calibration)",
