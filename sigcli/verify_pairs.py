@@ -91,10 +91,11 @@ def verify_pairs(options: VerifyOptions, reporter: Reporter | None = None) -> Pa
     located = {text: Path(text) if Path(text).is_absolute() else folder / text
                for pair in pairs for text in (pair.reference, pair.query)}
     reporter = progress.resolve(reporter)
-    writers = _enroll(verifier, pairs, located, reporter)
-    features = _query_features(verifier, pairs, located, options.batch_size, reporter)
+    by_reference, by_query = _rows_by(pairs, "reference"), _rows_by(pairs, "query")
+    writers = _enroll(verifier, by_reference, located, reporter)
+    features = _query_features(verifier, by_query, located, options.batch_size, reporter)
     for reference, writer in writers.items():
-        rows = [pair for pair in pairs if pair.reference == reference and pair.skipped is None]
+        rows = [pair for pair in by_reference[reference] if pair.skipped is None]
         if not rows:
             continue
         threshold, _ = verifier.threshold_for(writer)
@@ -143,11 +144,20 @@ def read_pairs(path: Path) -> list[PairScore]:
     return pairs
 
 
-def _enroll(verifier: Verifier, pairs: list[PairScore], located: dict[str, Path],
+def _rows_by(pairs: list[PairScore], column: str) -> dict[str, list[PairScore]]:
+    """The rows still in play, grouped by the reference or query they name (in order of first use)."""
+    groups: dict[str, list[PairScore]] = {}
+    for pair in pairs:
+        if pair.skipped is None:
+            groups.setdefault(getattr(pair, column), []).append(pair)
+    return groups
+
+
+def _enroll(verifier: Verifier, by_reference: dict[str, list[PairScore]], located: dict[str, Path],
             reporter: progress.Reporter) -> dict[str, Writer | None]:
-    """Each distinct reference of a row still in play, enrolled once (``None``: it could not be)."""
+    """Each distinct reference enrolled once (``None``: it could not be; its rows are skipped)."""
     writers: dict[str, Writer | None] = {}
-    references = list(dict.fromkeys(pair.reference for pair in pairs if pair.skipped is None))
+    references = list(by_reference)
     with reporter.task("verify pairs: enroll references", len(references)) as task:
         for reference in references:
             skipped: list[Skipped] = []
@@ -156,18 +166,20 @@ def _enroll(verifier: Verifier, pairs: list[PairScore], located: dict[str, Path]
             except InputError as exc:  # no usable image: say why each was left out
                 writers[reference] = None
                 reasons = sorted({entry.reason for entry in skipped})
-                _skip_rows(pairs, "reference", reference, "; ".join(reasons) if reasons else exc.message)
+                _skip_rows(by_reference[reference], "reference", "; ".join(reasons) if reasons else exc.message)
             task.advance(1)
     return writers
 
 
-def _query_features(verifier: Verifier, pairs: list[PairScore], located: dict[str, Path], batch_size: int,
-                    reporter: progress.Reporter) -> dict[str, np.ndarray]:
+def _query_features(verifier: Verifier, by_query: dict[str, list[PairScore]], located: dict[str, Path],
+                    batch_size: int, reporter: progress.Reporter) -> dict[str, np.ndarray]:
     """Features of each distinct query of a row still in play, extracted in batches of ``batch_size``."""
-    queries = list(dict.fromkeys(pair.query for pair in pairs if pair.skipped is None))
-    for query in [query for query in queries if located[query].is_dir()]:
-        _skip_rows(pairs, "query", query, "a folder, not one query image")
-        queries.remove(query)
+    queries = []
+    for query, rows in by_query.items():
+        if located[query].is_dir():
+            _skip_rows(rows, "query", "a folder, not one query image")
+        elif any(pair.skipped is None for pair in rows):  # its references may all have failed
+            queries.append(query)
     features: dict[str, np.ndarray] = {}
     with reporter.task("verify pairs: queries", len(queries)) as task:
         for start in range(0, len(queries), batch_size):
@@ -181,14 +193,15 @@ def _query_features(verifier: Verifier, pairs: list[PairScore], located: dict[st
                     features[names[name]] = vector
             for query in chunk:
                 if query not in features:
-                    _skip_rows(pairs, "query", query, reasons[str(located[query])])
+                    _skip_rows(by_query[query], "query", reasons[str(located[query])])
             task.advance(len(chunk))
     return features
 
 
-def _skip_rows(pairs: list[PairScore], column: str, value: str, reason: str) -> None:
-    for pair in pairs:
-        if getattr(pair, column) == value and pair.skipped is None:
+def _skip_rows(rows: list[PairScore], column: str, reason: str) -> None:
+    """Mark the rows not yet skipped: ``column`` (reference or query) says which of their images failed."""
+    for pair in rows:
+        if pair.skipped is None:
             pair.skipped = f"{column}: {reason}"
 
 
