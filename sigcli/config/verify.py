@@ -60,7 +60,7 @@ class VerifierOptions(Options):
     threshold: Annotated[Optional[float], Cli(default_text="0 with --classifier-path, else the lowest leave-one-out "
                                                            "score of the references")] = Field(
         None, description="Scores at or above it are genuine.")
-    operating_point: Annotated[Optional[str], Cli(default_text="the SVM's boundary, 0")] = Field(
+    operating_point: Annotated[Optional[str], Cli(default_text="boundary with --classifier-path", metavar="NAME")] = Field(
         None, description=f"A threshold calibrated with --classifier-path: {OPERATING_POINT_HELP}.")
     dataset: Annotated[Optional[str], Cli(default_text=_RECORDED)] = Field(
         None, description="Use this dataset's canvas (see 'sig datasets').")
