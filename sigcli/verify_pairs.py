@@ -1,4 +1,5 @@
-"""Verify a list of (reference folder, query) pairs: ``sig verify --pairs`` (docs/evaluation.md#verifying-lists-of-pairs).
+"""Verify a list of (reference folder, query) pairs: ``sig verify --pairs``
+(docs/evaluation.md#verifying-lists-of-pairs).
 
 Each distinct reference is enrolled once and each distinct query image extracted once, in
 batches, so a list of thousands of pairs costs one pass over its distinct images. A row

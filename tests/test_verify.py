@@ -312,7 +312,8 @@ def test_the_wi_classifier_records_its_features_canvas_and_verify_prefers_it(rec
                  "--save-model", tmp_path / "wi.skops")
     assert result.exit_code == 0, result.output
     assert load_wi_model(tmp_path / "wi.skops").canvas == features.canvas
-    with pytest.raises(InputError, match=r"trained on images made on another canvas \(dataset cedar, canvas 730×1042\) "
+    with pytest.raises(InputError, match=r"trained on images made on another canvas "
+                                         r"\(dataset cedar, canvas 730×1042\) "
                                          r"than the model \(dataset mcyt, canvas 600×850\)"):
         _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
     scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops",
@@ -429,7 +430,8 @@ def test_the_api_needs_a_canvas_to_enroll_and_names_unusable_images(writers):
     one_shot = verifier.verify(writers.references(0), writers.file(0, "genuine", 8))  # computed, as sig verify does
     assert one_shot.canvas_from == "the images" and len(one_shot.queries) == 1
     with pytest.raises(InputError, match="array 0: the image has a single grey level"):
-        Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu").features(np.full((50, 80), 200, np.uint8))
+        verifier = Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu")
+        verifier.features(np.full((50, 80), 200, np.uint8))
 
 
 # --------------------------------------------------------------------------- calibrated decisions
@@ -606,11 +608,12 @@ def test_pairs_enroll_each_reference_once_and_report_progress(writers, tmp_path,
     pairs, _ = _pairs_file(writers, tmp_path)
     enrolled = []
     enroll = Verifier.enroll
-    monkeypatch.setattr(Verifier, "enroll", lambda self, refs, *skipped: enrolled.append(refs) or enroll(self, refs, *skipped))
+    monkeypatch.setattr(Verifier, "enroll",
+                        lambda self, refs, *skipped: enrolled.append(refs) or enroll(self, refs, *skipped))
     reporter = RecordingReporter()
     result = verify_pairs(build(VerifyOptions, model_path=writers.model_path, pairs=pairs, canvas=writers.canvas,
                                 device="cpu", batch_size=4), reporter)
-    distinct = [tmp_path / "refs" / f"w{u}" for u in range(WRITERS)] + [tmp_path / "refs" / n for n in ("empty", "nowhere")]
+    distinct = [tmp_path / "refs" / name for name in [f"w{u}" for u in range(WRITERS)] + ["empty", "nowhere"]]
     assert enrolled == distinct
     assert reporter.steps["verify pairs: enroll references"][:2] == [len(distinct), len(distinct)]
     queries = reporter.steps["verify pairs: queries"]

@@ -60,7 +60,8 @@ class VerifierOptions(Options):
     threshold: Annotated[Optional[float], Cli(default_text="0 with --classifier-path, else the lowest leave-one-out "
                                                            "score of the references")] = Field(
         None, description="Scores at or above it are genuine.")
-    operating_point: Annotated[Optional[str], Cli(default_text="boundary with --classifier-path", metavar="NAME")] = Field(
+    operating_point: Annotated[Optional[str], Cli(default_text="boundary with --classifier-path",
+                                                  metavar="NAME")] = Field(
         None, description=f"A threshold calibrated with --classifier-path: {OPERATING_POINT_HELP}.")
     dataset: Annotated[Optional[str], Cli(default_text=_RECORDED)] = Field(
         None, description="Use this dataset's canvas (see 'sig datasets').")
@@ -131,5 +132,6 @@ class VerifyOptions(VerifierOptions):
             if self.pairs is None:
                 raise InputError("--save-path writes the results of --pairs", "use --json for one writer's queries")
             if self.save_path.suffix.lower() not in (".csv", ".json"):
-                raise InputError(f"--save-path {self.save_path} must end in .csv or .json", "the suffix sets the format")
+                raise InputError(f"--save-path {self.save_path} must end in .csv or .json",
+                                 "the suffix sets the format")
         return self
