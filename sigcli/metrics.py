@@ -98,6 +98,21 @@ def equal_error_rate(genuine: np.ndarray, skilled: np.ndarray) -> tuple[float, f
     return (genuine_errors + skilled_errors) / 2.0, float(t)
 
 
+def threshold_at_far(forgeries: np.ndarray, far: float) -> float:
+    """The lowest threshold at which at most ``⌊far·n⌋`` of the ``n`` forgery scores are accepted
+    (score ≥ threshold): just above the ``(⌊far·n⌋ + 1)``-th highest score. With fewer than
+    ``1 / far`` forgeries, it accepts none of them.
+
+    >>> threshold_at_far(np.array([0.0, 1.0, 2.0, 3.0]), 0.25)  # accepts 3.0 only: 1 of 4
+    2.0000000000000004
+    """
+    scores = np.sort(np.asarray(forgeries, dtype=np.float64))[::-1]
+    if not 0 < far < 1 or len(scores) == 0:
+        raise InputError(f"a threshold at FAR {far} needs 0 < FAR < 1 and forgery scores (got {len(scores)})")
+    allowed = int(np.floor(far * len(scores) + 1e-9))  # 1e-9: 0.29 × 100 is 28.999999999999996 in floats
+    return float(np.nextafter(scores[allowed], np.inf))
+
+
 def eer_user_thresholds(genuine_preds: Sequence[np.ndarray], skilled_preds: Sequence[np.ndarray]) -> float:
     """EER with each user's own EER threshold; errors are summed over users, then averaged.
 

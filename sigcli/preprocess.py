@@ -53,11 +53,15 @@ NAMED_WARNINGS = 10
 _WINDOWED_RESIZE = re.match(r"0\.26\.", skimage.__version__) is not None
 
 
-class BlankImageError(InputError):
+class UnusableImageError(InputError):
+    """An image that is left out of a batch (``sig preprocess``, ``sig verify``); the message says why."""
+
+
+class BlankImageError(UnusableImageError):
     """An image with no ink to centre (a single grey level, or nothing dark after the blur)."""
 
 
-class OversizedImageError(InputError):
+class OversizedImageError(UnusableImageError):
     """An image whose header gives more pixels than :data:`MAX_IMAGE_PIXELS`."""
 
 
@@ -388,6 +392,35 @@ def _warn_cropped(path: Path, nth: int, canvas_size: tuple[int, int]) -> None:
         log.warning("further cropped images are only counted")
 
 
+def read_signature(path: str | os.PathLike) -> np.ndarray:
+    """An image file read as :func:`read_gray` reads it, or :class:`UnusableImageError` saying
+    why it is left out: missing, too large (told from its header, before decoding) or not
+    decodable. With :func:`normalise_signature`, what every command does to a file it may skip."""
+    path = Path(path)
+    if not path.exists():
+        raise UnusableImageError("no such file")
+    check_image_file(path)
+    try:
+        return read_gray(path)
+    except Exception as exc:  # any decoder error means the same to the user: unreadable
+        raise UnusableImageError(f"unreadable image ({type(exc).__name__}: {first_line(exc)})") from None
+
+
+def normalise_signature(image: np.ndarray, canvas_size: tuple[int, int],
+                        img_size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """:func:`centre_and_resize`, with every reason to leave the image out (blank, not a 2-D
+    grey image, too large for memory) raised as :class:`UnusableImageError`."""
+    try:
+        return centre_and_resize(image, canvas_size, img_size)
+    except UnusableImageError:
+        raise
+    except InputError as exc:  # not a 2-D image
+        raise UnusableImageError(exc.message) from None
+    except MemoryError:
+        raise UnusableImageError(f"not enough memory to preprocess its {image.shape[0]}×{image.shape[1]} "
+                                 "pixels") from None
+
+
 def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
                       img_size: tuple[int, int]) -> tuple[np.ndarray, list[bool | str]]:
     """Worker: read and preprocess files. Returns the images of those that worked and, per
@@ -395,21 +428,9 @@ def _preprocess_files(paths: list[Path], canvas_size: tuple[int, int],
     images, outcomes = [], []
     for path in paths:
         try:
-            check_image_file(path)
-            img = read_gray(path)
-        except OversizedImageError as exc:
+            image, cropped = normalise_signature(read_signature(path), canvas_size, img_size)
+        except UnusableImageError as exc:
             outcomes.append(exc.message)
-            continue
-        except Exception as exc:  # any decoder error means the same to the user: unreadable
-            outcomes.append(f"unreadable image ({type(exc).__name__}: {first_line(exc)})")
-            continue
-        try:
-            image, cropped = centre_and_resize(img, canvas_size, img_size)
-        except InputError as exc:  # blank, or not a 2-D image
-            outcomes.append(exc.message)
-            continue
-        except MemoryError:
-            outcomes.append(f"not enough memory to preprocess its {img.shape[0]}×{img.shape[1]} pixels")
             continue
         images.append(image)
         outcomes.append(cropped)

@@ -122,7 +122,8 @@ def test_json_output_structure_and_default_threshold(writers, cli):
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert set(record) == {"scoring", "fusion", "threshold", "threshold_from", "canvas", "canvas_from", "image_size",
-                           "model", "references", "queries", "skipped"}
+                           "model", "references", "queries", "skipped", "operating_point"}
+    assert record["operating_point"] is None  # no calibrated classifier
     assert (record["scoring"], record["fusion"], record["canvas"], record["image_size"], record["skipped"]) == \
            ("cosine", "mean", list(writers.canvas), list(IMAGE_SIZE), [])
     assert record["model"].startswith(f"{SMALL_NET}:")
@@ -157,8 +158,8 @@ def test_bad_images_are_named_and_left_out(writers, cli, tmp_path):
     paths = {Path(s["file"]).name: s["file"] for s in record["skipped"]}
     assert set(reasons) == {("reference", "blank.png"), ("query", "corrupt.png"), ("query", "blank.png"),
                             ("query", "missing.png"), ("query", "empty")}
-    assert reasons["query", "corrupt.png"].startswith("not a readable image")
-    assert reasons["query", "blank.png"].startswith("blank, no ink")
+    assert reasons["query", "corrupt.png"].startswith("unreadable image")  # the reasons of 'sig preprocess'
+    assert "single grey level" in reasons["query", "blank.png"]
     assert reasons["query", "missing.png"] == "no such file"
     stderr = "".join(result.stderr.split())  # rich wraps long lines
     for role, name in reasons:  # one warning each on stderr, naming the file
@@ -311,10 +312,16 @@ def test_the_wi_classifier_records_its_features_canvas_and_verify_prefers_it(rec
                  "--save-model", tmp_path / "wi.skops")
     assert result.exit_code == 0, result.output
     assert load_wi_model(tmp_path / "wi.skops").canvas == features.canvas
-    scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
+    with pytest.raises(InputError, match=r"trained on images made on another canvas "
+                                         r"\(dataset cedar, canvas 730×1042\) "
+                                         r"than the model \(dataset mcyt, canvas 600×850\)"):
+        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops")
+    scored = _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops",
+                              allow_classifier_mismatch=True)
     assert scored.canvas == (730, 1042) and scored.canvas_from == f"dataset cedar, recorded in {tmp_path / 'wi.skops'}"
     with pytest.raises(InputError, match="dataset cedar, canvas 730×1042"):
-        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops", dataset="mcyt")
+        _verify_recorded(recorded_run, writers, classifier_path=tmp_path / "wi.skops", dataset="mcyt",
+                         allow_classifier_mismatch=True)
 
 
 def test_without_a_record_the_computed_canvas_comes_with_a_warning(writers, caplog, monkeypatch):
@@ -345,7 +352,7 @@ def test_a_recorded_canvas_beyond_the_limit_is_refused(recorded_run, writers, tm
     path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(features, options).classifier, options, 16,
                          Canvas("huge", (60000, 60000), IMAGE_SIZE))
     with pytest.raises(InputError, match=r"the canvas \(dataset huge, recorded in .*wi.skops\) 60000×60000 is 3,600,000,000 pixels, more than"):
-        _verify_recorded(recorded_run, writers, classifier_path=path)
+        _verify_recorded(recorded_run, writers, classifier_path=path, allow_classifier_mismatch=True)
 
 
 def test_a_file_of_another_kind_as_classifier_says_what_was_expected(recorded_run, cli, tmp_path):
@@ -381,3 +388,296 @@ def test_scores_are_shown_with_the_places_the_decision_needs(scores, threshold, 
         assert f"{score:.{places}f}" in text
     if threshold is not None:
         assert f"threshold {threshold:.{places}f}" in text
+
+
+# --------------------------------------------------------------------------- Python API
+def test_the_api_enrolls_once_and_scores_paths_arrays_and_pil_images_alike(writers, tmp_path):
+    """A writer is enrolled once (its files may then go); a query scores the same whether given as a path, a
+    grey array, an RGB array or a PIL image, and as `sig verify` scores it."""
+    import shutil
+
+    from sigcli import Verifier
+
+    verifier = Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu")
+    copies = [Path(shutil.copy(path, tmp_path)) for path in writers.references(3)]
+    writer = verifier.enroll(copies)
+    for path in copies:
+        path.unlink()
+    query = writers.file(3, "genuine", 9)
+    grey = read_gray(query)
+    result = verifier.verify(writer, [query, grey, np.stack([grey] * 3, axis=-1), Image.open(query)])
+    assert [q.file for q in result.queries] == [str(query), "array 1", "array 2", "image 3"]
+    scores = [q.score for q in result.queries]
+    assert scores == pytest.approx([scores[0]] * 4, abs=1e-6)
+    assert result.references == [str(p) for p in copies]
+    assert result.threshold == verifier.threshold_for(writer)[0] and result.threshold_from == \
+        "lowest leave-one-out score of the references"
+    assert verifier.scores(writer, verifier.features([query, grey])) == pytest.approx(result.scores[:2], abs=1e-6)
+    with pytest.raises(InputError, match="the writer was enrolled with"):
+        Verifier.load(writers.model_path, canvas=(400, 571), device="cpu").verify(writer, query)
+    cli_score = _verify(writers, writers.references(3), [query]).queries[0].score
+    assert scores[0] == pytest.approx(cli_score, abs=1e-5)
+    assert verifier.features([query, grey]).shape == (2, load_checkpoint(writers.model_path).feature_dim)
+
+
+def test_the_api_needs_a_canvas_to_enroll_and_names_unusable_images(writers):
+    from sigcli import Verifier
+
+    verifier = Verifier.load(writers.model_path, device="cpu")  # nothing recorded, nothing given
+    with pytest.raises(InputError, match="no canvas is recorded with") as info:
+        verifier.enroll(writers.references(0))
+    assert "canvas=(H, W) or dataset=NAME" in info.value.hint
+    one_shot = verifier.verify(writers.references(0), writers.file(0, "genuine", 8))  # computed, as sig verify does
+    assert one_shot.canvas_from == "the images" and len(one_shot.queries) == 1
+    with pytest.raises(InputError, match="array 0: the image has a single grey level"):
+        verifier = Verifier.load(writers.model_path, canvas=writers.canvas, device="cpu")
+        verifier.features(np.full((50, 80), 200, np.uint8))
+
+
+# --------------------------------------------------------------------------- calibrated decisions
+@pytest.fixture(scope="module")
+def calibrated(writers, tmp_path_factory) -> Path:
+    return _save_calibrated(writers, tmp_path_factory.mktemp("calibrated") / "wi.skops")
+
+
+def _save_calibrated(writers: Writers, path: Path, canvas: Canvas | None = None) -> Path:
+    """A WI classifier of the writers' training features, saved as `sig wi --save-model` saves it (calibrated)."""
+    from sigcli.protocols.wi import calibrate
+
+    checkpoint = load_checkpoint(writers.model_path)
+    train = writers.train_images
+    feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
+                             source=checkpoint.identity())
+    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
+                    folds=1)
+    run = evaluate_wi(feature_set, options)
+    calibration = calibrate(feature_set, run, options)
+    return save_wi_model(path, run.classifier, options, feature_set.dim, canvas, calibration=calibration,
+                         source=feature_set.source)
+
+
+def test_an_operating_point_sets_the_threshold_and_its_calibrated_rates_are_shown(writers, calibrated, cli):
+    points = load_wi_model(calibrated).calibration.points
+    queries = [writers.file(2, "genuine", 9), writers.file(2, "skilled", 4), writers.file(4, "genuine", 9)]
+    base = ["verify", "--model-path", writers.model_path, "--classifier-path", calibrated, *_r(writers.references(2)),
+            "--canvas", *writers.canvas, "--device", "cpu"]
+    record = json.loads(cli(*base, "--operating-point", "random:eer", "--json", *queries).stdout)
+    point = points["random:eer"]
+    assert record["threshold"] == point.threshold
+    assert record["threshold_from"] == "operating point random:eer, calibrated by 'sig wi --save-model'"
+    assert [q["genuine"] for q in record["queries"]] == [q["score"] >= point.threshold for q in record["queries"]]
+    assert record["operating_point"] == {"name": "random:eer", "threshold": point.threshold, "frr": point.frr,
+                                         "far_skilled": point.far_skilled, "far_random": point.far_random,
+                                         "calibrated_on": {"users": 3, "references": 3, "genuine": 6, "skilled": 6,
+                                                           "random": 6}}
+    default = json.loads(cli(*base, "--json", *queries).stdout)  # the boundary, as before, now with its rates
+    assert default["threshold"] == 0.0 and default["operating_point"]["name"] == "boundary"
+    table = cli(*base, "--operating-point", "skilled:far=0.010", *queries, env={"COLUMNS": "400"})
+    assert table.exit_code == 0, table.output
+    assert (f"at operating point far=0.01, on 3 development users: FRR {points['far=0.01'].frr:.2%}, FAR skilled "
+            f"{points['far=0.01'].far_skilled:.2%}, FAR random {points['far=0.01'].far_random:.2%}") in \
+        " ".join(table.stdout.split())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--operating-point", "far=0.05"], "error: --operating-point far=0.05 is not calibrated in"),
+    (["--operating-point", "eer", "--fusion", "mean"], "error: --operating-point eer was calibrated with the "
+                                                       "classifier's fusion, max, not --fusion mean"),
+    (["--operating-point", "eer", "--threshold", "1"], "error: --operating-point and --threshold both set"),
+    (["--operating-point", "median"], "error: --operating-point 'median' is not one of"),
+])
+def test_an_operating_point_that_does_not_apply_exits_2(writers, calibrated, cli, args, message):
+    result = cli("verify", "--model-path", writers.model_path, "--classifier-path", calibrated, "-r",
+                 writers.file(0, "genuine", 0), "--canvas", *writers.canvas, *args, writers.file(0, "genuine", 8))
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+
+
+def test_a_classifier_of_another_checkpoint_is_refused_unless_allowed(writers, calibrated, cli, tmp_path):
+    import shutil
+
+    other = Path(shutil.copy(writers.model_path, tmp_path / "other.pth"))
+    with open(other, "ab") as fh:  # the same network in another file: another fingerprint
+        fh.write(b"\0")
+    args = ["verify", "--model-path", other, "--classifier-path", calibrated, "-r", writers.file(0, "genuine", 0),
+            "--canvas", *writers.canvas, "--device", "cpu", writers.file(0, "genuine", 8)]
+    refused = cli(*args)
+    identity = load_checkpoint(writers.model_path).identity()
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"error: the WI classifier {calibrated} was trained on features of {identity}, "
+                                     f"not of {other}") and "--allow-classifier-mismatch" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    allowed = cli(*args, "--allow-classifier-mismatch")
+    assert allowed.exit_code == 0, allowed.output
+    assert "was trained on features of" in allowed.stderr  # still said, as a warning
+
+
+def test_an_uncalibrated_classifier_has_no_operating_points(writers, tmp_path, cli):
+    checkpoint = load_checkpoint(writers.model_path)
+    train = writers.train_images
+    feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
+                             source=checkpoint.identity())
+    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
+                    folds=1)
+    path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(feature_set, options).classifier, options,
+                         feature_set.dim, source=feature_set.source)
+    result = cli("verify", "--model-path", writers.model_path, "--classifier-path", path, "-r",
+                 writers.file(0, "genuine", 0), "--canvas", *writers.canvas, "--operating-point", "eer",
+                 writers.file(0, "genuine", 8))
+    assert result.exit_code == 2
+    assert f"error: --operating-point eer: the WI classifier {path} has no calibrated thresholds" in result.stderr
+
+
+# --------------------------------------------------------------------------- lists of pairs
+def _pairs_file(writers: Writers, root: Path) -> tuple[Path, list[tuple[str, str, str]]]:
+    """refs/wU (relative to the CSV) with writer U's references; per writer, its two held-out genuines (1), its
+    held-out skilled forgery and the next writer's genuine (0); then rows that cannot be scored."""
+    import shutil
+
+    for u in range(WRITERS):
+        (root / "refs" / f"w{u}").mkdir(parents=True)
+        for path in writers.references(u):
+            shutil.copy(path, root / "refs" / f"w{u}")
+    (root / "refs" / "empty").mkdir()
+    Image.fromarray(np.full((120, 300), 235, np.uint8)).save(root / "blank.png")
+    rows = [(f"refs/w{u}", str(writers.file(v, kind, k)), label) for u in range(WRITERS)
+            for v, kind, k, label in ((u, "genuine", 8, "1"), (u, "genuine", 9, "1"), (u, "skilled", 4, "0"),
+                                      ((u + 1) % WRITERS, "genuine", 9, "0"))]
+    bad = [("refs/w0", str(writers.file(0, "genuine", 8)), "yes"), ("refs/w0", "missing.png", "1"),
+           ("refs/w1", "blank.png", "0"), ("refs/empty", str(writers.file(0, "genuine", 8)), "1"),
+           ("refs/nowhere", str(writers.file(0, "genuine", 8)), ""), ("refs/w2", "refs/w3", "1"),
+           ("", str(writers.file(0, "genuine", 8)), "1")]
+    path = root / "pairs.csv"
+    path.write_text("reference,query,label\n" + "".join(f"{r},{q},{label}\n" for r, q, label in rows + bad))
+    return path, rows + bad
+
+
+def test_a_list_of_pairs_is_scored_as_one_writer_at_a_time_with_bad_rows_named_and_skipped(writers, calibrated,
+                                                                                              cli, tmp_path):
+    import csv
+    import io
+
+    from sigcli.metrics import equal_error_rate
+
+    pairs, rows = _pairs_file(writers, tmp_path)
+    args = ["verify", "--model-path", writers.model_path, "--classifier-path", calibrated, "--pairs", pairs,
+            "--canvas", *writers.canvas, "--device", "cpu", "--operating-point", "eer"]
+    result = cli(*args, "--save-path", tmp_path / "scores.csv")
+    assert result.exit_code == 0, result.output
+    saved = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
+    assert [(r["reference"], r["query"], r["label"]) for r in saved] == \
+           [(ref, query, label if label in "01" else "") for ref, query, label in rows]
+    assert [int(r["row"]) for r in saved] == list(range(2, len(rows) + 2))
+    scored, skipped = saved[:4 * WRITERS], saved[4 * WRITERS:]
+    assert all(r["skipped"] == "" and r["decision"] in ("genuine", "forgery") for r in scored)
+    assert [r["skipped"] for r in skipped] == [
+        "label 'yes' is not 1 (genuine), 0 (forgery) or empty", "query: no such file",
+        "query: the image has a single grey level, so no ink to centre",
+        "reference: a folder with no images (.png, .jpg, .bmp, .tif)", "reference: no such file",
+        "query: a folder, not one query image", "no reference"]
+    assert all(r["score"] == "" and r["decision"] == "" for r in skipped)
+
+    # each writer's rows score as `sig verify` scores its queries against its references
+    one = _verify(writers, writers.references(2), [Path(r["query"]) for r in scored[8:12]], classifier_path=calibrated)
+    assert [float(r["score"]) for r in scored[8:12]] == pytest.approx([q.score for q in one.queries], abs=1e-6)
+
+    record = json.loads(cli(*args, "--json").stdout)
+    genuine = [float(r["score"]) for r in scored if r["label"] == "1"]
+    forgeries = [float(r["score"]) for r in scored if r["label"] == "0"]
+    metrics = record["metrics"]
+    assert (metrics["genuine"], metrics["forgeries"], metrics["decided"]) == (12, 12, 24)
+    assert metrics["FRR"] == pytest.approx(np.mean([r["decision"] == "forgery" for r in scored if r["label"] == "1"]))
+    assert metrics["FAR"] == pytest.approx(np.mean([r["decision"] == "genuine" for r in scored if r["label"] == "0"]))
+    assert metrics["EER"] == pytest.approx(equal_error_rate(np.array(genuine), np.array(forgeries))[0])
+    assert record["references"] == WRITERS and record["operating_point"]["name"] == "eer"
+    assert record["skipped"][0] == {"reason": "label 'yes' is not 1 (genuine), 0 (forgery) or empty", "rows": 1}
+
+    table = cli(*args, env={"COLUMNS": "300"})
+    text = " ".join(table.stdout.replace("│", " ").split())
+    assert f"scored {4 * WRITERS} pairs against {WRITERS} references" in text
+    assert f"EER {100 * metrics['EER']:.2f} %" in text and "skipped 1 reference: no such file" in text
+    stderr = " ".join(table.stderr.split())
+    assert "skipped row 27 (refs/w0, missing.png): query: no such file" in stderr
+    assert "7 of 31 rows skipped" in stderr
+
+
+def test_pairs_enroll_each_reference_once_and_report_progress(writers, tmp_path, monkeypatch):
+    from sigcli.progress import RecordingReporter
+    from sigcli.verify import Verifier
+    from sigcli.verify_pairs import verify_pairs
+
+    pairs, _ = _pairs_file(writers, tmp_path)
+    enrolled = []
+    enroll = Verifier.enroll
+    monkeypatch.setattr(Verifier, "enroll",
+                        lambda self, refs, *skipped: enrolled.append(refs) or enroll(self, refs, *skipped))
+    reporter = RecordingReporter()
+    result = verify_pairs(build(VerifyOptions, model_path=writers.model_path, pairs=pairs, canvas=writers.canvas,
+                                device="cpu", batch_size=4), reporter)
+    distinct = [tmp_path / "refs" / name for name in [f"w{u}" for u in range(WRITERS)] + ["empty", "nowhere"]]
+    assert enrolled == distinct
+    assert reporter.steps["verify pairs: enroll references"][:2] == [len(distinct), len(distinct)]
+    queries = reporter.steps["verify pairs: queries"]
+    assert queries[0] == queries[1] == 3 * WRITERS + 2  # distinct queries of the rows still in play
+    assert result.threshold is None and {pair.threshold for pair in result.pairs[:4]} != {None}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("query,label\nq.png,1\n", "has no header with the columns reference and query (found: query,label)"),
+    ("reference,query\n", "has a header but no pairs"),
+])
+def test_a_pairs_file_without_pairs_exits_2(writers, cli, tmp_path, content, message):
+    (tmp_path / "pairs.csv").write_text(content)
+    result = cli("verify", "--model-path", writers.model_path, "--pairs", tmp_path / "pairs.csv", "--canvas",
+                 *writers.canvas)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pairs", "p.csv", "q.png"], "error: --pairs gives the references and queries"),
+    (["q.png"], "error: no -r references given"),
+    (["-r", "a.png", "--save-path", "out.csv", "q.png"], "error: --save-path writes the results of --pairs"),
+    (["--pairs", "p.csv", "--save-path", "out.txt"], "error: --save-path out.txt must end in .csv or .json"),
+])
+def test_pairs_and_one_writer_options_do_not_mix(cli, args, message):
+    result = cli("verify", "--model-path", "model.pth", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+
+
+def test_pairs_need_a_known_canvas(writers, cli, tmp_path):
+    pairs, _ = _pairs_file(writers, tmp_path)
+    result = cli("verify", "--model-path", writers.model_path, "--pairs", pairs)
+    assert result.exit_code == 2 and "error: no canvas is recorded with" in result.stderr
+
+
+# --------------------------------------------------------------------------- docs/api.md
+def test_the_notebook_example_of_docs_api_runs(writers, tmp_path, monkeypatch, capsys):
+    """Every python block of docs/api.md, run in order in one namespace, in a folder holding the files it names:
+    a run folder (checkpoint + config.json recording its canvas), a calibrated classifier, a writer's references
+    and two questioned signatures (a genuine and a skilled forgery of that writer)."""
+    import shutil
+
+    blocks = re.findall(r"```python\n(.*?)```", (Path(__file__).parents[1] / "docs" / "api.md").read_text(), re.S)
+    assert len(blocks) >= 5
+    canvas = Canvas(None, writers.canvas, IMAGE_SIZE)
+    (tmp_path / "run").mkdir()
+    shutil.copy(writers.model_path, tmp_path / "run" / "model_best.pth")
+    config = json.loads((writers.model_path.parent / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "canvases": [canvas.as_dict()]}))
+    _save_calibrated(writers, tmp_path / "wi.skops", canvas)
+    (tmp_path / "refs" / "writer07").mkdir(parents=True)
+    for path in writers.references(3):
+        shutil.copy(path, tmp_path / "refs" / "writer07")
+    (tmp_path / "questioned").mkdir()
+    shutil.copy(writers.file(3, "genuine", 9), tmp_path / "questioned" / "a.png")
+    shutil.copy(writers.file(3, "skilled", 4), tmp_path / "questioned" / "b.png")
+    monkeypatch.chdir(tmp_path)
+
+    namespace: dict = {}
+    for number, block in enumerate(blocks):
+        exec(compile(block, f"docs/api.md, python block {number + 1}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert f"{writers.canvas} wi-svm" in printed
+    assert re.search(r"^questioned/a\.png -?\d+\.\d{3} (genuine|forgery)$", printed, re.M)
+    assert "far=0.01" in printed and "random:eer" in printed
+    assert namespace["decided"].operating_point["name"] == "far=0.01"
+    assert namespace["features"].shape[0] == 2 and len(namespace["result"].scores) == 2

@@ -246,3 +246,84 @@ def test_cli_refuses_non_finite_feature_rows(features, tmp_path, cli):
                  "--gen-for-train", "4", "--gen-for-ref", "4", "--gen-for-test", "3")
     assert result.exit_code == 2
     assert f"{path}: 1 of {len(features.y)} feature rows hold NaN or inf (user 7)" in result.stderr
+
+
+# --------------------------------------------------------------------------- calibrated operating points
+def test_threshold_at_far_is_the_lowest_threshold_meeting_the_target():
+    from sigcli.metrics import threshold_at_far
+
+    forgeries = np.round(np.random.RandomState(3).randn(250), 1)  # many ties
+    for far in (0.001, 0.01, 0.05, 0.3):
+        t = threshold_at_far(forgeries, far)
+        assert np.mean(forgeries >= t) <= far
+        assert np.mean(forgeries >= np.nextafter(t, -np.inf)) > far  # any lower threshold accepts too many
+    assert threshold_at_far(forgeries, 0.001) > forgeries.max()  # 250 forgeries: none may be accepted
+
+
+def test_the_saved_classifier_carries_its_fingerprint_and_thresholds_calibrated_on_held_out_development_data(
+        features, tmp_path, cli):
+    """Recomputed here from the documented rules (docs/evaluation.md#calibrated-operating-points) with
+    scikit-learn's own decision_function, one development user at a time."""
+    from sigcli.metrics import equal_error_rate
+    from sigcli.protocols.splits import genuine_rows, skilled_rows
+
+    features.source = "tiny:0123456789abcdef"
+    features.save(tmp_path / "f.npz")
+    result = cli("wi", "--features-path", tmp_path / "f.npz", *_SMALL_ARGS, "--folds", "2",
+                 "--save-model", tmp_path / "wi.skops")
+    assert result.exit_code == 0, result.output
+    model = load_wi_model(tmp_path / "wi.skops")
+    assert model.fingerprint == "tiny:0123456789abcdef"
+    assert "with thresholds calibrated on 8 development users" in " ".join(result.stderr.split())
+
+    options = build(WIOptions, **{**SMALL, "svm_gamma": 2 ** -4})
+    fold = draw_fold(features, *check_wi(features, options), options, np.random.RandomState(options.seed))
+    x, y, yforg = features.features, features.y, features.yforg
+    dev = list(range(6, 14))
+    held = {u: sorted(set(genuine_rows(y, yforg, u)) - set(kept)) for u, kept in zip(dev, fold.kept)}
+    fused = lambda rows, u: [model.classifier.decision_function(np.abs(x[q] - x[fold.kept[dev.index(u)][:4]])).max()
+                             for q in rows]
+    genuine = np.concatenate([fused(held[u][:3], u) for u in dev])
+    skilled = np.concatenate([fused(skilled_rows(y, yforg, u)[:3], u) for u in dev])
+    random = np.concatenate([fused([held[dev[(i + k) % 8]][0] for k in (1, 2, 3)], u) for i, u in enumerate(dev)])
+    calibration = model.calibration
+    assert (calibration.users, calibration.references, calibration.genuine, calibration.skilled,
+            calibration.random) == (8, 4, 24, 24, 24)
+    points = calibration.points
+    assert list(points) == ["boundary", "eer", "far=0.01", "far=0.001", "random:eer", "random:far=0.01",
+                            "random:far=0.001"]
+    assert points["eer"].threshold == pytest.approx(equal_error_rate(genuine, skilled)[1], abs=1e-9)
+    assert points["random:eer"].threshold == pytest.approx(equal_error_rate(genuine, random)[1], abs=1e-9)
+    assert points["far=0.01"].threshold == pytest.approx(skilled.max(), abs=1e-9)  # 24 forgeries: accept none
+    for point in points.values():  # a score within 1e-9 of a threshold may fall either side of it here
+        t = point.threshold
+        assert any(point.frr == pytest.approx(np.mean(genuine < t + e)) for e in (-1e-9, 1e-9))
+        assert any(point.far_skilled == pytest.approx(np.mean(skilled >= t + e)) for e in (-1e-9, 1e-9))
+        assert any(point.far_random == pytest.approx(np.mean(random >= t + e)) for e in (-1e-9, 1e-9))
+    assert points["boundary"].threshold == 0 and points["far=0.01"].far_skilled == 0
+
+
+def test_a_classifier_file_of_version_1_loads_without_calibration(features, trained, tmp_path):
+    _, _, classifier = trained
+    payload = {"format": "sigcli-wi-model", "version": 1, "classifier": classifier, "fusion": "max",
+               "feature_dim": features.dim, "options": {}, "canvas": None, "info": {"source": "tiny:00ff"}}
+    skops.io.dump(payload, tmp_path / "old.skops")
+    model = load_wi_model(tmp_path / "old.skops")
+    assert (model.fingerprint, model.calibration, model.fusion) == ("tiny:00ff", None, "max")
+
+
+def test_a_calibration_sig_wi_never_writes_is_refused(features, trained, tmp_path):
+    from sigcli.protocols.calibration import operating_points
+
+    options, _, classifier = trained
+    calibration = {"points": [dict(vars(point)) for point in operating_points(np.ones(3), np.zeros(3),
+                                                                                np.zeros(3)).values()],
+                   "users": 1, "references": 2, "genuine": 3, "skilled": 3, "random": 3}
+    calibration["points"][1]["threshold"] = float("nan")
+    path = _edit(classifier, tmp_path, options, features.dim, calibration=calibration)
+    with pytest.raises(InputError, match="operating point 'eer' holds a threshold or rates that are not finite"):
+        load_wi_model(path)
+
+
+_SMALL_ARGS = ["--exp-users", "0", "6", "--dev-users", "6", "14", "--gen-for-train", "4", "--gen-for-ref", "4",
+               "--gen-for-test", "3", "--svm-gamma", "2^-4"]

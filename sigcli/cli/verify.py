@@ -16,11 +16,28 @@ config.json 'sig train' and 'sig distill' write beside model_best.pth / model_la
 recorded: the --dataset's canvas, --canvas H W, or else the smallest one holding every given
 image with 20% room (with a warning: the scores then depend on which images are given).
 
+A classifier saved by 'sig wi --save-model' carries thresholds calibrated on its development
+users: --operating-point eer (equal error rate against skilled forgeries), far=0.01 or far=0.001
+(at most 1% or 0.1% of skilled forgeries accepted), random:eer, random:far=0.01, ... (against
+random forgeries), or boundary (0, the default); the decisions then come with the error rates
+that point gave there. A classifier trained on features of another checkpoint, or on images of
+another canvas, is refused unless --allow-classifier-mismatch.
+
+A list of pairs (--pairs pairs.csv, header reference,query,label: a reference folder, a query
+image and optionally 1 genuine / 0 forgery) is scored in one run: each reference folder is
+enrolled once, queries are extracted in batches, rows that cannot be scored are named and
+skipped, and with labels FRR, FAR (of the decisions) and the EER (of the scores) are shown.
+--save-path FILE.csv keeps every row's score and decision; FILE.json the whole record.
+
 Examples:
 
   sig verify --model-path signet.pth -r refs/ query1.png query2.png
 
   sig verify --model-path signet.pth -r a.png -r b.png --dataset gpds --classifier-path wi.skops --json q.png
+
+  sig verify --model-path run/model_best.pth --classifier-path wi.skops --operating-point far=0.01 -r refs/ q.png
+
+  sig verify --model-path run/model_best.pth --classifier-path wi.skops --pairs pairs.csv --save-path scores.csv
 
 Give -r once per file or a folder: after '-r refs/*.png' the shell passes only the first file to -r
 and the others become queries.
@@ -40,27 +57,65 @@ from sigcli.config.verify import VerifyOptions
 
 if TYPE_CHECKING:
     from sigcli.verify import VerifyResult
+    from sigcli.verify_pairs import PairsResult
 
 
 def run(options: VerifyOptions) -> None:
-    from sigcli.verify import verify
+    if options.pairs is not None:
+        from sigcli.verify_pairs import verify_pairs
 
-    result = verify(options, console.RichReporter())
+        result = verify_pairs(options, console.RichReporter())
+    else:
+        from sigcli.verify import verify
+
+        result = verify(options, console.RichReporter())
     if options.as_json:
         console.out.print(json.dumps(result.as_dict(), indent=2), markup=False, highlight=False, soft_wrap=True)
     else:
-        console.out.print(_table(result))
+        console.out.print(_table(result) if options.pairs is None else _pairs_table(result, options))
+
+
+def _pairs_table(result: PairsResult, options: VerifyOptions) -> Table:
+    """What a list of pairs gave: counts, the threshold, the skipped rows' reasons and, with labels, the metrics."""
+    scored = len(result.pairs) - len(result.skipped)
+    table = Table(title=f"sig verify --pairs: {len(result.pairs)} rows of {options.pairs}", show_header=False,
+                  caption=escape(f"score: {_SCORING[result.scoring]}, {result.fusion} over the references; canvas "
+                                 f"{result.canvas[0]}×{result.canvas[1]} ({result.canvas_from})"
+                                 f"{calibrated_rates(result.operating_point)}"))
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_row("scored", f"{scored} pairs against {result.references} references")
+    threshold = "per writer" if result.threshold is None else f"{result.threshold:.6g}"
+    table.add_row("threshold", escape(f"{threshold} ({result.threshold_from})"))
+    for reason, count in result.skip_summary():
+        table.add_row(f"skipped {count}", escape(reason))
+    metrics = result.metrics
+    if metrics is not None:
+        table.add_row("labelled", f"{metrics['genuine']} genuine, {metrics['forgeries']} forgeries "
+                                  f"({metrics['decided']} decided)")
+        for name in ("FRR", "FAR", "EER"):
+            if metrics[name] is not None:
+                table.add_row(name, f"{100 * metrics[name]:.2f} %"
+                              + (f" (at threshold {metrics['eer_threshold']:.6g})" if name == "EER" else ""))
+        if metrics["AUC"] is not None:
+            table.add_row("AUC", f"{metrics['AUC']:.4f}")
+    if options.save_path is not None:
+        table.add_row("saved", escape(str(options.save_path)))
+    return table
+
+
+_SCORING = {"wi-svm": "WI SVM decision value", "cosine": "cosine similarity",
+            "euclidean": "minus the Euclidean distance"}
 
 
 def _table(result: VerifyResult) -> Table:
-    scoring = {"wi-svm": "WI SVM decision value", "cosine": "cosine similarity",
-               "euclidean": "minus the Euclidean distance"}[result.scoring]
+    scoring = _SCORING[result.scoring]
     places = decisive_places([q.score for q in result.queries], result.threshold)
     threshold = "no threshold" if result.threshold is None else f"threshold {result.threshold:.{places}f}"
     table = Table(title=f"sig verify: {len(result.queries)} queries against {len(result.references)} references",
                   caption=escape(f"score: {scoring}, {result.fusion} over the references; {threshold} "
-                                 f"({result.threshold_from}); canvas {result.canvas[0]}×{result.canvas[1]} "
-                                 f"({result.canvas_from})"))
+                                 f"({result.threshold_from}){calibrated_rates(result.operating_point)}; canvas "
+                                 f"{result.canvas[0]}×{result.canvas[1]} ({result.canvas_from})"))
     table.add_column("query", overflow="fold")
     table.add_column("score", justify="right")
     table.add_column("decision")
@@ -71,6 +126,16 @@ def _table(result: VerifyResult) -> Table:
         table.add_row(escape(query.file), f"{query.score:.{places}f}", decision, escape(query.nearest),
                       f"{query.nearest_score:.{places}f}")
     return table
+
+
+def calibrated_rates(point: dict | None) -> str:
+    """``; at operating point eer, on 40 development users: FRR 5.00%, ...``, or nothing when uncalibrated."""
+    if point is None:
+        return ""
+    rates = [f"FRR {point['frr']:.2%}"] + [f"FAR {kind} {point[f'far_{kind}']:.2%}" for kind in ("skilled", "random")
+                                           if point[f"far_{kind}"] is not None]
+    return (f"; at operating point {point['name']}, on {point['calibrated_on']['users']} development users: "
+            f"{', '.join(rates)}")
 
 
 def decisive_places(scores: list[float], threshold: float | None, fewest: int = 4, most: int = 17) -> int:

@@ -240,21 +240,43 @@ def read_gray(path: str | os.PathLike) -> np.ndarray:
 def _read_gray_by_content(path: str | os.PathLike) -> np.ndarray:
     """The first page of any image PIL identifies, grey as scikit-image's ``as_gray`` makes it."""
     from PIL import Image
-    from skimage.color import rgb2gray, rgba2rgb
 
     with Image.open(path) as image:
         image.seek(0)
-        if image.mode == "1":
-            image = image.convert("L")
-        if image.mode in ("L", "I;16", "I;16L", "I;16B"):
-            return np.asarray(image)
-        if image.mode == "I":  # 16-bit grey some decoders widen to 32 bits
-            pixels = np.asarray(image)
-            if pixels.size and 0 <= pixels.min() and pixels.max() <= 0xFFFF:
-                return pixels.astype(np.uint16)
-        if "A" in image.mode or "transparency" in image.info:
-            return rgb2gray(rgba2rgb(np.asarray(image.convert("RGBA"))))
-        return rgb2gray(np.asarray(image.convert("RGB")))
+        return _gray_of_pil(image)
+
+
+def _gray_of_pil(image) -> np.ndarray:
+    """A PIL image as scikit-image's ``as_gray`` makes it (before ``img_as_ubyte``)."""
+    from skimage.color import rgb2gray, rgba2rgb
+
+    if image.mode == "1":
+        image = image.convert("L")
+    if image.mode in ("L", "I;16", "I;16L", "I;16B"):
+        return np.asarray(image)
+    if image.mode == "I":  # 16-bit grey some decoders widen to 32 bits
+        pixels = np.asarray(image)
+        if pixels.size and 0 <= pixels.min() and pixels.max() <= 0xFFFF:
+            return pixels.astype(np.uint16)
+    if "A" in image.mode or "transparency" in image.info:
+        return rgb2gray(rgba2rgb(np.asarray(image.convert("RGBA"))))
+    return rgb2gray(np.asarray(image.convert("RGB")))
+
+
+def gray_image(image) -> np.ndarray:
+    """An image held in memory (a numpy array or a PIL image) as uint8 grey, converted as
+    :func:`read_gray` converts a file with the same pixels: a 2-D array is grey (uint8 as it
+    is, 16-bit scaled down, floats in [0, 1]); an H×W×3 or H×W×4 array is RGB or RGBA."""
+    from skimage import img_as_ubyte
+    from skimage.color import rgb2gray, rgba2rgb
+
+    if not isinstance(image, np.ndarray):
+        return img_as_ubyte(_gray_of_pil(image))
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        image = rgb2gray(rgba2rgb(image) if image.shape[-1] == 4 else image)
+    elif image.ndim != 2:
+        raise ValueError(f"an array of shape {image.shape} is neither H×W grey nor H×W×3/4 colour")
+    return img_as_ubyte(image)
 
 
 def image_shape(path: Path) -> tuple[int, int] | None:

@@ -14,6 +14,7 @@ scikit-learn types it consists of, so a model file cannot run code.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -35,11 +36,16 @@ from sigcli.filekind import SKOPS, file_kind
 from sigcli.fileio import atomic_path
 from sigcli.progress import Reporter
 from sigcli.protocols import evaluation_features, require_counts, splits, users_of
+from sigcli.protocols.calibration import Calibration, calibrate_wi
 from sigcli.protocols.svm import KernelSVM, from_pipeline, reference_pipeline
 from sigcli.results import check_results_path, save_results
 
+log = logging.getLogger(__name__)
+
 FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
 MODEL_FORMAT = "sigcli-wi-model"
+#: 2 adds ``fingerprint`` and ``calibration``; files of version 1 load without them.
+MODEL_VERSION = 2
 #: What a WI model file is, said when something else is given.
 MODEL_HINT = "expected a .skops file written by 'sig wi --save-model'"
 VALUES_HINT = ("'sig wi --save-model' writes a scaler and an rbf or linear SVM with finite numbers, shaped for its "
@@ -58,12 +64,15 @@ class WIFold:
     pair_a: np.ndarray               # training pairs (development users)
     pair_b: np.ndarray
     labels: np.ndarray               # +1 same writer, -1 different writers
+    kept: np.ndarray                 # per development user (ascending), its training genuines
 
 
 @dataclass
 class WIRun:
     folds: list[dict]                                   # docs/formats.md#results-pickle, one dict per fold
     classifier: Pipeline = field(repr=False)            # the first fold's scaler + SVM
+    fold: WIFold = field(repr=False)                    # the first fold's draws
+    calibration: Calibration | None = None              # the saved classifier's operating points (--save-model)
 
 
 @dataclass
@@ -75,6 +84,8 @@ class WIModel:
     feature_dim: int
     info: dict
     canvas: Canvas | None = None  # how the images of its training features were made, when known
+    fingerprint: str | None = None  # the checkpoint its features came from (Checkpoint.identity()), when known
+    calibration: Calibration | None = None  # its operating points on the development data (version 2 files)
 
     def score(self, queries: np.ndarray, references: np.ndarray, fusion: str | None = None) -> np.ndarray:
         """Fused score of each query against one writer's references (higher: more genuine)."""
@@ -124,7 +135,7 @@ def draw_fold(features: FeatureSet, exp_users: np.ndarray, dev_users: np.ndarray
     kept = np.stack([rows[:options.gen_for_train] for rows in splits.shuffled_genuines(y, yforg, dev_users, rng)])
     pair_a, pair_b, labels = splits.wi_training_pairs(kept, rng)
     tests = splits.sampled_tests(test_genuines, skilled, options.gen_for_test, rng)
-    return WIFold(references, tests, pair_a, pair_b, labels)
+    return WIFold(references, tests, pair_a, pair_b, labels, kept)
 
 
 def dissimilarities(features: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -169,8 +180,13 @@ def run_wi(options: WIOptions, reporter: Reporter | None = None) -> WIRun:
     features, inputs = evaluation_features(options, reporter)
     run = evaluate_wi(features, options, reporter)
     if options.save_model is not None:
+        run.calibration = calibration = calibrate(features, run, options, reporter)
+        if calibration is None:
+            log.warning("no development user has genuine signatures beyond --gen-for-train %d: the classifier is "
+                        "saved without calibrated thresholds (lower --gen-for-train to keep some for calibration)",
+                        options.gen_for_train)
         save_wi_model(options.save_model, run.classifier, options, features.dim, features.canvas,
-                      overwrite=options.overwrite, source=features.source, inputs=inputs)
+                      calibration=calibration, overwrite=options.overwrite, source=features.source, inputs=inputs)
     if options.save_path is not None:
         save_results(run.folds, options.save_path, options, "wi", inputs, options.overwrite)
     return run
@@ -181,13 +197,14 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
     exp_users, dev_users = check_wi(features, options)
     rng = np.random.RandomState(options.seed)
     reporter = progress.resolve(reporter)
-    folds, first = [], None
+    folds, first, first_fold = [], None, None
     x = features.features
     with reporter.task("wi: training and scoring", options.folds * (1 + len(exp_users))) as task:
         for index in range(options.folds):
             fold = draw_fold(features, exp_users, dev_users, options, rng)
             classifier = fit_wi(features, fold, options)
-            first = classifier if first is None else first
+            if first is None:
+                first, first_fold = classifier, fold
             where = f"{index + 1}/{options.folds}"
             task.advance(1, fold=where)
             svm = from_pipeline(classifier)
@@ -197,19 +214,31 @@ def evaluate_wi(features: FeatureSet, options: WIOptions, reporter: Reporter | N
                                     for rows in (test.genuine, test.random, test.skilled)))
                 task.advance(1, fold=where)
             folds.append(fold_results(scores, options.threshold))
-    return WIRun(folds, first)
+    return WIRun(folds, first, first_fold)
+
+
+def calibrate(features: FeatureSet, run: WIRun, options: WIOptions,
+              reporter: Reporter | None = None) -> Calibration | None:
+    """The operating points of the run's saved (first fold's) classifier on its development users."""
+    svm = from_pipeline(run.classifier)
+    dev_users = users_of(features, options.dev_users, "development")
+    return calibrate_wi(lambda queries, references: score_queries(svm, queries, references, options.fusion),
+                        features.features, features.y, features.yforg, dev_users, run.fold.kept, options, reporter)
 
 
 def save_wi_model(path: str | os.PathLike, classifier: Pipeline, options: WIOptions, feature_dim: int,
-                  canvas: Canvas | None = None, *, overwrite: bool = False, **info: Any) -> Path:
+                  canvas: Canvas | None = None, *, calibration: Calibration | None = None, overwrite: bool = False,
+                  **info: Any) -> Path:
     """Write the classifier with skops (no pickle), with its fusion, feature size, the canvas its
-    features' images were made on (for 'sig verify') and provenance; an existing file is refused
-    unless ``overwrite``."""
+    features' images were made on and the fingerprint of their checkpoint (``info["source"]``),
+    both checked by 'sig verify', its calibrated operating points and provenance
+    (docs/formats.md#wi-classifier-files); an existing file is refused unless ``overwrite``."""
     import skops.io
 
-    payload = {"format": MODEL_FORMAT, "version": 1, "classifier": classifier, "fusion": options.fusion,
+    payload = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "classifier": classifier, "fusion": options.fusion,
                "feature_dim": int(feature_dim), "options": options.model_dump(mode="json"),
-               "canvas": None if canvas is None else canvas.as_dict(), "info": info}
+               "canvas": None if canvas is None else canvas.as_dict(), "fingerprint": info.get("source") or None,
+               "calibration": None if calibration is None else calibration.as_dict(), "info": info}
     with atomic_path(path, suffix=".skops", overwrite=overwrite) as tmp:
         skops.io.dump(payload, tmp)
     return Path(path)
@@ -273,9 +302,14 @@ def _check_model(payload: Any) -> WIModel:
             _array(scaler, name, 1, (dim,))
     if scaler.with_std and not np.all(scaler.scale_ > 0):
         raise InputError("the scaler's scale_ holds values that are not positive")
-    return WIModel(classifier, str(payload["fusion"]), dim,
-                   {"options": payload.get("options", {}), **payload.get("info", {})},
-                   Canvas.from_dict(payload.get("canvas")))
+    info = payload.get("info", {})
+    fingerprint = payload.get("fingerprint", info.get("source") if isinstance(info, dict) else None)  # version 1
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        raise InputError(f"fingerprint is {fingerprint!r}, not the text of a checkpoint's identity")
+    calibration = payload.get("calibration")
+    return WIModel(classifier, str(payload["fusion"]), dim, {"options": payload.get("options", {}), **info},
+                   Canvas.from_dict(payload.get("canvas")), fingerprint or None,
+                   None if calibration is None else Calibration.from_dict(calibration))
 
 
 def _positive_number(value: Any) -> bool:
