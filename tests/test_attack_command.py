@@ -147,3 +147,16 @@ def test_wd_system_attack_reports_success_per_budget(cli, tiny_checkpoint, tmp_p
         if attack["attacked"]:
             assert attack["success_rate"][-1] == attack["successes"][-1] / attack["attacked"]
     assert json.loads(result.stdout)["attacks"]["skilled"]["name"].startswith("Type II")
+
+
+def test_attack_options_round_trip_through_the_command_line():
+    from sigcli.cli.derive import argv, parse
+    from sigcli.config.attack import AttackOptions
+
+    options = AttackOptions(model_path="m.pth", data_path="d.npz", save_path="r.json", system="wd",
+                            budgets="0.5, 2,10", kinds="genuine,random", svm_gamma="2^-5", exp_users=(0, 4),
+                            dev_users=(4, 9), steps=7)
+    assert options.budgets == [0.5, 2.0, 10.0] and options.kinds == ["genuine", "random"]
+    assert parse(AttackOptions, argv(options)) == options
+    with pytest.raises(Exception, match="--max-l2 is an option of --system classifier"):
+        AttackOptions(model_path="m.pth", data_path="d.npz", save_path="r.json", system="wd", budgets="1", max_l2=2)
