@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import numpy as np
@@ -17,6 +19,7 @@ from sigcli.models import INPUT_SIZE, create_model
 from sigcli.models.checkpoint import save_checkpoint
 from sigcli.protocols.svm import fit_precomputed, from_pipeline, reference_pipeline
 from sigcli.training.data import center_crop, to_unit
+from conftest import run_sig
 from training_data import TINY, signature_set, tiny_net
 
 
@@ -127,16 +130,23 @@ def test_the_wd_attack_raises_a_forgerys_decision_value(kind):
         assert (system.decision(adversarial) > before).all()
 
 
-def test_wd_system_attack_reports_success_per_budget(cli, tiny_checkpoint, tmp_path):
+@pytest.fixture(scope="module")
+def wd_attack(tiny_checkpoint, tmp_path_factory) -> tuple:
+    """``sig attack --system wd`` on 4 exploitation and 3 development users: the JSON path and stdout."""
     model, _, folder = tiny_checkpoint
     data = signature_set(users=7, genuine=5, skilled=2, seed=3).save(folder / "wd_set.npz")
-    out = tmp_path / "wd_attack.json"
-    result = cli("attack", "--system", "wd", "--model-path", model, "--data-path", data, "--budgets", "0,2,40",
-                 "--exp-users", 0, 4, "--dev-users", 4, 7, "--gen-for-train", 3, "--gen-for-test", 2,
-                 "--forg-from-dev", 3, "--svm-type", "linear", "--steps", 8, "--schedule", "linear",
-                 "--device", "cpu", "--save-path", out, "--json")
+    out = tmp_path_factory.mktemp("wd-attack") / "wd_attack.json"
+    result = run_sig("attack", "--system", "wd", "--model-path", model, "--data-path", data, "--budgets", "0,2,40",
+                     "--exp-users", 0, 4, "--dev-users", 4, 7, "--gen-for-train", 3, "--gen-for-test", 2,
+                     "--forg-from-dev", 3, "--svm-type", "linear", "--steps", 8, "--schedule", "linear",
+                     "--device", "cpu", "--save-path", out, "--json")
     assert result.exit_code == 0, result.output
-    record = json.loads(out.with_suffix(".json").read_text())
+    return out, result.stdout
+
+
+def test_wd_system_attack_reports_success_per_budget(wd_attack):
+    out, stdout = wd_attack
+    record = json.loads(out.read_text())
     assert record["budgets"] == [0, 2, 40] and set(record["attacks"]) == {"genuine", "skilled", "random"}
     for kind, attack in record["attacks"].items():
         signatures = record["signatures"][kind]
@@ -146,7 +156,28 @@ def test_wd_system_attack_reports_success_per_budget(cli, tiny_checkpoint, tmp_p
         assert np.all(np.asarray(signatures["l2"]) <= np.asarray([0, 2, 40]) * (1 + 1e-5) + 1e-6)
         if attack["attacked"]:
             assert attack["success_rate"][-1] == attack["successes"][-1] / attack["attacked"]
-    assert json.loads(result.stdout)["attacks"]["skilled"]["name"].startswith("Type II")
+    assert sum(attack["successes"][-1] for attack in record["attacks"].values()) > 0
+    assert json.loads(stdout)["attacks"]["skilled"]["name"] == "Type II (skilled)"
+    assert record["options"]["system"] == "wd" and "torch" in record["environment"]
+
+
+def test_report_compares_attack_results_and_plots_them(wd_attack, tmp_path, cli):
+    out, _ = wd_attack
+    other = tmp_path / "madry.json"
+    other.write_text(out.read_text())
+    result = cli("report", out, other, "--format", "csv", "--plot", tmp_path / "robustness.png")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    record = json.loads(out.read_text())
+    assert [(row["run"], row["kind"]) for row in rows] == [(run, kind) for run in ("wd_attack", "madry")
+                                                           for kind in ("genuine", "skilled", "random")]
+    for row in rows:
+        rate = record["attacks"][row["kind"]]["success_rate"][-1]
+        assert row["success_40"] == ("" if rate is None else f"{100 * rate:.1f}")
+    assert (tmp_path / "robustness.png").stat().st_size > 0
+    (tmp_path / "wd.json").write_text(json.dumps({"command": "wd"}))
+    mixed = cli("report", out, tmp_path / "wd.json")
+    assert mixed.exit_code == 2 and "report attack results and evaluation results separately" in mixed.stderr
 
 
 def test_attack_options_round_trip_through_the_command_line():

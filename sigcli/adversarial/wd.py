@@ -27,7 +27,7 @@ from torch import nn
 from sigcli import progress
 from sigcli.adversarial.attacks import l2_norms, pgd_max_l2
 from sigcli.adversarial.classifier import l2_summary
-from sigcli.config.attack import AttackOptions
+from sigcli.config.attack import WD_KIND_NAMES, AttackOptions
 from sigcli.data.sigset import SignatureSet
 from sigcli.device import resolve_device
 from sigcli.errors import InputError
@@ -39,9 +39,6 @@ from sigcli.protocols.svm import KernelSVM, fit_precomputed
 from sigcli.protocols.wd import check_wd, draw_fold
 from sigcli.training.data import Rows, batches, check_image_size
 
-#: What each kind of attacked signature is, and what the attack makes the system do.
-KIND_NAMES = {"genuine": "Type I (genuine rejected)", "skilled": "Type II (skilled forgery accepted)",
-              "random": "Type II (random forgery accepted)"}
 GENUINE, FORGERY = 1, 0   # the classes of the two-logit network
 
 
@@ -192,7 +189,7 @@ def summarise_kind(kind: str, record: dict, budgets: list[float], threshold: flo
     fooled &= right[:, None]
     attacked = int(right.sum())
     stats = [l2_summary(norms[fooled[:, k], k]) for k in range(len(budgets))]
-    return {"name": KIND_NAMES[kind], "signatures": len(clean), "attacked": attacked,
+    return {"name": WD_KIND_NAMES[kind], "signatures": len(clean), "attacked": attacked,
             "clean_error": float(1 - right.mean()) if len(clean) else None,
             "successes": fooled.sum(0).tolist(),
             "success_rate": (fooled.sum(0) / attacked).tolist() if attacked else [None] * len(budgets),

@@ -73,7 +73,7 @@ def wd_table(report: dict) -> Table:
             cells.append("–" if rate is None else f"{100 * rate:.1f}%" + ("" if median is None else f" ({median:.3g})"))
         table.add_row(f"{budget:g}", *cells)
     table.caption = ("success rate among the signatures decided right without attack (median L2 of the successful "
-                     "perturbations)")
+                     "perturbations); Type I: genuine made to be rejected; Type II: forgery made to be accepted")
     return table
 
 

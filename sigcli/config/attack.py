@@ -27,6 +27,8 @@ System = Literal["classifier", "wd"]
 #: Signatures attacked on a WD system: genuine ones made to be rejected (Type I), skilled and
 #: random forgeries made to be accepted (Type II).
 WD_KINDS = ("genuine", "skilled", "random")
+#: How reports name each kind of attack.
+WD_KIND_NAMES = {"genuine": "Type I (genuine)", "skilled": "Type II (skilled)", "random": "Type II (random)"}
 #: Options of ``sig wd`` that build the attacked WD system, taken with their defaults and help.
 WD_SYSTEM_FIELDS = ("exp_users", "dev_users", "gen_for_train", "gen_for_test", "forg_from_dev", "forg_from_exp",
                     "test_mode", "svm_type", "svm_c", "svm_gamma", "threshold")
