@@ -108,7 +108,8 @@ def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, 
                         break
                 if schedule == "linear":
                     gradient = normalised(gradient)
-                stepped = project_l2(torch.clamp(images + delta.add(gradient, alpha=-lr), 0.0, 1.0) - images, max_l2)
+                stepped = torch.add(images, delta.add(gradient, alpha=-lr)).clamp_(0.0, 1.0).sub_(images)
+                stepped = project_l2(stepped, max_l2)
                 delta = torch.where(_per_sample(done, delta), delta, stepped) if stop_on_success else stepped
     return (images + delta).clamp_(0.0, 1.0)
 
