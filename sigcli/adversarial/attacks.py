@@ -84,6 +84,10 @@ def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, 
     unit L2 norm (the reference's ``fast`` attack). ``reduction="sum"`` makes each image's
     attack independent of the others in its batch; ``"mean"`` (the reference) divides every
     gradient by the batch size, which matters for the ``step`` schedule only.
+
+    ``stop_on_success`` freezes an image's perturbation at the first step where the attack
+    succeeds (:func:`success` of that step's logits), so that its norm measures what the
+    attack needed rather than the budget; the reference never stops.
     """
     images = images.detach()
     if torch.is_tensor(max_l2):
