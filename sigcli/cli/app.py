@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("meta", "meta"),
     ("extract", "extract"),
     ("export", "export"),
+    ("attack", "attack"),
     ("wd", "wd"),
     ("wi", "wi"),
     ("report", "report"),
