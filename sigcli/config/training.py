@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sigcli.config.common import AllowPickle, DataPath, Device, Json, Overwrite, Seed, UserRange
+from sigcli.errors import InputError
 from sigcli.options import Options
 
 #: The architectures sig itself registers. ``--help`` names them without importing torch to
@@ -21,6 +22,8 @@ Logdir = Annotated[Path, Field(description="Run folder: checkpoints (model_best.
 Resume = Annotated[bool, Field(description="Continue the interrupted run in --logdir, with the options it started "
                                            "with (only --epochs, --device and --amp may change).")]
 START_OVER = "Start over in a --logdir that holds a run (only the run's own files are removed)."
+#: SigNet-F's user loss: over the genuine signatures (L2) or over all (L1) (docs/training.md#signet-and-signet-f-objectives).
+LossType = Literal["L1", "L2"]
 
 
 class Schedule(Options):
@@ -51,8 +54,18 @@ class TrainOptions(Schedule):
     users: UserRange = Field(None, description="Train on users FIRST..LAST-1, by index in the set (LAST excluded).")
     forg: bool = Field(False, description="SigNet-F: also learn to tell skilled forgeries.")
     lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F: weight λ of the forgery loss.")
+    loss_type: LossType = Field("L2", description=(
+        "SigNet-F's user cross-entropy: L2 over the genuine signatures (the paper's Eq. 4), L1 over all signatures, "
+        "a forgery labelled with the writer it imitates (Eq. 3)."))
     batch_size: int = Field(32, ge=2, description="Signatures per step (per process under torchrun).")
     resume: Resume = False
     overwrite: Overwrite = Field(False, description=START_OVER)
     allow_pickle: AllowPickle = False
     as_json: Json = Field(False, description="Print the per-epoch summary as JSON on stdout instead of a table.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainOptions":
+        if self.loss_type == "L1" and not self.forg:
+            raise InputError("--loss-type L1 changes SigNet-F's loss, and without --forg there are no forgeries "
+                             "(both losses are the same)", "add --forg, or leave --loss-type out")
+        return self
