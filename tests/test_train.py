@@ -220,6 +220,24 @@ def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
                            as_json=True)
     assert parse(TrainOptions, argv(options)) == options
     assert parse(TrainOptions, ["--dataset-path", "a b.npz", "--logdir", "run"]).data_path == Path("a b.npz")
+    ensadv = TrainOptions(data_path="a.npz", logdir="run", adversarial="ensadv", adv_models=["m1.pth", "m 2.pth"],
+                          eps=3, alpha=0.25)
+    assert parse(TrainOptions, argv(ensadv)) == ensadv
+    assert parse(TrainOptions, ["--data-path", "a.npz", "--logdir", "run", "--adversarial", "ensadv", "--adv-models",
+                                "m1.pth", "--adv-model", "m 2.pth", "--eps", "3", "--alpha", "0.25"]) == ensadv
+    tested = TrainOptions(data_path="a.npz", test=True, model_path="m.pth", forg=True, loss_type="L1")
+    assert parse(TrainOptions, argv(tested)) == tested
+
+
+@pytest.mark.parametrize("given, refused", [
+    (dict(attack_steps=10), "--attack-steps is not used with --adversarial none"),
+    (dict(adversarial="ensadv", attack_l2=5), "--attack-l2 is not used with --adversarial ensadv"),
+    (dict(adversarial="madry", eps=2, alpha=0.1), "--eps, --alpha are not used with --adversarial madry"),
+    (dict(adv_models=["m.pth"]), "--adv-model is not used"),
+])
+def test_attack_options_are_refused_without_their_kind_of_adversarial_training(given, refused):
+    with pytest.raises(SigcliError, match=refused):
+        TrainOptions(data_path="a.npz", logdir="run", **given)
 
 
 def test_the_builtin_architectures_named_in_help_are_the_registered_ones():
@@ -404,3 +422,43 @@ def test_prefetch_keeps_order_and_raises_errors():
 
     with pytest.raises(ValueError, match="bad batch"):
         list(prefetch(failing()))
+
+
+# --------------------------------------------------------------------------- --test
+def test_test_reports_the_validation_metrics_of_a_checkpoint_and_writes_nothing(small_set, tmp_path, cli):
+    """--test --checkpoint M gives what training recorded for M's epoch, on the same split; errors are one line."""
+    logdir = tmp_path / "run"
+    common = ["--model", TINY, "--data-path", str(small_set), "--users", "1", "4", "--forg", "--seed", "3",
+              "--device", "cpu"]
+    trained = cli("train", *common, "--epochs", "2", "--batch-size", "4", "--logdir", str(logdir))
+    assert trained.exit_code == 0, trained.output
+    recorded = _rows(logdir / "metrics.csv")[-1]
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+
+    tested = cli("train", *common, "--test", "--checkpoint", str(logdir / "model_last.pth"), "--json")
+    assert tested.exit_code == 0, tested.output
+    metrics = json.loads(tested.stdout)
+    for name in ("acc", "loss", "forg_acc", "forg_loss"):
+        assert metrics[name] == pytest.approx(float(recorded[f"val_{name}"]), rel=1e-6), name
+    table = cli("train", *common, "--test", "--model-path", str(logdir / "model_last.pth"))
+    assert table.exit_code == 0 and "validation" in table.output and "forgery" in table.output
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+    def error(*args: str) -> str:
+        result = cli("train", "--data-path", str(small_set), "--device", "cpu", *args)
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+        return lines[0]
+
+    checkpoint = str(logdir / "model_best.pth")
+    assert "give its --checkpoint" in error("--test")
+    assert "add --test" in error("--checkpoint", checkpoint, "--logdir", str(tmp_path / "new"))
+    assert "give --logdir" in error()
+    assert f"holds a {TINY} network, not --model signet" in error("--test", "--checkpoint", checkpoint, "--forg")
+    assert "these options select 4 users" in error("--test", "--checkpoint", checkpoint, "--model", TINY, "--forg")
+    plain = tmp_path / "plain"
+    assert cli("train", "--model", TINY, "--data-path", str(small_set), "--users", "1", "4", "--epochs", "1",
+               "--batch-size", "4", "--device", "cpu", "--logdir", str(plain)).exit_code == 0
+    assert "no forgery head" in error("--test", "--checkpoint", str(plain / "model_best.pth"), "--model", TINY,
+                                      "--users", "1", "4", "--forg")

@@ -19,8 +19,9 @@ from torch import nn
 
 from sigcli.config.training import LossType, TrainOptions
 from sigcli.data.sigset import SignatureSet, canvas_of
-from sigcli.errors import InputError
+from sigcli.errors import CheckpointError, InputError
 from sigcli.models import create_model
+from sigcli.models.checkpoint import load_checkpoint, same_architecture
 from sigcli.options import require_users_within
 from sigcli.progress import Reporter
 from sigcli.training.data import Batch, Rows, batches, check_image_size, num_batches, set_digest, split_train_val
@@ -115,8 +116,29 @@ class SupervisedObjective:
 
 
 def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> FitResult:
-    """Train SigNet (or SigNet-F with ``options.forg``) on a preprocessed set; see :func:`fit`."""
+    """Train SigNet (or SigNet-F with ``options.forg``) on a preprocessed set, adversarially with
+    ``options.adversarial``; see :func:`fit`."""
     info = init_distributed(options.device)
+    objective, config = build_objective(options, info)
+    return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
+               options=options, extra_config=config, inputs=[options.data_path, *options.adv_models],
+               reporter=reporter)
+
+
+def evaluate_checkpoint(options: TrainOptions) -> dict[str, float]:
+    """``--test``: the validation metrics of the ``--checkpoint`` network on the validation split
+    that training with these options uses (clean images); nothing is written."""
+    info = init_distributed(options.device)
+    objective, _ = build_objective(options, info)
+    _load_trained(objective, options)
+    for module in objective.modules().values():
+        module.to(info.device).eval()
+    with torch.no_grad():
+        return objective.validate()
+
+
+def build_objective(options: TrainOptions, info: DistributedInfo) -> tuple[SupervisedObjective, dict]:
+    """The run's objective (the plain one with ``--test``) and what config.json records of its data."""
     users = options.users
     sigset = SignatureSet.load(options.data_path, allow_pickle=options.allow_pickle)
     check_image_size(sigset.image_size)
@@ -134,12 +156,40 @@ def train_signet(options: TrainOptions, reporter: Reporter | None = None) -> Fit
     classes, rows.y = np.unique(rows.y, return_inverse=True)
     train, val = split_train_val(len(rows), options.seed)
     torch.manual_seed(options.seed)
-    objective = SupervisedObjective(create_model(options.model), rows, train, val, len(classes),
-                                    batch_size=options.batch_size, lamb=options.lamb if options.forg else None,
-                                    loss_type=options.loss_type, info=info)
-    data = {"path": str(options.data_path), "fingerprint": set_digest(sigset), "users": len(classes),
-            "signatures": len(rows), "train": len(train), "validation": len(val)}
+    arguments = (create_model(options.model), rows, train, val, len(classes))
+    settings = dict(batch_size=options.batch_size, lamb=options.lamb if options.forg else None,
+                    loss_type=options.loss_type, info=info)
+    config: dict = {"data": {"path": str(options.data_path), "fingerprint": set_digest(sigset),
+                             "users": len(classes), "signatures": len(rows), "train": len(train),
+                             "validation": len(val)}}
+    if options.adversarial == "none" or options.test:
+        objective = SupervisedObjective(*arguments, **settings)
+    else:
+        from sigcli.training.adversarial import adversarial_objective
+
+        objective, config["adversarial"] = adversarial_objective(options, arguments, settings, info)
     canvas = canvas_of(options.data_path)  # for 'sig verify', which must make its images the same way
-    return fit(objective, options, options.logdir, resume=options.resume, overwrite=options.overwrite,
-               options=options, extra_config={"data": data, "canvases": [canvas.as_dict()] if canvas else []},
-               inputs=[options.data_path], reporter=reporter)
+    config["canvases"] = [canvas.as_dict()] if canvas else []
+    return objective, config
+
+
+def _load_trained(objective: SupervisedObjective, options: TrainOptions) -> None:
+    """The ``--checkpoint`` weights into the objective's modules; each part must fit these options."""
+    path = options.model_path
+    checkpoint = load_checkpoint(path, allow_unsafe=options.allow_unsafe_checkpoint)
+    features = objective.nets["features"]
+    if not same_architecture(features, checkpoint.features_state):
+        raise CheckpointError(f"--checkpoint {path} holds a {checkpoint.arch} network, not --model {options.model}",
+                              f"pass --model {checkpoint.arch}")
+    features.load_state_dict(checkpoint.features_state, strict=False)
+    classes = objective.nets["classifier"].out_features
+    if checkpoint.num_classes != classes:
+        head = "no user head" if checkpoint.num_classes is None else f"a {checkpoint.num_classes}-user head"
+        raise CheckpointError(f"--checkpoint {path} has {head}, and these options select {classes} users",
+                              "give the --data-path and --users it was trained with")
+    objective.nets["classifier"].load_state_dict(checkpoint.classifier_state)
+    if objective.forg:
+        if checkpoint.forgery_state is None:
+            raise CheckpointError(f"--checkpoint {path} has no forgery head (it was trained without --forg)",
+                                  "leave --forg out")
+        objective.nets["forgery"].load_state_dict(checkpoint.forgery_state)
