@@ -1,0 +1,124 @@
+"""Gradient attacks bounded in L2 norm (docs/adversarial.md#the-attacks).
+
+Both attacks take ``forward(images) -> logits`` (e.g. features then the user classifier)
+and images in [0, 1]; they return adversarial images, detached, in [0, 1]. The network is
+called as it is: its train/eval mode is the caller's choice and is left untouched, and
+only the perturbation's gradient is computed (no parameter gradient is accumulated).
+
+A perturbation whose gradient or norm is zero stays zero: every division by a norm is
+guarded, where the reference divides 0 by 0 and produces NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+Schedule = Literal["step", "linear"]
+Reduction = Literal["sum", "mean"]
+
+#: The linear schedule's final learning rate (the reference's ``fast`` attack).
+LINEAR_FINAL_LR = 0.01
+#: The step schedule multiplies the learning rate by this every quarter of the steps.
+STEP_GAMMA = 0.3
+
+
+def l2_norms(x: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each sample of a batch (shape ``(n,)``)."""
+    return torch.linalg.vector_norm(x.flatten(1), dim=1)
+
+
+def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+def _safe(norms: torch.Tensor) -> torch.Tensor:
+    """Norms to divide by: a zero norm (a zero vector) becomes tiny, so zero / it stays zero."""
+    return norms.clamp_min(torch.finfo(norms.dtype).tiny)
+
+
+def normalised(x: torch.Tensor) -> torch.Tensor:
+    """Each sample divided by its L2 norm; a zero sample stays zero."""
+    return x / _per_sample(_safe(l2_norms(x)), x)
+
+
+def project_l2(delta: torch.Tensor, max_l2: float) -> torch.Tensor:
+    """Each sample scaled down to L2 norm ``max_l2`` if it is longer.
+
+    Equals the reference's ``sign(δ)·min(|δ|, |δ·max_l2/‖δ‖₂|)`` (the scale is one positive
+    number per sample), without its NaN for a zero δ.
+    """
+    scale = (max_l2 / _safe(l2_norms(delta))).clamp(max=1.0)
+    return delta * _per_sample(scale, delta)
+
+
+def learning_rates(steps: int, schedule: Schedule) -> list[float]:
+    """The SGD learning rate of each step, the scheduler stepping before the optimiser as in
+    the reference (so step ``i`` uses the schedule's value at ``i + 1``).
+
+    ``linear``: from 1 down to 0.01 linearly (reaching 0.01 at the last step). ``step``: 1,
+    times 0.3 every ``steps // 4`` steps (every step when ``steps < 4``, where the reference's
+    StepLR would divide by zero).
+    """
+    if schedule == "linear":
+        return [(steps - t) / steps * (1 - LINEAR_FINAL_LR) + LINEAR_FINAL_LR for t in range(1, steps + 1)]
+    if schedule == "step":
+        period = max(1, steps // 4)
+        return [STEP_GAMMA ** (t // period) for t in range(1, steps + 1)]
+    raise ValueError(f"unknown schedule {schedule!r}")
+
+
+def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, steps: int, max_l2: float,
+               schedule: Schedule = "step", targeted: bool = False, reduction: Reduction = "sum") -> torch.Tensor:
+    """Projected gradient descent on the cross-entropy, the perturbation truncated to L2 norm
+    ``max_l2`` and the image kept in [0, 1] after every step.
+
+    Untargeted: the cross-entropy of the true ``labels`` is raised; targeted: that of the
+    target ``labels`` lowered. ``schedule="linear"`` also normalises each sample's gradient to
+    unit L2 norm (the reference's ``fast`` attack). ``reduction="sum"`` makes each image's
+    attack independent of the others in its batch; ``"mean"`` (the reference) divides every
+    gradient by the batch size, which matters for the ``step`` schedule only.
+    """
+    if steps < 0 or max_l2 < 0:
+        raise ValueError("steps and max_l2 must be >= 0")
+    images = images.detach()
+    labels = labels.to(images.device)
+    sign = 1.0 if targeted else -1.0
+    delta = torch.zeros_like(images)
+    with torch.enable_grad():
+        for lr in learning_rates(steps, schedule):
+            delta.requires_grad_(True)
+            loss = sign * F.cross_entropy(forward(images + delta), labels, reduction=reduction)
+            (gradient,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                if schedule == "linear":
+                    gradient = normalised(gradient)
+                delta = delta.detach().add_(gradient, alpha=-lr)
+                delta = project_l2(torch.clamp(images + delta, 0.0, 1.0) - images, max_l2)
+    return (images + delta).clamp_(0.0, 1.0)
+
+
+def fgm_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, eps: float,
+           targeted: bool = False) -> torch.Tensor:
+    """One step of L2 length ``eps`` along each image's cross-entropy gradient (the fast
+    gradient method): ``clamp(x ± eps·∇CE/‖∇CE‖₂, 0, 1)``, up the cross-entropy of the true
+    label, or down that of the target when ``targeted``."""
+    images = images.detach()
+    with torch.enable_grad():
+        x = images.clone().requires_grad_(True)
+        loss = F.cross_entropy(forward(x), labels.to(images.device), reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, x)
+    step = -eps if targeted else eps
+    return (images + step * normalised(gradient)).clamp_(0.0, 1.0)
+
+
+def success(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Which attacks succeeded: the prediction is the target (targeted) or is not the true label."""
+    predictions = logits.argmax(1)
+    return predictions == labels if targeted else predictions != labels
+
+
+__all__ = ["Forward", "fgm_l2", "l2_norms", "learning_rates", "normalised", "pgd_max_l2", "project_l2", "success"]
