@@ -46,8 +46,8 @@ def run(options: TrainOptions) -> None:
     if options.as_json:
         console.out.print_json(json.dumps(result.summary()))
         return
-    columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"] + (["val_forg_acc"] if options.forg
-                                                                                   else []) + ["seconds"]
+    columns = [name for name in ("epoch", "lr", "train_loss", "train_acc", "train_adv_acc", "val_loss", "val_acc",
+                                 "val_forg_acc", "seconds") if name in result.history[0]]
     console.out.print(epoch_table(result, "training", columns))
     console.out.print(f"best epoch {result.best_epoch}: {result.paths['best']}", markup=False, highlight=False)
 
