@@ -15,6 +15,15 @@ SHAPE = (1, 12, 16)
 CLASSES = 5
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks: with several threads, synchronisation costs more than the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_classifier(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

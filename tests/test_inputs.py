@@ -20,6 +20,7 @@ COMMANDS = {
     "quickstart": ["quickstart", "--workdir", "qs"],
     "wd": ["wd", "--features-path", "f.npz"],
     "wi": ["wi", "--features-path", "f.npz"],
+    "attack": ["attack", "--model-path", "m.pth", "--data-path", "d.npz", "--max-l2", "1", "--save-path", "a.npz"],
 }
 
 

@@ -79,6 +79,10 @@ COMMANDS = {  # name: (arguments with {out}, the folder's name)
     "synth": (["synth", "--layout", "cedar", "--save-path", "{out}"], "keep"),
     "report --plot": (["report", "{in}/r.pkl", "--plot", "{out}"], "keep.png"),
     "download --save-path": (["download", "signet", "--save-path", "{tmp}"], "signet.pth"),
+    "attack": (["attack", "--model-path", "{in}/tiny.pth", "--data-path", "{in}/set.npz", "--max-l2", "1",
+                "--save-path", "{out}"], "keep.npz"),
+    "attack --system wd": (["attack", "--system", "wd", "--model-path", "{in}/tiny.pth", "--data-path",
+                            "{in}/set.npz", "--budgets", "1", "--save-path", "{out}"], "keep.json"),
 }
 
 

@@ -45,8 +45,8 @@ def normalised(x: torch.Tensor) -> torch.Tensor:
     return x / _per_sample(_safe(l2_norms(x)), x)
 
 
-def project_l2(delta: torch.Tensor, max_l2: float) -> torch.Tensor:
-    """Each sample scaled down to L2 norm ``max_l2`` if it is longer.
+def project_l2(delta: torch.Tensor, max_l2: float | torch.Tensor) -> torch.Tensor:
+    """Each sample scaled down to L2 norm ``max_l2`` (a number, or one per sample) if it is longer.
 
     Equals the reference's ``sign(δ)·min(|δ|, |δ·max_l2/‖δ‖₂|)`` (the scale is one positive
     number per sample), without its NaN for a zero δ.
@@ -71,10 +71,13 @@ def learning_rates(steps: int, schedule: Schedule) -> list[float]:
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
-def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, steps: int, max_l2: float,
-               schedule: Schedule = "step", targeted: bool = False, reduction: Reduction = "sum") -> torch.Tensor:
+def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, steps: int,
+               max_l2: float | torch.Tensor,
+               schedule: Schedule = "step", targeted: bool = False, reduction: Reduction = "sum",
+               stop_on_success: bool = False) -> torch.Tensor:
     """Projected gradient descent on the cross-entropy, the perturbation truncated to L2 norm
-    ``max_l2`` and the image kept in [0, 1] after every step.
+    ``max_l2`` (a number, or a tensor of one budget per image) and the image kept in [0, 1]
+    after every step.
 
     Untargeted: the cross-entropy of the true ``labels`` is raised; targeted: that of the
     target ``labels`` lowered. ``schedule="linear"`` also normalises each sample's gradient to
@@ -82,22 +85,31 @@ def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, 
     attack independent of the others in its batch; ``"mean"`` (the reference) divides every
     gradient by the batch size, which matters for the ``step`` schedule only.
     """
-    if steps < 0 or max_l2 < 0:
-        raise ValueError("steps and max_l2 must be >= 0")
     images = images.detach()
+    if torch.is_tensor(max_l2):
+        max_l2 = max_l2.to(images.device, images.dtype)
+    if steps < 0 or bool((torch.as_tensor(max_l2) < 0).any()):
+        raise ValueError("steps and max_l2 must be >= 0")
     labels = labels.to(images.device)
     sign = 1.0 if targeted else -1.0
     delta = torch.zeros_like(images)
+    done = torch.zeros(len(images), dtype=torch.bool, device=images.device)
     with torch.enable_grad():
         for lr in learning_rates(steps, schedule):
             delta.requires_grad_(True)
-            loss = sign * F.cross_entropy(forward(images + delta), labels, reduction=reduction)
+            logits = forward(images + delta)
+            loss = sign * F.cross_entropy(logits, labels, reduction=reduction)
             (gradient,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
+                delta = delta.detach()
+                if stop_on_success:
+                    done |= success(logits, labels, targeted)
+                    if done.all():
+                        break
                 if schedule == "linear":
                     gradient = normalised(gradient)
-                delta = delta.detach().add_(gradient, alpha=-lr)
-                delta = project_l2(torch.clamp(images + delta, 0.0, 1.0) - images, max_l2)
+                stepped = project_l2(torch.clamp(images + delta.add(gradient, alpha=-lr), 0.0, 1.0) - images, max_l2)
+                delta = torch.where(_per_sample(done, delta), delta, stepped) if stop_on_success else stepped
     return (images + delta).clamp_(0.0, 1.0)
 
 

@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("distill", "distill"),
     ("meta", "meta"),
     ("extract", "extract"),
+    ("attack", "attack"),
     ("wd", "wd"),
     ("wi", "wi"),
     ("report", "report"),

@@ -31,12 +31,14 @@ class ReportOptions(Options):
 
     results: Annotated[list[Path], Cli(argument=True, metavar="RESULT")] = Field(
         min_length=1, description="Results pickles of 'sig wd' / 'sig wi' or of the reference tools; a JSON summary "
-                                  "of sig stands for the pickle beside it.")
+                                  "of sig stands for the pickle beside it. Or results (.json) of 'sig attack "
+                                  "--system wd'.")
     format: Literal["table", "csv", "markdown"] = Field("table", description="Output format.")
     sort_by: Annotated[Optional[SortKey], Cli(default_text="as given")] = Field(
         None, description="Order rows best first by this metric (or by run name).")
-    plot: Optional[Path] = Field(None, description="Write DET / ROC curves and score distributions to this image "
-                                                   "(.png, .pdf or .svg).")
+    plot: Optional[Path] = Field(None, description="Write DET / ROC curves and score distributions (attack results: "
+                                                   "success rate against L2 budget) to this image (.png, .pdf or "
+                                                   ".svg).")
     overwrite: Overwrite = False
     as_json: Json = False
 
