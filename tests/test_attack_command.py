@@ -151,6 +151,10 @@ def test_wd_system_attack_reports_success_per_budget(wd_attack):
     for kind, attack in record["attacks"].items():
         signatures = record["signatures"][kind]
         assert attack["signatures"] == 4 * 2 == len(signatures["clean"])
+        attacked_set = SignatureSet.load(record["options"]["data_path"])
+        assert np.all(attacked_set.yforg[signatures["row"]] == (1 if kind == "skilled" else 0))
+        same_writer = attacked_set.y[signatures["row"]] == np.asarray(signatures["user"])
+        assert same_writer.all() if kind != "random" else not same_writer.any()
         assert attack["successes"][0] == 0   # a budget of 0 changes nothing
         np.testing.assert_allclose(np.asarray(signatures["adversarial"])[:, 0], signatures["clean"], atol=1e-5)
         assert np.all(np.asarray(signatures["l2"]) <= np.asarray([0, 2, 40]) * (1 + 1e-5) + 1e-6)

@@ -162,3 +162,16 @@ def test_untargeted_attacks_change_the_prediction_and_leave_the_model_alone():
     assert all(p.grad is None for p in model.parameters())
     with torch.no_grad():
         assert success(model(adversarial), labels, targeted=False).float().mean() >= 0.9
+
+
+def test_stop_on_success_keeps_the_first_successful_perturbation():
+    model = tiny_classifier(seed=7)
+    images, _ = batch(10, seed=9)
+    with torch.no_grad():
+        labels = model(images).argmax(1)
+    full = pgd_max_l2(model, images, labels, steps=30, max_l2=8.0, schedule="linear")
+    stopped = pgd_max_l2(model, images, labels, steps=30, max_l2=8.0, schedule="linear", stop_on_success=True)
+    with torch.no_grad():
+        fooled = success(model(stopped), labels, targeted=False)
+    assert fooled.float().mean() >= 0.9
+    assert (l2_norms(stopped - images)[fooled] < l2_norms(full - images)[fooled]).all()

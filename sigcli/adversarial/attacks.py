@@ -84,6 +84,10 @@ def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, 
     unit L2 norm (the reference's ``fast`` attack). ``reduction="sum"`` makes each image's
     attack independent of the others in its batch; ``"mean"`` (the reference) divides every
     gradient by the batch size, which matters for the ``step`` schedule only.
+
+    ``stop_on_success`` freezes an image's perturbation at the first step where the attack
+    succeeds (:func:`success` of that step's logits), so that its norm measures what the
+    attack needed rather than the budget; the reference never stops.
     """
     images = images.detach()
     if torch.is_tensor(max_l2):
@@ -108,7 +112,8 @@ def pgd_max_l2(forward: Forward, images: torch.Tensor, labels: torch.Tensor, *, 
                         break
                 if schedule == "linear":
                     gradient = normalised(gradient)
-                stepped = project_l2(torch.clamp(images + delta.add(gradient, alpha=-lr), 0.0, 1.0) - images, max_l2)
+                stepped = torch.add(images, delta.add(gradient, alpha=-lr)).clamp_(0.0, 1.0).sub_(images)
+                stepped = project_l2(stepped, max_l2)
                 delta = torch.where(_per_sample(done, delta), delta, stepped) if stop_on_success else stepped
     return (images + delta).clamp_(0.0, 1.0)
 

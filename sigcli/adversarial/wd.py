@@ -33,6 +33,7 @@ from sigcli.device import resolve_device
 from sigcli.errors import InputError
 from sigcli.features import FeatureSet, extract_features
 from sigcli.fileio import check_output
+from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import load_checkpoint
 from sigcli.options import require_users_within, save_options
 from sigcli.protocols.svm import KernelSVM, fit_precomputed
@@ -116,7 +117,7 @@ def attack_wd(options: AttackOptions, reporter: progress.Reporter | None = None)
     fold = draw_fold(features, exp_users, dev_users, wd_options, np.random.RandomState(options.seed))
 
     budgets = torch.tensor(options.budgets, dtype=torch.float32)
-    records = {kind: {"user": [], "clean": [], "adversarial": [], "l2": []} for kind in options.kinds}
+    records = {kind: {"row": [], "user": [], "clean": [], "adversarial": [], "l2": []} for kind in options.kinds}
     with progress.resolve(reporter).task("attacking WD system", len(exp_users) * len(options.kinds)) as task:
         for index, user in enumerate(exp_users):
             training, labels = fold.training_rows(index)
@@ -129,6 +130,7 @@ def attack_wd(options: AttackOptions, reporter: progress.Reporter | None = None)
                 clean, adversarial, norms = attack_signatures(system, rows, attacked, GENUINE if kind == "genuine"
                                                               else FORGERY, budgets, options, device)
                 record = records[kind]
+                record["row"] += rows.rows[attacked].tolist()
                 record["user"] += [int(user)] * len(attacked)
                 record["clean"] += clean.tolist()
                 record["adversarial"] += adversarial.tolist()
@@ -155,9 +157,10 @@ def attack_signatures(system: WriterSystem, rows: Rows, attacked: np.ndarray, la
     n, b = len(attacked), len(budgets)
     if n == 0:
         return np.empty(0), np.empty((0, b)), np.empty((0, b))
-    images = torch.empty(0)
-    for batch in batches(rows, attacked, n, device):
-        images = batch.x[np.argsort(batch.index)]   # back in the order of ``attacked``
+    chosen = Rows(rows.x, rows.rows[attacked], rows.y[attacked], rows.yforg[attacked])
+    images = torch.empty((n, 1, *INPUT_SIZE), device=device)
+    for batch in batches(chosen, np.arange(n), n, device):
+        images[batch.index] = batch.x   # (a batch reads its rows in file order)
     with torch.no_grad():
         clean = system.decision(images)
     stacked = images.repeat(b, 1, 1, 1)   # budget-major: budget k is images k·n .. (k+1)·n
