@@ -59,22 +59,41 @@ def test_signet_and_signet_f_loss_falls(tmp_path, forg):
     assert (checkpoint.forgery_state is not None) == forg
 
 
-def test_signet_f_loss_is_the_weighted_sum_over_genuines_and_all():
-    """(1 − λ)·CE over the genuine samples + λ·BCE of the forgery head over all samples."""
+@pytest.mark.parametrize("loss_type", ["L1", "L2"])
+def test_signet_f_loss_by_hand(loss_type):
+    """(1 − λ)·CE of the user head + λ·BCE of the forgery head over all samples; the CE is over
+    the genuine samples (L2, Eq. 4) or over all, each forgery labelled with the writer it imitates
+    (L1, Eq. 3)."""
     torch.manual_seed(0)
     features = create_model(TINY)
-    data = signature_set(users=2, genuine=2, skilled=2)
+    data = signature_set(users=2, genuine=2, skilled=2)   # user 0: 2 genuine, 2 forged; the same for user 1
     rows = Rows.select(data)
-    objective = SupervisedObjective(features, rows, np.arange(8), np.arange(8), 2, batch_size=8, lamb=0.7)
+    objective = SupervisedObjective(features, rows, np.arange(8), np.arange(8), 2, batch_size=8, lamb=0.7,
+                                    loss_type=loss_type)
     batch = next(iter(batches(rows, np.arange(8), 8)))
     loss, metrics = objective.train_step(batch)
-    out = features(batch.x)
-    genuine = batch.yforg == 0
-    ce = torch.nn.functional.cross_entropy(objective.nets["classifier"](out[genuine]), batch.y[genuine])
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(objective.nets["forgery"](out).squeeze(1),
-                                                               (batch.yforg > 0).float())
+    assert batch.y.tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and batch.yforg.tolist() == [0, 0, 1, 1] * 2
+    with torch.no_grad():
+        out = features(batch.x)
+        log_p = objective.nets["classifier"](out).log_softmax(1)
+        chosen = [0, 1, 2, 3, 4, 5, 6, 7] if loss_type == "L1" else [0, 1, 4, 5]
+        ce = -sum(log_p[i, int(batch.y[i])] for i in chosen) / len(chosen)
+        z = objective.nets["forgery"](out).squeeze(1)
+        t = batch.yforg.float()
+        bce = -(t * torch.sigmoid(z).log() + (1 - t) * (1 - torch.sigmoid(z)).log()).mean()
     assert loss.item() == pytest.approx((0.3 * ce + 0.7 * bce).item(), rel=1e-5)
     assert metrics["class_loss"] == pytest.approx(ce.item(), rel=1e-5)
+    assert metrics["forg_loss"] == pytest.approx(bce.item(), rel=1e-5)
+    predicted = log_p.argmax(1)
+    assert metrics["acc"] == pytest.approx(np.mean([predicted[i] == batch.y[i] for i in chosen]))
+
+
+def test_loss_type_l1_needs_forgeries(cli, small_set, tmp_path):
+    """Without --forg there are no forgeries and both losses are the same: L1 is refused."""
+    assert TrainOptions(data_path="a.npz", logdir="run", forg=True, loss_type="L1").loss_type == "L1"
+    result = cli("train", "--data-path", str(small_set), "--logdir", str(tmp_path / "run"), "--loss-type", "L1")
+    assert result.exit_code == 2 and "--loss-type L1" in result.output and "--forg" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -180,7 +199,7 @@ def test_json_summary_and_resuming_a_run_whose_config_has_the_old_option_names(s
     record = json.loads(config_path.read_text())
     options = record["options"]
     options["dataset_path"] = options.pop("data_path")
-    del options["as_json"]
+    del options["as_json"], options["loss_type"]   # options added since: resumed at their defaults
     config_path.write_text(json.dumps(record))
     moved = tmp_path / "elsewhere"
     moved.symlink_to(small_set)
@@ -201,6 +220,24 @@ def test_help_names_every_option_and_a_command_line_gives_back_the_options(cli):
                            as_json=True)
     assert parse(TrainOptions, argv(options)) == options
     assert parse(TrainOptions, ["--dataset-path", "a b.npz", "--logdir", "run"]).data_path == Path("a b.npz")
+    ensadv = TrainOptions(data_path="a.npz", logdir="run", adversarial="ensadv", adv_models=["m1.pth", "m 2.pth"],
+                          eps=3, alpha=0.25)
+    assert parse(TrainOptions, argv(ensadv)) == ensadv
+    assert parse(TrainOptions, ["--data-path", "a.npz", "--logdir", "run", "--adversarial", "ensadv", "--adv-models",
+                                "m1.pth", "--adv-model", "m 2.pth", "--eps", "3", "--alpha", "0.25"]) == ensadv
+    tested = TrainOptions(data_path="a.npz", test=True, model_path="m.pth", forg=True, loss_type="L1")
+    assert parse(TrainOptions, argv(tested)) == tested
+
+
+@pytest.mark.parametrize("given, refused", [
+    (dict(attack_steps=10), "--attack-steps is not used with --adversarial none"),
+    (dict(adversarial="ensadv", attack_l2=5), "--attack-l2 is not used with --adversarial ensadv"),
+    (dict(adversarial="madry", eps=2, alpha=0.1), "--eps, --alpha are not used with --adversarial madry"),
+    (dict(adv_models=["m.pth"]), "--adv-model is not used"),
+])
+def test_attack_options_are_refused_without_their_kind_of_adversarial_training(given, refused):
+    with pytest.raises(SigcliError, match=refused):
+        TrainOptions(data_path="a.npz", logdir="run", **given)
 
 
 def test_the_builtin_architectures_named_in_help_are_the_registered_ones():
@@ -385,3 +422,43 @@ def test_prefetch_keeps_order_and_raises_errors():
 
     with pytest.raises(ValueError, match="bad batch"):
         list(prefetch(failing()))
+
+
+# --------------------------------------------------------------------------- --test
+def test_test_reports_the_validation_metrics_of_a_checkpoint_and_writes_nothing(small_set, tmp_path, cli):
+    """--test --checkpoint M gives what training recorded for M's epoch, on the same split; errors are one line."""
+    logdir = tmp_path / "run"
+    common = ["--model", TINY, "--data-path", str(small_set), "--users", "1", "4", "--forg", "--seed", "3",
+              "--device", "cpu"]
+    trained = cli("train", *common, "--epochs", "2", "--batch-size", "4", "--logdir", str(logdir))
+    assert trained.exit_code == 0, trained.output
+    recorded = _rows(logdir / "metrics.csv")[-1]
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+
+    tested = cli("train", *common, "--test", "--checkpoint", str(logdir / "model_last.pth"), "--json")
+    assert tested.exit_code == 0, tested.output
+    metrics = json.loads(tested.stdout)
+    for name in ("acc", "loss", "forg_acc", "forg_loss"):
+        assert metrics[name] == pytest.approx(float(recorded[f"val_{name}"]), rel=1e-6), name
+    table = cli("train", *common, "--test", "--model-path", str(logdir / "model_last.pth"))
+    assert table.exit_code == 0 and "validation" in table.output and "forgery" in table.output
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+    def error(*args: str) -> str:
+        result = cli("train", "--data-path", str(small_set), "--device", "cpu", *args)
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+        return lines[0]
+
+    checkpoint = str(logdir / "model_best.pth")
+    assert "give its --checkpoint" in error("--test")
+    assert "add --test" in error("--checkpoint", checkpoint, "--logdir", str(tmp_path / "new"))
+    assert "give --logdir" in error()
+    assert f"holds a {TINY} network, not --model signet" in error("--test", "--checkpoint", checkpoint, "--forg")
+    assert "these options select 4 users" in error("--test", "--checkpoint", checkpoint, "--model", TINY, "--forg")
+    plain = tmp_path / "plain"
+    assert cli("train", "--model", TINY, "--data-path", str(small_set), "--users", "1", "4", "--epochs", "1",
+               "--batch-size", "4", "--device", "cpu", "--logdir", str(plain)).exit_code == 0
+    assert "no forgery head" in error("--test", "--checkpoint", str(plain / "model_best.pth"), "--model", TINY,
+                                      "--users", "1", "4", "--forg")

@@ -7,6 +7,10 @@ format), metrics.csv, config.json and train_state.pth (for --resume). Ctrl-C sav
 current weights as model_last.pth. Under `torchrun --nproc-per-node N` the same command
 trains on N processes (DistributedDataParallel; --batch-size is per process).
 
+--adversarial madry trains on PGD adversarial images, --adversarial ensadv on clean images and
+one-step adversarial images of the model or of frozen --adv-model checkpoints. --test
+--checkpoint M only evaluates M on the validation split of the given options.
+
 Example: sig train --data-path gpds.npz --users 350 881 --epochs 60 --logdir runs/signet
 """
 
@@ -27,18 +31,37 @@ if TYPE_CHECKING:
 
 def run(options: TrainOptions) -> None:
     from sigcli.training.loop import is_main_process
-    from sigcli.training.supervised import train_signet
+    from sigcli.training.supervised import evaluate_checkpoint, train_signet
 
+    if options.test:
+        metrics = evaluate_checkpoint(options)
+        if is_main_process() and options.as_json:
+            console.out.print_json(json.dumps(metrics))
+        elif is_main_process():
+            console.out.print(test_table(metrics))
+        return
     result = train_signet(options, console.RichReporter())
     if not (result.history and is_main_process()):
         return
     if options.as_json:
         console.out.print_json(json.dumps(result.summary()))
         return
-    columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"] + (["val_forg_acc"] if options.forg
-                                                                                   else []) + ["seconds"]
+    columns = [name for name in ("epoch", "lr", "train_loss", "train_acc", "train_adv_acc", "val_loss", "val_acc",
+                                 "val_forg_acc", "seconds") if name in result.history[0]]
     console.out.print(epoch_table(result, "training", columns))
     console.out.print(f"best epoch {result.best_epoch}: {result.paths['best']}", markup=False, highlight=False)
+
+
+def test_table(metrics: dict[str, float]) -> Table:
+    """--test: the checkpoint's validation metrics."""
+    table = Table(title="validation")
+    for name in ("head", "accuracy", "loss"):
+        table.add_column(name, justify="right")
+    table.add_row("users", console.metric_cell("acc", metrics["acc"]), console.metric_cell("loss", metrics["loss"]))
+    if "forg_acc" in metrics:
+        table.add_row("forgery", console.metric_cell("acc", metrics["forg_acc"]),
+                      console.metric_cell("loss", metrics["forg_loss"]))
+    return table
 
 
 def epoch_table(result: "FitResult", title: str, columns: list[str], headers: dict[str, str] | None = None) -> Table:

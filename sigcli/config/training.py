@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from sigcli.config.common import AllowPickle, DataPath, Device, Json, Overwrite, Seed, Tensorboard, UserRange
-from sigcli.options import Options
+from sigcli.config.common import AllowPickle, AllowUnsafeCheckpoint, DataPath, Device, Json, Overwrite, Seed, Tensorboard,
+                                 UserRange
+from sigcli.errors import InputError
+from sigcli.options import Cli, Options, default
 
 #: The architectures sig itself registers. ``--help`` names them without importing torch to
 #: build the registry; a test keeps this equal to ``sigcli.models.BUILTIN_MODELS``, and a
@@ -21,6 +23,14 @@ Logdir = Annotated[Path, Field(description="Run folder: checkpoints (model_best.
 Resume = Annotated[bool, Field(description="Continue the interrupted run in --logdir, with the options it started "
                                            "with (only --epochs, --device and --amp may change).")]
 START_OVER = "Start over in a --logdir that holds a run (only the run's own files are removed)."
+#: SigNet-F's user loss: over the genuine signatures (L2) or over all (L1) (docs/training.md#signet-and-signet-f-objectives).
+LossType = Literal["L1", "L2"]
+#: Adversarial training (docs/training.md#adversarial-training).
+Adversarial = Literal["none", "madry", "ensadv"]
+#: The options of one kind of adversarial training: their flag and that kind.
+_ADVERSARIAL_OPTIONS = {"attack_steps": ("--attack-steps", "madry"), "attack_l2": ("--attack-l2", "madry"),
+                        "adv_models": ("--adv-model", "ensadv"), "eps": ("--eps", "ensadv"),
+                        "alpha": ("--alpha", "ensadv")}
 
 
 class Schedule(Options):
@@ -46,14 +56,58 @@ class TrainOptions(Schedule):
     """Options of ``sig train`` (the optimisation ones come from :class:`Schedule`)."""
 
     data_path: DataPath
-    logdir: Logdir
+    logdir: Annotated[Optional[Logdir], Cli(default_text="none; required unless --test")] = None
     model: str = Field("signet", description=f"Architecture: {ARCHITECTURE}.")
     users: UserRange = Field(None, description="Train on users FIRST..LAST-1, by index in the set (LAST excluded).")
     forg: bool = Field(False, description="SigNet-F: also learn to tell skilled forgeries.")
     lamb: float = Field(0.95, ge=0, le=1, description="SigNet-F: weight λ of the forgery loss.")
+    loss_type: LossType = Field("L2", description=(
+        "SigNet-F's user cross-entropy: L2 over the genuine signatures (the paper's Eq. 4), L1 over all signatures, "
+        "a forgery labelled with the writer it imitates (Eq. 3)."))
     batch_size: int = Field(32, ge=2, description="Signatures per step (per process under torchrun).")
+    adversarial: Adversarial = Field("none", description=(
+        "Adversarial training: none; madry, every training batch replaced by its PGD adversarial images "
+        "(--attack-steps, --attack-l2); ensadv, ensemble adversarial training (--adv-model, --eps, --alpha)."))
+    attack_steps: int = Field(200, ge=1, description="madry: PGD steps per training batch.")
+    attack_l2: float = Field(20.0, gt=0, description="madry: largest L2 norm of a PGD perturbation (pixels in [0, 1]).")
+    adv_models: Annotated[list[Path], Cli("--adv-models", flag="--adv-model", metavar="PATH",
+                                          default_text="none: the model being trained only")] = Field(
+        [], description="ensadv: a frozen checkpoint that makes adversarial images too, in turn with the model being "
+                        "trained (its architecture is read from the file; repeat for more).")
+    eps: float = Field(5.0, gt=0, description="ensadv: L2 norm of the one-step (FGM) perturbation.")
+    alpha: float = Field(0.5, ge=0, le=1, description="ensadv: weight of the clean loss; the adversarial "
+                                                      "cross-entropy gets 1 - alpha.")
+    test: bool = Field(False, description="Only evaluate --checkpoint on the validation split of these options "
+                                          "(--data-path, --users, --forg, --seed); train nothing, write nothing.")
+    model_path: Annotated[Optional[Path], Cli("--checkpoint", default_text="none")] = Field(
+        None, description="Checkpoint that --test evaluates (model_best.pth of a 'sig train' run).")
     resume: Resume = False
     tensorboard: Tensorboard = False
     overwrite: Overwrite = Field(False, description=START_OVER)
     allow_pickle: AllowPickle = False
-    as_json: Json = Field(False, description="Print the per-epoch summary as JSON on stdout instead of a table.")
+    allow_unsafe_checkpoint: AllowUnsafeCheckpoint = False
+    as_json: Json = Field(False, description="Print the per-epoch summary (with --test, the validation metrics) as "
+                                             "JSON on stdout instead of a table.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainOptions":
+        if self.loss_type == "L1" and not self.forg:
+            raise InputError("--loss-type L1 changes SigNet-F's loss, and without --forg there are no forgeries "
+                             "(both losses are the same)", "add --forg, or leave --loss-type out")
+        if self.test:
+            if self.model_path is None:
+                raise InputError("--test evaluates a trained network", "give its --checkpoint (model_best.pth)")
+        else:
+            if self.model_path is not None:
+                raise InputError("--checkpoint is the network --test evaluates; training starts from new weights",
+                                 "add --test, or leave --checkpoint out")
+            if self.logdir is None:
+                raise InputError("training writes into a run folder", "give --logdir (or --test --checkpoint)")
+        unused = [flag for name, (flag, kind) in _ADVERSARIAL_OPTIONS.items()
+                  if self.adversarial != kind and getattr(self, name) != default(type(self), name)]
+        if unused:
+            raise InputError(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used with "
+                             f"--adversarial {self.adversarial}",
+                             "give --adversarial madry (--attack-steps, --attack-l2) or ensadv (--adv-model, --eps, "
+                             "--alpha), or leave them out")
+        return self

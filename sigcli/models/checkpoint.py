@@ -168,6 +168,15 @@ def _shapes(name: str) -> dict[str, tuple[int, ...]]:
             if not k.endswith("num_batches_tracked")}
 
 
+def same_architecture(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` has ``model``'s parameter names and shapes (``num_batches_tracked``
+    optional), so that ``model.load_state_dict(state_dict, strict=False)`` loads every weight."""
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    theirs = {k: tuple(v.shape) for k, v in state_dict.items()
+              if not k.endswith("num_batches_tracked") and isinstance(v, torch.Tensor)}
+    return ours == theirs
+
+
 def _matches(name: str, state_dict: Mapping[str, torch.Tensor]) -> bool:
     """Same names and shapes; ``num_batches_tracked`` is optional (older files lack it)."""
     ours = {k: tuple(v.shape) for k, v in state_dict.items()

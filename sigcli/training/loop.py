@@ -496,14 +496,21 @@ def _damaged(path: Path, why: str) -> InputError:
 
 def _check_same_options(config_path: Path, options: BaseModel) -> None:
     """A resumed run must use the options it started with (only a few may change); a run
-    started before an option was renamed resumes under the new name."""
+    started before an option was renamed resumes under the new name, and one started before an
+    option existed resumes with that option at its default."""
     saved = {RENAMED_OPTIONS.get(k, k): v for k, v in _read_config(config_path, "cannot resume").items()}
     current = json.loads(options.model_dump_json())
-    changed = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    changed = [k for k in current if k not in RESUMABLE_CHANGES
+               and (saved[k] != current[k] if k in saved else not _is_default(options, k))]
     if changed:
         described = ", ".join(f"--{k.replace('_', '-')} {current[k]} (was {saved.get(k)})" for k in changed)
         raise InputError(f"--resume with other options than the run started with: {described}",
                          "resume with the original options, or start a new run in another --logdir")
+
+
+def _is_default(options: BaseModel, name: str) -> bool:
+    field = type(options).model_fields[name]
+    return not field.is_required() and getattr(options, name) == field.get_default(call_default_factory=True)
 
 
 def _wrap_distributed(objective: Objective, modules: dict[str, nn.Module], info: DistributedInfo) -> None:
