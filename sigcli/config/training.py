@@ -7,8 +7,8 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from sigcli.config.common import AllowPickle, AllowUnsafeCheckpoint, DataPath, Device, Json, Overwrite, Seed, Tensorboard,
-                                 UserRange
+from sigcli.config.common import (AllowPickle, AllowUnsafeCheckpoint, DataPath, Device, Json, Overwrite, Seed,
+                                  Tensorboard, UserRange)
 from sigcli.errors import InputError
 from sigcli.options import Cli, Options, default
 
