@@ -32,6 +32,7 @@ from sigcli.config.invert import InvertOptions
 from sigcli.config.preprocess import PreprocessOptions
 from sigcli.config.quickstart import QuickstartOptions
 from sigcli.config.report import ReportOptions
+from sigcli.config.synth import SynthOptions
 from sigcli.config.training import TrainOptions
 from sigcli.errors import InputError
 from sigcli.fileio import LOCK_NAME, exclusive_lock, make_folder
@@ -180,8 +181,6 @@ def plan_stages(options: QuickstartOptions) -> list[Stage]:
 
     def add(name: str, command: str, options: BaseModel, *outputs: Path) -> None:
         stages.append(Stage(name, command, options, list(outputs)))
-
-    from sigcli.data.synth import SynthOptions
 
     # The continual writers are other people than the teacher's: another seed.
     for layout, out, users, synth_seed in (("gpds", raw_gpds, p.exp_users + p.dev_users, seed),
