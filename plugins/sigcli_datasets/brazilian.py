@@ -28,7 +28,7 @@ class BrazilianLoader(DatasetLoader):
     last_user: ClassVar[int | None] = None
     # Scanned at 300 dpi, stored as JPEG; ballpoint and felt-tip pens.
     synth_format = "JPEG"
-    synth_width_mm = 50.0
+    synth_width_mm = 60.0
     synth_pens = ("ballpoint", "felt-tip")
     synth_flourish = 0.4
     _numbers: ClassVar[dict[str, range]] = {"genuine": GENUINE, "simple": SIMPLE, "skilled": SKILLED}

@@ -20,7 +20,7 @@ class CedarLoader(DatasetLoader):
     genuine_per_user = 24
     skilled_per_user = 24
     # Scanned at 300 dpi; American writers, few flourishes.
-    synth_width_mm = 50.0
+    synth_width_mm = 60.0
     synth_flourish = 0.25
 
     def __init__(self, path: str | os.PathLike):

@@ -14,7 +14,7 @@ class GPDSLoader(DatasetLoader):
     genuine_per_user = 24
     skilled_per_user = 30
     # Scanned at 300 dpi; Spanish writers, most adding a flourish (rubric).
-    synth_width_mm = 60.0
+    synth_width_mm = 80.0
     synth_flourish = 0.7
     _suffix = "png"
 
@@ -70,7 +70,7 @@ class GPDSSyntheticLoader(GPDSLoader):
     # Images of 600 dpi, stored as JPEG.
     synth_format = "JPEG"
     synth_dpi = 600
-    synth_width_mm = 65.0
+    synth_width_mm = 95.0
     _suffix = "jpg"
 
     @classmethod
