@@ -324,6 +324,13 @@ def _flourish(rng: np.random.Generator, body: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- variation, forgers
 
+#: Range of a skilled forger's error (1: a copy as far off as a careful amateur's); it scales
+#: how much of their own letter forms, proportions and drift creep into the copy.
+FORGER_ERROR = (2.0, 3.5)
+#: Spread of a writer's whole signature between samples (log-normal for aspect and size,
+#: radians for rotation, shear for slant): on a form, one signs bigger or smaller, tilted.
+GLOBAL_VARIATION = {"slant": 0.06, "aspect": 0.06, "rotation": 0.07, "size": 0.15}
+
 
 def perform(hand: Hand, rng: np.random.Generator) -> tuple[Hand, Pen]:
     """One natural instance of ``hand`` and the pen it is written with.
@@ -340,9 +347,10 @@ def perform(hand: Hand, rng: np.random.Generator) -> tuple[Hand, Pen]:
     centre = centres[plan.part]
     points = (centre + (plan.points - centre) * grow ** loose + rng.normal(0, spread, (parts, 2))[plan.part] * loose
               + rng.normal(0, 0.4 * spread, plan.points.shape) * loose)
-    sample = replace(hand, plan=plan.with_points(points), slant=hand.slant + rng.normal(0, 0.025),
-                     aspect=hand.aspect * np.exp(rng.normal(0, 0.025)), rotation=hand.rotation + rng.normal(0, 0.07),
-                     x_height=hand.x_height * np.exp(rng.normal(0, 0.12)), tempo=hand.tempo * np.exp(rng.normal(0, 0.1)),
+    sample = replace(hand, plan=plan.with_points(points), slant=hand.slant + rng.normal(0, GLOBAL_VARIATION["slant"]),
+                     aspect=hand.aspect * np.exp(rng.normal(0, GLOBAL_VARIATION["aspect"])),
+                     rotation=hand.rotation + rng.normal(0, GLOBAL_VARIATION["rotation"]),
+                     x_height=hand.x_height * np.exp(rng.normal(0, GLOBAL_VARIATION["size"])), tempo=hand.tempo * np.exp(rng.normal(0, 0.1)),
                      pressure=float(np.clip(hand.pressure * np.exp(rng.normal(0, 0.08)), 0.2, 1.0)))
     return sample, make_pen(rng, hand.pen_family)
 
@@ -354,9 +362,9 @@ def forge(hand: Hand, rng: np.random.Generator) -> Hand:
     slowly and evenly, with their own errors of proportion, slant and size, a shake,
     pauses and pen lifts, and blunt starts and ends, with a pen of the writer's family.
     """
-    error = rng.uniform(0.8, 1.8)  # this forger's skill: how far the copy strays
+    error = rng.uniform(*FORGER_ERROR)  # this forger's skill: how far the copy strays
     # A copyist's own letter forms creep into the copy.
-    own, pull = _letter_forms(rng), 0.35 * error
+    own, pull = _letter_forms(rng), min(0.35 * error, 0.8)
     forms = {letter: (1 - pull) * form + pull * own[letter] for letter, form in hand.forms.items()}
     plan = _compose(np.random.default_rng(hand.layout), hand.name, forms, hand.flourish)
     # A flourish is fast and ballistic: the copy gets its sweep only roughly right.
@@ -385,10 +393,12 @@ def forge(hand: Hand, rng: np.random.Generator) -> Hand:
     points[copies] += rng.normal(0, 0.08, (int(copies.sum()), 2))  # never quite where they stopped
     plan = Plan(points, np.unique(stroke, return_inverse=True)[1], np.arange(len(points)) // 6,
                 np.ones(len(points)))
-    return replace(hand, plan=plan, slant=hand.slant + rng.normal(0, 0.1 * error),
-                   aspect=hand.aspect * np.exp(rng.normal(0, 0.08 * error)),
-                   rotation=hand.rotation + rng.normal(0, 0.03),
-                   x_height=hand.x_height * np.exp(rng.normal(0, 0.06)),
+    # The overall look (slant, proportions, size) is what a copyist gets right: errors there
+    # stay within the writer's own variation; the copy strays in the letters and strokes.
+    return replace(hand, plan=plan, slant=hand.slant + rng.normal(0, 0.5 * GLOBAL_VARIATION["slant"]),
+                   aspect=hand.aspect * np.exp(rng.normal(0, 0.5 * GLOBAL_VARIATION["aspect"])),
+                   rotation=hand.rotation + rng.normal(0, 0.3 * GLOBAL_VARIATION["rotation"]),
+                   x_height=hand.x_height * np.exp(rng.normal(0, 0.3 * GLOBAL_VARIATION["size"])),
                    tempo=hand.tempo * rng.uniform(1.3, 2.0), overlap=rng.uniform(0.75, 1.0),
                    sigma=rng.uniform(0.22, 0.38), pressure=hand.pressure * float(np.exp(rng.normal(0, 0.1))),
                    emphasis=hand.emphasis * rng.uniform(0.2, 0.8), flying=rng.uniform(0.02, 0.1),
