@@ -81,7 +81,7 @@ GPDS Synthetic Signature Corpus: 10,000 synthetic writers, 24 genuine and 30 for
 Obtain: distributed by the GPDS group, Universidad de Las Palmas de Gran Canaria
 (https://gpds.ulpgc.es) after signing their licence agreement (non-commercial research).
 sig cannot download it. For a quick stand-in with the same layout, run
-'sig synth --layout gpds-synthetic --users 50 --out DIR'.
+'sig synth --layout gpds-synthetic --users 50 --save-path DIR'.
 
 Layout (--path points at the folder holding the user folders):
   001/c-001-01.jpg ... c-001-24.jpg     24 genuine signatures
