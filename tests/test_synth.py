@@ -135,6 +135,8 @@ def test_counts_default_to_the_dataset_and_progress_is_reported(tmp_path):
     assert reporter.steps["synth mcyt"][:2] == [30, 30]
     assert "mcyt: 1 users (0..0), 15 genuine, 15 skilled, 0 simple images" in result.summary()
     assert (tmp_path / "sig-synth.json").is_file()
+    uncounted = synthesize("folder", tmp_path / "folder", users=1)  # its counts are known only from the data
+    assert uncounted.counts == synth.COUNTS_OF_UNCOUNTED_LAYOUTS
 
 
 @pytest.mark.parametrize("layout, counts, message", [

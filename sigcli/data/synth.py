@@ -51,6 +51,8 @@ _SAMPLE_PURPOSE = {"genuine": _GENUINE, "skilled": _SKILLED, "simple": _SIMPLE}
 #: Forgeries of one user come from this many forgers in turn (sample k: forger k mod 5).
 FORGERS_PER_USER = 5
 _SAVE_OPTIONS = {"JPEG": {"quality": 92}, "TIFF": {"compression": "tiff_adobe_deflate"}}
+#: Images per user written for a layout whose loader knows its counts only from the data.
+COUNTS_OF_UNCOUNTED_LAYOUTS = {"genuine": 12, "skilled": 12, "simple": 0}
 #: The file in which a synthesised folder records its options (the loaders ignore it).
 MARKER = "sig-synth.json"
 #: Width of a contact sheet's cell, pixels.
@@ -171,10 +173,12 @@ def synth_layouts() -> list[str]:
 
 
 def _counts(options: SynthOptions, loader: type[DatasetLoader]) -> dict[str, int]:
-    """Per-user counts: the options', else the dataset's real ones (0 where it has none)."""
+    """Per-user counts: the options', else the dataset's real ones, else (a layout whose
+    counts are known only from its data, e.g. folder) :data:`COUNTS_OF_UNCOUNTED_LAYOUTS`."""
     real = {"genuine": loader.genuine_per_user, "skilled": loader.skilled_per_user,
             "simple": loader.simple_per_user}
-    return {kind: (real[kind] or 0) if getattr(options, kind) is None else getattr(options, kind) for kind in KINDS}
+    return {kind: (COUNTS_OF_UNCOUNTED_LAYOUTS[kind] if real[kind] is None else real[kind])
+            if getattr(options, kind) is None else getattr(options, kind) for kind in KINDS}
 
 
 def _user_counts(loader: type[DatasetLoader], counts: dict[str, int], user: int, asked: set[str]) -> dict[str, int]:
