@@ -50,7 +50,7 @@ _WRITER, _GENUINE, _SKILLED, _SIMPLE, _FORGER, _IMPOSTOR, _PAPER = range(1, 8)
 _SAMPLE_PURPOSE = {"genuine": _GENUINE, "skilled": _SKILLED, "simple": _SIMPLE}
 #: Forgeries of one user come from this many forgers in turn (sample k: forger k mod 5).
 FORGERS_PER_USER = 5
-_SAVE_OPTIONS = {"JPEG": {"quality": 92}, "TIFF": {"compression": "tiff_adobe_deflate"}}
+_SAVE_OPTIONS = {"JPEG": {"quality": 92}}
 #: Images per user written for a layout whose loader knows its counts only from the data.
 COUNTS_OF_UNCOUNTED_LAYOUTS = {"genuine": 12, "skilled": 12, "simple": 0}
 #: The file in which a synthesised folder records its options (the loaders ignore it).
