@@ -32,6 +32,7 @@ from sigcli.config.invert import InvertOptions
 from sigcli.config.preprocess import PreprocessOptions
 from sigcli.config.quickstart import QuickstartOptions
 from sigcli.config.report import ReportOptions
+from sigcli.config.synth import SynthOptions
 from sigcli.config.training import TrainOptions
 from sigcli.errors import InputError
 from sigcli.fileio import LOCK_NAME, exclusive_lock, make_folder
@@ -61,10 +62,12 @@ class Plan:
 
 
 PLANS = {
-    "fast": Plan(exp_users=8, dev_users=16, continual_users=8, genuine=14, skilled=6, model="signet-thin",
+    # The teacher needs many writers (to learn shape rather than one name per class) and
+    # enough steps for its batch-norm statistics to settle: 40 writers × 14 is ~100 steps.
+    "fast": Plan(exp_users=8, dev_users=40, continual_users=8, genuine=14, skilled=6, model="signet-thin",
                  teacher_epochs=6, student_epochs=3, lr=0.01, invert=False, invert_per_user=0,
                  invert_iterations=0, folds=3, gen_for_train=8, gen_for_test=5),
-    "full": Plan(exp_users=12, dev_users=24, continual_users=12, genuine=16, skilled=8, model="signet",
+    "full": Plan(exp_users=12, dev_users=40, continual_users=12, genuine=16, skilled=8, model="signet",
                  teacher_epochs=8, student_epochs=4, lr=0.01, invert=True, invert_per_user=4,
                  invert_iterations=30, folds=5, gen_for_train=10, gen_for_test=5),
 }
@@ -180,8 +183,6 @@ def plan_stages(options: QuickstartOptions) -> list[Stage]:
 
     def add(name: str, command: str, options: BaseModel, *outputs: Path) -> None:
         stages.append(Stage(name, command, options, list(outputs)))
-
-    from sigcli.data.synth import SynthOptions
 
     # The continual writers are other people than the teacher's: another seed.
     for layout, out, users, synth_seed in (("gpds", raw_gpds, p.exp_users + p.dev_users, seed),

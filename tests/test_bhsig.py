@@ -32,7 +32,7 @@ def write_script(folder: Path, script: str, writers: list[int]) -> dict[Path, np
     written = {}
     for writer in writers:
         (folder / str(writer)).mkdir(parents=True)
-        signatures = user_signatures(writer, {"genuine": GENUINE, "skilled": FORGED}, seed=3, scale=0.3)
+        signatures = user_signatures(writer, {"genuine": GENUINE, "skilled": FORGED}, seed=3, layout="bhsig-bengali")
         for kind, k, image in signatures:
             path = folder / str(writer) / f"{script}-S-{writer}-{'G' if kind == 'genuine' else 'F'}-{k + 1:02d}.tif"
             Image.fromarray(image).save(path)

@@ -25,7 +25,7 @@ from sigcli_datasets.folder import FolderLoader, default_path
 
 
 def signatures(writer: int, genuine: int, forged: int) -> list[tuple[str, int, np.ndarray]]:
-    return list(user_signatures(writer, {"genuine": genuine, "skilled": forged}, seed=5, scale=0.3))
+    return list(user_signatures(writer, {"genuine": genuine, "skilled": forged}, seed=5, layout="folder"))
 
 
 def write(path: Path, image: np.ndarray, **save) -> Path:

@@ -37,6 +37,10 @@ class BHSigLoader(DatasetLoader):
     genuine_per_user = 24
     skilled_per_user = 30
     report_duplicates = True
+    # Grey TIFF scans at 300 dpi of ballpoint signatures, written in a small box.
+    synth_format = "TIFF"
+    synth_width_mm = 40.0
+    synth_flourish = 0.3
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -53,6 +57,11 @@ class BHSigLoader(DatasetLoader):
     def relative_path(cls, writer: int, kind: str, number: int) -> str:
         """Where image ``number`` (from 1) of ``kind`` by ``writer`` lies in the script folder."""
         return f"{writer}/{file_name(cls.script, writer, kind, number)}"
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        """``<script folder>/<w>/<name>``: the loader reads it from the BHSig260 root."""
+        return None if kind not in KIND_LETTERS else f"{cls.folder}/{cls.relative_path(user, kind, index + 1)}"
 
     def users(self) -> list[int]:
         return list(self._files)

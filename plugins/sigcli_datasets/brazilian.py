@@ -26,6 +26,12 @@ class BrazilianLoader(DatasetLoader):
     simple_per_user = 10
     #: Writers above this number are left out (None: keep all).
     last_user: ClassVar[int | None] = None
+    # Scanned at 300 dpi, stored as JPEG; ballpoint and felt-tip pens.
+    synth_format = "JPEG"
+    synth_width_mm = 60.0
+    synth_pens = ("ballpoint", "felt-tip")
+    synth_flourish = 0.4
+    _numbers: ClassVar[dict[str, range]] = {"genuine": GENUINE, "simple": SIMPLE, "skilled": SKILLED}
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -46,6 +52,14 @@ class BrazilianLoader(DatasetLoader):
 
     def simple_files(self, user: int) -> list[Path]:
         return self._select(user, SIMPLE) if user <= LAST_FORGED_USER else []
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        numbers = cls._numbers.get(kind)
+        if (numbers is None or index >= len(numbers) or (cls.last_user is not None and user > cls.last_user)
+                or (kind != "genuine" and user > LAST_FORGED_USER)):
+            return None
+        return f"a{user:03d}_{numbers[index]:02d}.jpg"
 
     def _select(self, user: int, numbers: range) -> list[Path]:
         if user not in self._users:
@@ -79,6 +93,7 @@ class BrazilianNoSimpleLoader(BrazilianLoader):
     name = "brazilian-nosimple"
     simple_per_user = 0
     last_user = LAST_FORGED_USER
+    _numbers = {"genuine": GENUINE, "skilled": SKILLED}
 
     def simple_files(self, user: int) -> list[Path]:
         return []

@@ -19,6 +19,9 @@ class CedarLoader(DatasetLoader):
     canvas_size = (730, 1042)
     genuine_per_user = 24
     skilled_per_user = 24
+    # Scanned at 300 dpi; American writers, few flourishes.
+    synth_width_mm = 60.0
+    synth_flourish = 0.25
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -44,6 +47,11 @@ class CedarLoader(DatasetLoader):
 
     def skilled_files(self, user: int) -> list[Path]:
         return self._skilled.get(user, [])
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        folder, stem = {"genuine": ("full_org", "original"), "skilled": ("full_forg", "forgeries")}.get(kind, (None, None))
+        return None if folder is None else f"{folder}/{stem}_{user}_{index + 1}.png"
 
     @classmethod
     def describe(cls) -> str:

@@ -34,6 +34,12 @@ class FolderLoader(DatasetLoader):
         "canvas": "canvas as HEIGHTxWIDTH, e.g. 952x1360 (default: measured from the images)",
     }
     report_duplicates = True
+    synth_pens = ("ballpoint", "felt-tip", "pencil")  # a practitioner's own scans: any pen
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        """The default layout, writer folders named by their number."""
+        return None if kind not in ("genuine", "skilled") else default_path(str(user), kind, index + 1)
 
     def __init__(self, path: str | os.PathLike, forged: str = DEFAULT_FORGED, genuine: str = DEFAULT_GENUINE,
                  canvas: str | tuple[int, int] | None = None):

@@ -13,6 +13,10 @@ class GPDSLoader(DatasetLoader):
     canvas_size = (952, 1360)
     genuine_per_user = 24
     skilled_per_user = 30
+    # Scanned at 300 dpi; Spanish writers, most adding a flourish (rubric).
+    synth_width_mm = 80.0
+    synth_flourish = 0.7
+    _suffix = "png"
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -28,6 +32,11 @@ class GPDSLoader(DatasetLoader):
 
     def skilled_files(self, user: int) -> list[Path]:
         return [f for f in list_images(self._folder(user)) if f.name.lower().startswith("cf")]
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        prefix = {"genuine": "c", "skilled": "cf"}.get(kind)
+        return None if prefix is None else f"{user:03d}/{prefix}-{user:03d}-{index + 1:02d}.{cls._suffix}"
 
     def _folder(self, user: int) -> Path:
         try:
@@ -58,6 +67,11 @@ and folders are ignored. Canvas {cls.canvas_size[0]}x{cls.canvas_size[1]}.
 class GPDSSyntheticLoader(GPDSLoader):
     name = "gpds-synthetic"
     canvas_size = (2078, 3307)
+    # Images of 600 dpi, stored as JPEG.
+    synth_format = "JPEG"
+    synth_dpi = 600
+    synth_width_mm = 95.0
+    _suffix = "jpg"
 
     @classmethod
     def describe(cls) -> str:
@@ -67,7 +81,7 @@ GPDS Synthetic Signature Corpus: 10,000 synthetic writers, 24 genuine and 30 for
 Obtain: distributed by the GPDS group, Universidad de Las Palmas de Gran Canaria
 (https://gpds.ulpgc.es) after signing their licence agreement (non-commercial research).
 sig cannot download it. For a quick stand-in with the same layout, run
-'sig synth --layout gpds-synthetic --users 50 --out DIR'.
+'sig synth --layout gpds-synthetic --users 50 --save-path DIR'.
 
 Layout (--path points at the folder holding the user folders):
   001/c-001-01.jpg ... c-001-24.jpg     24 genuine signatures

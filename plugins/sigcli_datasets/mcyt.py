@@ -13,6 +13,13 @@ class MCYTLoader(DatasetLoader):
     canvas_size = (600, 850)
     genuine_per_user = 15
     skilled_per_user = 15
+    # Signed with one inking pen in a 37.5 × 17.5 mm box, scanned at 600 dpi, stored as BMP.
+    synth_format = "BMP"
+    synth_dpi = 600
+    synth_width_mm = 28.0
+    synth_pens = ("felt-tip",)
+    synth_flourish = 0.7
+    synth_first_user = 0
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -30,6 +37,11 @@ class MCYTLoader(DatasetLoader):
     def skilled_files(self, user: int) -> list[Path]:
         mark = f"{user:04d}f"
         return [f for f in self._images(user) if mark in f.name.lower()]
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        mark = {"genuine": "v", "skilled": "f"}.get(kind)
+        return None if mark is None else f"{user:04d}/{user:04d}{mark}{index:02d}.bmp"
 
     def _images(self, user: int) -> list[Path]:
         try:

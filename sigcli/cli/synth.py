@@ -1,26 +1,36 @@
 """Write synthetic signatures in a real dataset's layout and file format.
 
-Each writer has a persistent style; genuine samples vary naturally around it; skilled
-forgeries copy it with an imitator's errors (proportions off, tremor, slower and thicker
-strokes); simple forgeries (brazilian) are another hand writing a name of the same length.
-The dataset's loader reads the result, so it stands in for a licensed set in tests and
-tutorials. The same --seed gives the same files, whatever --workers.
+Each writer signs a name in a hand of their own (letter forms, slant, proportions,
+flourish, tempo, pressure, pen); genuine samples vary naturally around it; skilled
+forgers copy a genuine signature's shape, slowly, with a shake, pauses, blunt stroke
+ends and errors of proportion and slant, with the same kind of pen; simple forgers
+(brazilian) write the name in their own hand. Images are scanned at the dataset's
+resolution and fit its canvas. The dataset's loader reads the result, so it stands in
+for a licensed set in tests and tutorials. The same --seed gives the same files,
+whatever --workers; layouts never share writers. Any dataset plugin that names
+synthetic files can be written (see 'sig datasets').
 
-Example: sig synth --layout mcyt --save-path raw-mcyt --users 20
+Examples:
+  sig synth --layout mcyt --save-path raw-mcyt --users 20
+  sig synth --layout gpds --preview gpds.png        (a contact sheet, no dataset)
 """
 
 from __future__ import annotations
 
 from sigcli.cli import console
 from sigcli.cli.derive import command
-from sigcli.data.synth import SynthOptions, run_synth
+from sigcli.config.synth import SynthOptions
 
 
 def run(options: SynthOptions) -> None:
+    from sigcli.data.synth import run_synth
+
     result = run_synth(options, console.RichReporter())
     console.out.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
-    console.err.print(f"[dim]next:[/dim] sig preprocess --dataset {result.layout} --raw-path "
-                      f"{console.literal(result.out)} --save-path {result.layout}.npz", highlight=False, soft_wrap=True)
+    if result.out is not None:
+        console.err.print(f"[dim]next:[/dim] sig preprocess --dataset {result.layout} --raw-path "
+                          f"{console.literal(result.out)} --save-path {result.layout}.npz", highlight=False,
+                          soft_wrap=True)
 
 
 main = command(SynthOptions, run)

@@ -12,7 +12,9 @@ Optional parts, for data that is not one fixed, clean layout: a canvas measured 
 images (``canvas_size = CanvasFromData()``), options given on the command line
 (``loader_options`` and ``__init__`` keywords, see :meth:`DatasetLoader.open`), a check for
 files copied twice within a writer (``report_duplicates``) and the name an image keeps in
-the signature set (:meth:`DatasetLoader.record_name`).
+the signature set (:meth:`DatasetLoader.record_name`), and the names ``sig synth`` gives
+synthetic files in this layout (:meth:`DatasetLoader.synth_path` and the ``synth_*``
+attributes; docs/synthesis.md#layouts).
 """
 
 from __future__ import annotations
@@ -87,6 +89,20 @@ class DatasetLoader(ABC):
     #: (for datasets whose circulating copies are known to hold such copies).
     report_duplicates: ClassVar[bool] = False
 
+    # Synthesis (optional): how ``sig synth`` writes this layout and how its images were made.
+    #: PIL format of the image files ("PNG", "JPEG", "BMP", "TIFF").
+    synth_format: ClassVar[str] = "PNG"
+    #: Scan resolution, dots per inch.
+    synth_dpi: ClassVar[int] = 300
+    #: Typical width of a signature on the paper, mm (the space the writers were given).
+    synth_width_mm: ClassVar[float] = 50.0
+    #: Pen families of the writers: "ballpoint", "felt-tip", "pencil".
+    synth_pens: ClassVar[tuple[str, ...]] = ("ballpoint",)
+    #: Share of writers who add a flourish to their name.
+    synth_flourish: ClassVar[float] = 0.5
+    #: Number of the first user, as the dataset numbers them.
+    synth_first_user: ClassVar[int] = 1
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_dir():
@@ -120,6 +136,22 @@ class DatasetLoader(ABC):
     def simple_files(self, user: int) -> list[Path]:
         """Simple forgeries of ``user`` (only some datasets have them)."""
         return []
+
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        """Where ``user``'s ``index``-th (from 0) ``kind`` image goes, relative to the root.
+
+        ``kind`` is "genuine", "skilled" or "simple". None where the layout has no such
+        file (a kind it lacks, an index its names cannot hold, a user without forgeries).
+        Implement it to let ``sig synth`` write this layout; the files it names must be the
+        ones :meth:`genuine_files`, :meth:`skilled_files` and :meth:`simple_files` find.
+        """
+        return None
+
+    @classmethod
+    def can_synthesize(cls) -> bool:
+        """Whether ``sig synth`` can write this layout (the loader implements :meth:`synth_path`)."""
+        return cls.synth_path.__func__ is not DatasetLoader.synth_path.__func__
 
     @classmethod
     @abstractmethod

@@ -1,7 +1,8 @@
 """The 'toy' dataset layout: an example of a third-party dataset plugin for sig.
 
 A loader lists users and their files; sig reads, preprocesses and stores the images.
-Layout::
+Naming the file of each (user, kind, index) in ``synth_path`` also lets ``sig synth
+--layout toy`` write synthetic signatures in this layout. Layout::
 
     writer1/genuine/*.png     genuine signatures of writer 1
     writer1/forged/*.png      skilled forgeries of writer 1
@@ -24,6 +25,9 @@ class ToyLoader(DatasetLoader):
     canvas_size = (600, 900)
     genuine_per_user = 5
     skilled_per_user = 3
+    # How `sig synth` makes images like ours: pencil, scanned at 300 dpi, about 45 mm wide.
+    synth_pens = ("pencil",)
+    synth_width_mm = 45.0
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
@@ -41,6 +45,11 @@ class ToyLoader(DatasetLoader):
     def skilled_files(self, user: int) -> list[Path]:
         return self._images(user, "forged")
 
+    @classmethod
+    def synth_path(cls, user: int, kind: str, index: int) -> str | None:
+        folder = {"genuine": "genuine", "skilled": "forged"}.get(kind)
+        return None if folder is None else f"writer{user}/{folder}/{index + 1}.png"
+
     def _images(self, user: int, kind: str) -> list[Path]:
         if user not in self._writers:
             raise self.no_user(user)
@@ -57,16 +66,7 @@ Layout: writerN/genuine/*.png (genuine) and writerN/forged/*.png (skilled forger
 
 
 def write_example(path: str | os.PathLike, users: int = 3, seed: int = 0) -> Path:
-    """Write a small toy dataset with sig's synthetic signature generator."""
-    from PIL import Image
+    """Write a small toy dataset with sig's synthetic signature generator (as ``sig synth --layout toy``)."""
+    from sigcli.data.synth import synthesize
 
-    from sigcli.data.synth import user_signatures
-
-    path = Path(path)
-    counts = {"genuine": ToyLoader.genuine_per_user, "skilled": ToyLoader.skilled_per_user}
-    for user in range(1, users + 1):
-        for kind, index, image in user_signatures(user, counts, seed, scale=0.6, max_shape=ToyLoader.canvas_size):
-            file = path / f"writer{user}" / ("genuine" if kind == "genuine" else "forged") / f"{index + 1}.png"
-            file.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(file)
-    return path
+    return synthesize(ToyLoader, path, users=users, seed=seed).out
