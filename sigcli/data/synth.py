@@ -38,7 +38,7 @@ from sigcli.config.synth import PREVIEW_WRITERS, SynthOptions
 from sigcli.data import handwriting
 from sigcli.data.loader import DatasetLoader
 from sigcli.errors import InputError, PluginError
-from sigcli.fileio import atomic_path, check_output, check_outputs
+from sigcli.fileio import atomic_path, check_outputs
 from sigcli.options import build, save_options
 from sigcli.parallel import worker_pool
 from sigcli.progress import Reporter, resolve
