@@ -507,7 +507,7 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
     filenames = np.char.add(np.char.add("inverted/user", np.char.zfill(y.astype(str), 5)),
                             np.char.add("/", np.char.zfill(nth.astype(str), 4)))
     correct, finals, names, batches = 0, [], [], []
-    moments = [[np.zeros(0), np.zeros(0)] for _ in layers]  # per layer: Σ n_b·mean_b, Σ n_b·square_b
+    moments = [[0.0, 0.0] for _ in layers]  # per layer: Σ n_b·mean_b, Σ n_b·square_b (per channel)
     shown: dict[int, list[np.ndarray]] = {}
     with (atomic_path(save_path, overwrite=overwrite) as tmp,
           zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive):

@@ -245,7 +245,14 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
     with np.load(out, allow_pickle=False) as raw:  # no pickle needed to read it back
         assert set(raw.files) == {"x", "y", "yforg", "filenames"}
     assert not parts_folder(out).exists()
-    assert json.loads(out.with_suffix(".json").read_text())["options"]["per_user"] == 3
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["options"]["per_user"] == 3
+    assert [b["batch"] for b in record["batches"]] == [0, 1, 2]
+    assert all(0 <= b["agreement"] <= 1 and sum(b["shares"].values()) == pytest.approx(1) for b in record["batches"])
+    assert record["teacher_accuracy"] == pytest.approx(np.mean([b["agreement"] for b in record["batches"]]))
+    assert set(record["term_shares"]) == {"ce", "bn", "tv", "l2", "competition"}
+    assert [row["layer"] for row in record["batch_norm"]] == ["features.1", "features.5", "features.10"]
+    assert all(row["mean_distance"] >= 0 and row["std_distance"] >= 0 for row in record["batch_norm"])
     from PIL import Image
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.format == "PNG" and grid.width > INPUT_SIZE[1] * 3
@@ -341,6 +348,6 @@ def test_help_documents_every_option_and_the_defaults(cli):
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
     assert flags_missing_from_help(InvertOptions, text) == []
-    assert "[default: 200]" in text and "[default: (0 and the number of classes)]" in text
+    assert "[default: 100]" in text and "[default: 0.1]" in text and "[default: (0 and the number of classes)]" in text
     options = InvertOptions(t_model_path="t.pth", save_path="o.npz", per_user=3, users=(10, 14), overwrite=True)
     assert parse(InvertOptions, argv(options)) == options

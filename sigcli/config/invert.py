@@ -15,7 +15,7 @@ class InversionSettings(Options):
     """How one batch is optimised. The defaults were measured on SigNet teachers trained with
     ``sig train`` (docs/training.md#inversion-loss-terms): each term stays below the class term."""
 
-    iterations: int = Field(200, gt=0, description="Adam steps per batch.")
+    iterations: int = Field(100, gt=0, description="Adam steps per batch.")
     lr: float = Field(0.05, gt=0, description="Adam learning rate, decayed to 0 over the iterations (cosine).")
     batch_size: int = Field(64, gt=0, description="Images optimised together (their batch statistics need many).")
     init_scale: float = Field(0.1, gt=0, le=1, description=(
