@@ -525,11 +525,15 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
                     correct += agreeing
                     finals.append(part["final_terms"])
                     names = [str(n) for n in part["term_names"]]
+                    batch_moments = [[len(targets) * part[f"bn_{kind}_{layer}"] for kind in ("mean", "square")]
+                                     for layer in range(len(layers))]
                     batches.append({"batch": index, "agreement": agreeing / len(targets),
-                                    "shares": dict(zip(part["share_names"].tolist(), part["shares"].tolist()))})
-                    for layer, sums in enumerate(moments):
-                        for column, kind in enumerate(("mean", "square")):
-                            sums[column] = sums[column] + len(targets) * part[f"bn_{kind}_{layer}"]
+                                    "shares": dict(zip(part["share_names"].tolist(), part["shares"].tolist())),
+                                    "batch_norm_distance": [
+                                        round(row["mean_distance"] + row["std_distance"], 4)
+                                        for row in _set_statistics(layers, batch_moments, len(targets))]})
+                    moments = [[total + batch for total, batch in zip(sums, batch_sums)]
+                               for sums, batch_sums in zip(moments, batch_moments)]
                 if preview is not None:
                     for image, target in zip(x, targets.tolist()):
                         if target < PREVIEW_USERS and len(shown.setdefault(target, [])) < PREVIEW_PER_USER:

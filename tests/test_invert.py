@@ -252,6 +252,7 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
     assert record["teacher_accuracy"] == pytest.approx(np.mean([b["agreement"] for b in record["batches"]]))
     assert set(record["term_shares"]) == {"ce", "bn", "tv", "l2", "competition"}
     assert [row["layer"] for row in record["batch_norm"]] == ["features.1", "features.5", "features.10"]
+    assert all(len(b["batch_norm_distance"]) == 3 for b in record["batches"])
     assert all(row["mean_distance"] >= 0 and row["std_distance"] >= 0 for row in record["batch_norm"])
     from PIL import Image
     with Image.open(tmp_path / "grid.png") as grid:
