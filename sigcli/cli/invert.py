@@ -11,7 +11,7 @@ Writes OUT.npz and OUT.json (options, versions; per batch and for the set: how o
 teacher agrees, each loss term's share, how far the set's batch-norm statistics are from the
 teacher's). The defaults (100 Adam steps per batch of 64) make a trained SigNet agree with
 nearly all images; SigNet runs about 25 image-steps/s on one CPU core, so a GPU helps. If
-the teacher rarely agrees with the targets, raise --iterations or lower --bn-weight.
+the teacher rarely agrees with the targets, raise --iterations or --lr, or lower --bn-weight.
 
 Example: sig invert --t-model-path model_best.pth --save-path inverted.npz --per-user 20 --preview inverted.png
 """

@@ -12,16 +12,16 @@ from sigcli.options import Cli, Options
 
 
 class InversionSettings(Options):
-    """How one batch is optimised. The defaults were measured on SigNet teachers trained with
-    ``sig train`` (docs/training.md#inversion-loss-terms): each term stays below the class term."""
+    """How one batch is optimised. The defaults were measured on SigNet and SigNet-F teachers
+    trained with ``sig train`` (docs/training.md#inversion-loss-terms)."""
 
     iterations: int = Field(100, gt=0, description="Adam steps per batch.")
-    lr: float = Field(0.05, gt=0, description="Adam learning rate, decayed to 0 over the iterations (cosine).")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate, decayed to 0 over the iterations (cosine).")
     batch_size: int = Field(64, gt=0, description="Images optimised together (their batch statistics need many).")
     init_scale: float = Field(0.1, gt=0, le=1, description=(
         "The images start as uniform noise in [0, INIT_SCALE]: preprocessed signatures are mostly 0 "
         "(background) with sparse bright ink."))
-    bn_weight: float = Field(1.0, ge=0, description=(
+    bn_weight: float = Field(0.3, ge=0, description=(
         "Weight of the batch-norm statistics term (per layer, the distance of the batch's mean and standard "
         "deviation from the running ones, in units of the running standard deviation)."))
     bn_first_weight: float = Field(10.0, ge=0, description=(
