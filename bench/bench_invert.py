@@ -14,10 +14,11 @@ images. Three ways of running the same steps, interleaved:
 A way's step time is the mean over ``steps`` steps (after a warm-up step), the fastest of
 ``rounds`` rounds run in rotating order (robust to other load on a shared machine). Rows: ``ratio`` = reference / ours (speed-up), ``ceiling`` = reference / bare
 teacher, ``of_ceiling`` = bare teacher / ours; ``images_per_s`` = image-steps per second
-(batch / step time) and ``finished_images_per_s`` = images completed per second at the
-default number of iterations.
+(batch / step time), ``steps_per_s`` = batch steps per second of each way (``ours``
+against ``ceiling``, the bare teacher's forward and backward, in the same run) and
+``finished_images_per_s`` = images completed per second at the default number of iterations.
 
-Run: ``python -m bench.bench_invert [--quick] [--device cuda] [--threads N]``.
+Run: ``python -m bench.bench_invert [--quick] [--arch tiny|signet] [--device cuda] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from sigcli.models import INPUT_SIZE, create_model
 K = 20
 
 
-def run(quick: bool, device: str = "cpu") -> list[dict]:
+def run(quick: bool, device: str = "cpu", archs: list[str] | None = None) -> list[dict]:
     dev = torch.device(device)
     batch, steps, rounds = (8, 3, 2) if quick else (32, 5, 3)
     rows = []
-    for arch in (["tiny"] if quick else ["tiny", "signet"]):
+    for arch in archs or (["tiny"] if quick else ["tiny", "signet"]):
         for competition in (False, True):
             teacher = _network(arch, seed=1).to(dev)
             student = _network(arch, seed=2).to(dev) if competition else None
@@ -61,6 +62,7 @@ def run(quick: bool, device: str = "cpu") -> list[dict]:
                 "ratio": round(best["reference"] / best["ours"], 3),
                 "ceiling": round(best["reference"] / best["ceiling"], 3),
                 "of_ceiling": round(best["ceiling"] / best["ours"], 3),
+                "steps_per_s": {name: round(1 / s, 3) for name, s in best.items()},
                 "images_per_s": {name: round(batch / s, 1) for name, s in best.items()},
                 "finished_images_per_s": round(batch / (best["ours"] * iterations), 3),
                 "default_iterations": iterations,
@@ -204,10 +206,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny teacher only, few steps")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--arch", choices=["tiny", "signet"], action="append",
+                        help="teacher(s) to time (default: tiny with --quick, else both)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    for row in run(args.quick, args.device):
+    for row in run(args.quick, args.device, args.arch):
         print(json.dumps(row))
 
 

@@ -1,23 +1,30 @@
 """Deep inversion with competition: distillation data synthesised from a trained teacher.
 
 Distillation (docs/training.md#distillation-data) needs images that carry the teacher's knowledge without
-the teacher's (licensed) training signatures. Following DeepInversion (Yin et al., CVPR
-2020) a batch of images, started from noise, is optimised with Adam so that
+the teacher's (licensed) training signatures. Following DeepInversion and its adaptive
+variant (Yin et al., CVPR 2020) a batch of images, started from dark noise, is optimised
+with Adam so that
 
-    loss = CE(teacher(x), targets)                      the teacher sees its target users
-         + bn_weight · Σ_layers ‖μ_batch − μ_run‖₂ + ‖σ²_batch − σ²_run‖₂
-                                                        feature statistics of real data
-         + tv_weight · TV(x) + l2_weight · mean(x²)     image priors
-         − competition_weight · JS(teacher ‖ student)   "adaptive" DeepInversion
+    loss = CE(teacher(x), targets)                  the teacher sees its target users
+         + bn_weight · Σ_layers w_l · (d_mean + d_std)
+                                                    feature statistics of real data, each layer's
+                                                    distance in units of its running std
+         + tv_weight · TV(x) + l2_weight · mean(x²) image priors
+         + competition_weight · (1 − JS(teacher ‖ student))
+                                                    adaptive DeepInversion's competition
 
 with the statistics read by forward hooks on every batch-norm layer of the (eval-mode)
-teacher, a random shift (``torch.roll``) of the batch at every step, and the images
-clamped to [0, 1] after every step. The competition term rewards images on which a
-student disagrees with the teacher, so they cover what the student has not learned yet.
+teacher (w_1 = bn_first_weight, the others 1), an optional random shift (``torch.roll``)
+at every step, and the images clamped to [0, 1] after every step. The competition term
+rewards images on which a student disagrees with the teacher, so they cover what the
+student has not learned yet. Every term is scale-free so that one set of weights suits
+any teacher; the defaults keep each below the class term (docs/training.md#inversion-loss-terms).
 
 :func:`invert` writes the result as a signature set (docs/formats.md#inverted-distillation-data: ``x`` float32 in
 [0, 1] at 150×220, ``y`` the teacher's user index, ``yforg`` 0), resumably: finished
-batches are kept in ``OUT.parts/`` until the set is assembled.
+batches are kept in ``OUT.parts/`` until the set is assembled. ``OUT.json`` says, per batch
+and for the set, how often the teacher agrees, each term's share of the loss, and how far
+the set's batch-norm statistics are from the teacher's.
 """
 
 from __future__ import annotations
@@ -57,27 +64,49 @@ COMPETITION_TEMPERATURE = 3.0
 """Softmax temperature of the competition term, as in the DeepInversion authors' code."""
 
 HISTORY_TERMS = ("loss", "ce", "bn", "tv", "l2", "competition")
+WEIGHTED_TERMS = HISTORY_TERMS[1:]
 
 
 # ---------------------------------------------------------------------------- loss terms
+
+
+def batch_norm_layers(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    """``(name, layer)`` of every batch-norm layer with running statistics, in forward order."""
+    return [(name, m) for name, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def standardised_distance(mean: torch.Tensor, var: torch.Tensor,
+                          layer: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far statistics (per channel) are from a layer's running ones, in units of the running
+    standard deviation σ: the root mean square over channels of (μ − μ_run)/σ, and of (s − σ)/σ
+    with s the standard deviation. Raw norms grow with a layer's width and activation scale
+    (from 3 to 470 across a trained SigNet's layers), so no single weight would suit them all."""
+    sigma = (layer.running_var.float() + layer.eps).sqrt()
+    d_mean = ((mean - layer.running_mean.float()) / sigma).square().mean().sqrt()
+    d_std = (((var + layer.eps).sqrt() - sigma) / sigma).square().mean().sqrt()
+    return d_mean, d_std
 
 
 class BatchNormStatistics:
     """Forward hooks on every batch-norm layer of ``model`` measuring how far the statistics
     of each layer's input batch are from the layer's running statistics.
 
-    Use as a context manager (hooks are removed on exit); :meth:`collect` returns the sum
-    over layers of ‖mean − running_mean‖₂ + ‖var − running_var‖₂ for the forward passes
-    since the last call, except those made under :meth:`paused` (a student sharing layers
-    with the teacher, a final classification).
+    Use as a context manager (hooks are removed on exit); :meth:`collect` returns, per layer,
+    the :func:`standardised_distance` d_mean + d_std of the forward pass since the last call,
+    except passes made under :meth:`paused` (a student sharing layers with the teacher, a
+    final classification). Under :meth:`measuring`, each layer's per-channel mean and mean
+    square are kept instead (:attr:`moments`), to compare a whole set with the teacher.
     """
 
     def __init__(self, model: nn.Module):
-        self.layers = [m for m in model.modules()
-                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        named = batch_norm_layers(model)
+        self.names = [name for name, _ in named]
+        self.layers = [layer for _, layer in named]
+        self.moments: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._terms: list[torch.Tensor] = []
         self._handles: list = []
-        self._recording = True
+        self._mode = "loss"
 
     def __enter__(self) -> "BatchNormStatistics":
         self._handles = [layer.register_forward_hook(self._hook) for layer in self.layers]
@@ -89,27 +118,44 @@ class BatchNormStatistics:
         self._handles = []
 
     @contextmanager
-    def paused(self) -> Iterator[None]:
-        self._recording = False
+    def _switched(self, mode: str) -> Iterator[None]:
+        self._mode = mode
         try:
             yield
         finally:
-            self._recording = True
+            self._mode = "loss"
+
+    def paused(self):
+        return self._switched("paused")
+
+    def measuring(self):
+        self.moments = []
+        return self._switched("moments")
 
     def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        if not self._recording:
+        if self._mode == "paused":
             return
         x = inputs[0].float()
         dims = [0, *range(2, x.ndim)]
+        if self._mode == "moments":
+            self.moments.append((x.mean(dims), x.square().mean(dims)))
+            return
         var, mean = torch.var_mean(x, dims, unbiased=False)
-        self._terms.append(torch.linalg.vector_norm(mean - module.running_mean)
-                           + torch.linalg.vector_norm(var - module.running_var))
+        self._terms.append(sum(standardised_distance(mean, var, module)))
 
     def collect(self) -> torch.Tensor:
-        """The statistics loss of the forward passes since the last call (0 without layers)."""
-        total = torch.stack(self._terms).sum() if self._terms else torch.zeros(())
+        """Each layer's distance for the forward pass since the last call (empty without layers)."""
+        terms = torch.stack(self._terms) if self._terms else torch.zeros(0)
         self._terms = []
-        return total
+        return terms
+
+
+def layer_weights(n_layers: int, first: float, device: torch.device) -> torch.Tensor:
+    """Per-layer weights of the statistics term: ``first`` on the first layer, 1 on the others."""
+    weights = torch.ones(n_layers, device=device)
+    if n_layers:
+        weights[0] = first
+    return weights
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
@@ -122,7 +168,7 @@ def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor,
                    temperature: float = COMPETITION_TEMPERATURE) -> torch.Tensor:
     """Jensen–Shannon divergence of softmax(a/T) and softmax(b/T), averaged over the batch.
 
-    Computed from the probabilities so that identical logits give exactly 0.
+    Computed from the probabilities so that identical logits give exactly 0 (at most ln 2).
     """
     p = F.softmax(logits_a.float() / temperature, dim=1)
     q = F.softmax(logits_b.float() / temperature, dim=1)
@@ -130,6 +176,12 @@ def jensen_shannon(logits_a: torch.Tensor, logits_b: torch.Tensor,
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(1)
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(1)
     return (0.5 * (kl_pm + kl_qm)).mean()
+
+
+def competition(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """Adaptive DeepInversion's competition term 1 − JS(teacher, student): minimising it seeks
+    images on which the student disagrees with the teacher."""
+    return 1.0 - jensen_shannon(teacher_logits, student_logits)
 
 
 # ---------------------------------------------------------------------------- one batch
@@ -141,8 +193,15 @@ class BatchResult:
     """(n, 1, H, W) float32 in [0, 1], on the CPU."""
     predictions: torch.Tensor
     """The teacher's class for each final (unshifted) image."""
+    agreement: float
+    """Share of the final images the teacher classifies as their target."""
     history: dict[str, list[float]] = field(default_factory=dict)
     """Each loss term (unweighted) at every step: ``loss``, ``ce``, ``bn``, ``tv``, ``l2``, ``competition``."""
+    shares: dict[str, float] = field(default_factory=dict)
+    """Each weighted term's share of the loss at the last step (they sum to 1)."""
+    moments: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    """Per batch-norm layer of the teacher, the per-channel mean and mean square of its input
+    over the final images (and positions): the batch's part of the set's statistics."""
 
 
 def batch_generator(seed: int, batch_index: int) -> torch.Generator:
@@ -161,48 +220,55 @@ def invert_batch(teacher: nn.Module, targets: torch.Tensor, settings: InversionS
     are used in eval mode and left unchanged. A student's first K columns (K = the teacher's
     classes) are compared with the teacher, so a student with extra (continual) users works.
     ``generator`` (CPU) draws the initial noise and the shifts. ``on_step(step, terms)`` is
-    called every few steps with the current loss terms, for progress display.
+    called every few steps with the current (unweighted) loss terms, for progress display.
     """
     device = torch.device(device)
     teacher_modes = _freeze(teacher)
     student_modes = _freeze(student) if student is not None else None
     try:
-        images = torch.rand((len(targets), 1, *INPUT_SIZE), generator=generator).to(device)
+        images = (settings.init_scale * torch.rand((len(targets), 1, *INPUT_SIZE), generator=generator)).to(device)
         images.requires_grad_(True)
         shifts = torch.randint(-settings.jitter, settings.jitter + 1, (settings.iterations, 2), generator=generator)
         targets = targets.to(device)
         optimiser = torch.optim.Adam([images], lr=settings.lr, betas=(0.5, 0.9))
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.iterations)
         use_competition = student is not None and settings.competition_weight > 0
+        weights = dict(zip(WEIGHTED_TERMS, (1.0, settings.bn_weight, settings.tv_weight, settings.l2_weight,
+                                            settings.competition_weight)))
+        zero = torch.zeros((), device=device)
         history = []
         with BatchNormStatistics(teacher) as statistics:
+            per_layer = layer_weights(len(statistics.layers), settings.bn_first_weight, device)
             for step in range(settings.iterations):
-                shifted = torch.roll(images, shifts=tuple(shifts[step].tolist()), dims=(2, 3))
+                shifted = (torch.roll(images, shifts=tuple(shifts[step].tolist()), dims=(2, 3))
+                           if settings.jitter else images)
                 logits = teacher(shifted)
-                terms = {"ce": F.cross_entropy(logits, targets), "bn": statistics.collect(),
-                         "tv": total_variation(shifted), "l2": shifted.square().mean()}
+                terms = {"ce": F.cross_entropy(logits, targets), "bn": (per_layer * statistics.collect()).sum(),
+                         "tv": total_variation(shifted), "l2": shifted.square().mean(), "competition": zero}
                 if use_competition:
                     with statistics.paused():
                         student_logits = student(shifted)[:, :logits.shape[1]]
-                    terms["competition"] = -jensen_shannon(logits, student_logits)
-                else:
-                    terms["competition"] = torch.zeros((), device=device)
-                loss = (terms["ce"] + settings.bn_weight * terms["bn"] + settings.tv_weight * terms["tv"]
-                        + settings.l2_weight * terms["l2"] + settings.competition_weight * terms["competition"])
+                    terms["competition"] = competition(logits, student_logits)
+                weighted = torch.stack([weights[k] * terms[k] for k in WEIGHTED_TERMS])
+                loss = weighted.sum()
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 schedule.step()
                 with torch.no_grad():
                     images.clamp_(0.0, 1.0)
-                history.append(torch.stack([loss.detach(), *(terms[k].detach() for k in HISTORY_TERMS[1:])]))
+                history.append(torch.stack([loss.detach(), *(terms[k].detach() for k in WEIGHTED_TERMS)]))
                 if on_step is not None and (step % 10 == 9 or step == settings.iterations - 1):
                     on_step(step + 1, {k: float(v) for k, v in zip(HISTORY_TERMS, history[-1])})
-            with torch.no_grad(), statistics.paused():
+            with torch.no_grad(), statistics.measuring():
                 predictions = teacher(images).argmax(1)
+            moments = [(mean.cpu().numpy(), square.cpu().numpy()) for mean, square in statistics.moments]
         table = torch.stack(history).cpu().T.tolist()
+        last = weighted.detach().cpu()
         return BatchResult(images=images.detach().cpu().float(), predictions=predictions.cpu(),
-                           history=dict(zip(HISTORY_TERMS, table)))
+                           agreement=float((predictions == targets).float().mean()),
+                           history=dict(zip(HISTORY_TERMS, table)),
+                           shares=dict(zip(WEIGHTED_TERMS, (last / last.sum()).tolist())), moments=moments)
     finally:
         _restore(teacher, teacher_modes)
         if student is not None:
@@ -236,7 +302,12 @@ class InversionReport:
     teacher_accuracy: float
     """Share of the written images the teacher classifies as their target user."""
     final_terms: dict[str, float]
-    """Each loss term at the last step, averaged over the batches."""
+    """Each loss term (unweighted) at the last step, averaged over the batches."""
+    term_shares: dict[str, float]
+    """Each weighted term's share of the loss at the last step, averaged over the batches."""
+    batch_norm: list[dict]
+    """Per batch-norm layer of the teacher, how far the whole set's statistics are from its
+    running ones: ``mean_distance`` and ``std_distance`` (see :func:`standardised_distance`)."""
     seconds: float
     device: str
     preview: Path | None = None
@@ -300,6 +371,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
         if events.enabled and not done:
             remove_event_files(events.folder)   # a run starting over: its curves start over too
         shown = ("ce", "bn", "competition") if student is not None else ("ce", "bn")
+        layers = batch_norm_layers(teacher)
         reporter = progress.resolve(reporter)
         with reporter.task("inverting", total=len(plan)) as task:
             if done:
@@ -314,18 +386,22 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
                                                              **{k: terms[k] for k in shown}))
                 _write_part(parts / _part_name(index), result, targets)
                 events.write_series(index * options.iterations + 1, result.history)   # step 1 of batch 0 is 1
-                task.advance(1, step=f"{options.iterations}/{options.iterations}",
+                task.advance(1, step=f"{options.iterations}/{options.iterations}", agree=result.agreement,
                              **{k: result.history[k][-1] for k in shown})
+                log.info("batch %d: teacher agrees on %.1f%%; shares of the loss %s", index,
+                         100 * result.agreement, " ".join(f"{k}={v:.2f}" for k, v in result.shares.items()))
 
         summary = _assemble(parts, plan, save_path, first, options.preview, options.overwrite,
-                            title=f"inverted from {Path(options.t_model_path).name}")
+                            title=f"inverted from {Path(options.t_model_path).name}", layers=layers)
         save_options(options, save_path.with_suffix(".json"), overwrite=options.overwrite, users=[first, last],
                      num_classes=num_classes, teacher_accuracy=summary["accuracy"],
-                     final_terms=summary["final_terms"])
+                     final_terms=summary["final_terms"], term_shares=summary["term_shares"],
+                     batch_norm=summary["batch_norm"], batches=summary["batches"])
         _remove_parts(parts)
     return InversionReport(save_path=save_path, images=summary["images"], users=(first, last), batches=len(plan),
                            resumed_batches=len(done), teacher_accuracy=summary["accuracy"],
-                           final_terms=summary["final_terms"], seconds=time.perf_counter() - started,
+                           final_terms=summary["final_terms"], term_shares=summary["term_shares"],
+                           batch_norm=summary["batch_norm"], seconds=time.perf_counter() - started,
                            device=str(device), preview=options.preview)
 
 
@@ -344,7 +420,7 @@ def _fingerprint(options: InvertOptions, teacher: Checkpoint, student: Checkpoin
     """Everything that decides the images: a batch made under another fingerprint differs.
     (The device is left out: a run may be finished on another machine.)"""
     settings = options.model_dump(include=set(InversionSettings.model_fields) | {"per_user", "seed"})
-    return {"format": 1, "teacher": teacher.identity(), "student": student.identity() if student else None,
+    return {"format": 2, "teacher": teacher.identity(), "student": student.identity() if student else None,
             "num_classes": teacher.num_classes, "users": [first, last], **settings}
 
 
@@ -413,16 +489,21 @@ def _read_plan(plan_file: Path) -> dict | None:
 
 def _write_part(path: Path, result: BatchResult, targets: np.ndarray) -> None:
     final = np.asarray([values[-1] for values in result.history.values()], dtype=np.float64)
+    moments = {f"bn_{kind}_{layer}": values[column] for layer, values in enumerate(result.moments)
+               for column, kind in enumerate(("mean", "square"))}
     with atomic_path(path, overwrite=True) as tmp:  # a batch of our own, made again
         np.savez(tmp, x=result.images.numpy().astype(np.float32, copy=False), targets=targets,
                  predictions=result.predictions.numpy().astype(np.int64), final_terms=final,
-                 term_names=np.asarray(list(result.history)))
+                 term_names=np.asarray(list(result.history)), shares=np.asarray(list(result.shares.values())),
+                 share_names=np.asarray(list(result.shares)), **moments)
 
 
 def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, preview: Path | None,
-              overwrite: bool = False, title: str = "") -> dict:
+              overwrite: bool = False, title: str = "",
+              layers: list[tuple[str, nn.modules.batchnorm._BatchNorm]] = ()) -> dict:
     """Stream the parts into ``save_path`` in batch order (``x`` is never whole in memory);
-    return the number of images, the teacher's accuracy on them and the mean final terms."""
+    return the number of images, the teacher's accuracy on them, the mean final terms and
+    shares, each batch's agreement and shares, and the set's statistics against ``layers``."""
     classes = np.concatenate(plan)
     y = classes + first
     # the k-th image of user u is named inverted/user<u>/<k>
@@ -430,7 +511,8 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
     nth[np.argsort(classes, kind="stable")] = np.concatenate([np.arange(c) for c in np.bincount(classes)])
     filenames = np.char.add(np.char.add("inverted/user", np.char.zfill(y.astype(str), 5)),
                             np.char.add("/", np.char.zfill(nth.astype(str), 4)))
-    correct, finals, names = 0, [], []
+    correct, finals, names, batches = 0, [], [], []
+    moments = [[0.0, 0.0] for _ in layers]  # per layer: Σ n_b·mean_b, Σ n_b·square_b (per channel)
     shown: dict[int, list[np.ndarray]] = {}
     with (atomic_path(save_path, overwrite=overwrite) as tmp,
           zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive):
@@ -444,9 +526,19 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
                         raise InputError(f"{parts / _part_name(index)} does not hold the batch it should",
                                          "re-run with --overwrite to make the set again")
                     fh.write(x.tobytes())
-                    correct += int(np.count_nonzero(part["predictions"] == targets))
+                    agreeing = int(np.count_nonzero(part["predictions"] == targets))
+                    correct += agreeing
                     finals.append(part["final_terms"])
                     names = [str(n) for n in part["term_names"]]
+                    batch_moments = [[len(targets) * part[f"bn_{kind}_{layer}"] for kind in ("mean", "square")]
+                                     for layer in range(len(layers))]
+                    batches.append({"batch": index, "agreement": agreeing / len(targets),
+                                    "shares": dict(zip(part["share_names"].tolist(), part["shares"].tolist())),
+                                    "batch_norm_distance": [
+                                        round(row["mean_distance"] + row["std_distance"], 4)
+                                        for row in _set_statistics(layers, batch_moments, len(targets))]})
+                    moments = [[total + batch for total, batch in zip(sums, batch_sums)]
+                               for sums, batch_sums in zip(moments, batch_moments)]
                 if preview is not None:
                     for image, target in zip(x, targets.tolist()):
                         if target < PREVIEW_USERS and len(shown.setdefault(target, [])) < PREVIEW_PER_USER:
@@ -456,8 +548,23 @@ def _assemble(parts: Path, plan: list[np.ndarray], save_path: Path, first: int, 
                 np.lib.format.write_array(fh, value, allow_pickle=False)
     if preview is not None:
         contact_sheet({first + k: np.stack(v) for k, v in sorted(shown.items())}, preview, title, overwrite)
+    shares = {k: float(np.mean([b["shares"][k] for b in batches])) for k in batches[0]["shares"]}
     return {"images": len(y), "accuracy": correct / len(y),
-            "final_terms": dict(zip(names, np.mean(finals, axis=0).tolist()))}
+            "final_terms": dict(zip(names, np.mean(finals, axis=0).tolist())), "term_shares": shares,
+            "batches": batches, "batch_norm": _set_statistics(layers, moments, len(y))}
+
+
+def _set_statistics(layers: list[tuple[str, nn.modules.batchnorm._BatchNorm]],
+                    moment_sums: list[list[np.ndarray]], n: int) -> list[dict]:
+    """Per layer, how far the statistics of the whole set (from the batches' moments) are from
+    the layer's running statistics, in units of its running standard deviation."""
+    rows = []
+    for (name, layer), (mean_sum, square_sum) in zip(layers, moment_sums):
+        mean = torch.from_numpy(mean_sum / n).to(layer.running_mean.device)
+        var = (torch.from_numpy(square_sum / n).to(mean.device) - mean.square()).clamp_min(0)
+        d_mean, d_std = standardised_distance(mean.float(), var.float(), layer)
+        rows.append({"layer": name, "mean_distance": round(float(d_mean), 4), "std_distance": round(float(d_std), 4)})
+    return rows
 
 
 def contact_sheet(images_by_user: dict[int, np.ndarray], path: str | Path, title: str | None = None,

@@ -16,8 +16,8 @@ from torch import nn
 from sigcli.cli.derive import argv, parse
 from sigcli.config.invert import InversionSettings, InvertOptions
 from sigcli.data.sigset import SignatureSet
-from sigcli.invert import (BatchNormStatistics, batch_generator, batch_plan, invert, invert_batch, jensen_shannon,
-                           parts_folder, total_variation)
+from sigcli.invert import (BatchNormStatistics, batch_generator, batch_plan, competition, invert, invert_batch,
+                           jensen_shannon, layer_weights, parts_folder, total_variation)
 from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import save_checkpoint
 from training_data import INVERT_TINY_BN, flags_missing_from_help, tiny_bn_features
@@ -80,8 +80,8 @@ FAST = InversionSettings(iterations=40, batch_size=16)
 # ---------------------------------------------------------------------------- loss terms
 
 
-def test_batch_norm_statistics_measure_distance_to_running_statistics():
-    layer = nn.BatchNorm2d(2).eval()
+def test_batch_norm_statistics_measure_standardised_distance_to_running_statistics():
+    layer = nn.BatchNorm2d(2, eps=0.0).eval()
     layer.running_mean.copy_(torch.tensor([1.0, -1.0]))
     layer.running_var.copy_(torch.tensor([4.0, 1.0]))
     x = torch.zeros(2, 2, 1, 2)
@@ -90,17 +90,28 @@ def test_batch_norm_statistics_measure_distance_to_running_statistics():
     with BatchNormStatistics(nn.Sequential(layer)) as statistics:
         layer(x)
         value = statistics.collect()
-        # ‖(1, 3) − (1, −1)‖ + ‖(1, 0) − (4, 1)‖ = 4 + √10
-        assert value.item() == pytest.approx(4 + math.sqrt(10))
-        assert statistics.collect().item() == 0.0  # collected once
+        # running σ = (2, 1); mean shifts in σ units (0, 4), std shifts in σ units (−1/2, −1):
+        # RMS over channels √8 + √(5/8)
+        assert value.shape == (1,) and value.item() == pytest.approx(math.sqrt(8) + math.sqrt(5 / 8))
+        assert statistics.collect().numel() == 0  # collected once
         x_matching = torch.tensor([[-1.0, 0.0], [3.0, -2.0]]).view(2, 2, 1, 1)  # means (1,-1), variances (4,1)
         layer(x_matching)
         assert statistics.collect().item() == pytest.approx(0.0, abs=1e-6)
+        # scale-free: the same data and statistics, 10× larger, are as far apart
+        layer.running_mean.mul_(10)
+        layer.running_var.mul_(100)
+        layer(10 * x)
+        assert statistics.collect().item() == pytest.approx(value.item())
     assert not layer._forward_hooks  # removed on exit
 
 
 def test_batch_norm_statistics_find_1d_and_2d_layers(teacher):
     assert [type(m) for m in BatchNormStatistics(teacher).layers] == [nn.BatchNorm2d, nn.BatchNorm2d, nn.BatchNorm1d]
+
+
+def test_layer_weights_put_the_first_weight_on_the_first_layer_only():
+    assert layer_weights(3, 10.0, torch.device("cpu")).tolist() == [10.0, 1.0, 1.0]
+    assert layer_weights(0, 10.0, torch.device("cpu")).numel() == 0
 
 
 def test_total_variation_of_constant_is_zero_and_of_stripes_is_known():
@@ -137,22 +148,52 @@ def test_inverted_images_are_classified_as_their_targets_and_statistics_converge
     assert len(bn) == FAST.iterations and bn[-1] < 0.5 * bn[0]
     assert result.history["ce"][-1] < 0.2 * result.history["ce"][0]
     assert result.history["competition"] == [0.0] * FAST.iterations  # no student
+    assert result.agreement == accuracy
+    assert set(result.shares) == {"ce", "bn", "tv", "l2", "competition"} and result.shares["competition"] == 0.0
+    assert sum(result.shares.values()) == pytest.approx(1.0) and min(result.shares.values()) >= 0.0
+    layers = BatchNormStatistics(teacher).layers
+    assert [mean.shape for mean, _ in result.moments] == [(layer.num_features,) for layer in layers]
+    assert all((square >= mean ** 2 - 1e-5).all() for mean, square in result.moments)
     assert not teacher.training and all(p.requires_grad for p in teacher.parameters())  # left as found
 
 
-def test_competition_term_is_zero_when_the_student_is_the_teacher(teacher):
+def test_defaults_move_the_class_loss_down(teacher):
+    """At the default settings (only the batch is smaller) the class term falls, the teacher
+    agrees, the statistics come closer, and the images stay dark like preprocessed signatures."""
+    settings = InversionSettings(batch_size=16)
+    targets = torch.arange(CLASSES).repeat(4)
+    result = invert_batch(teacher, targets, settings, batch_generator(1, 0))
+    ce = result.history["ce"]
+    assert ce[-1] < 0.1 * ce[0]
+    assert result.agreement >= 0.9
+    assert result.history["bn"][-1] < result.history["bn"][0]
+    assert result.images.mean() < 0.2  # mostly dark, like a preprocessed signature
+
+
+def test_competition_term_is_one_when_the_student_is_the_teacher(teacher):
     settings = FAST.model_copy(update={"iterations": 5})
     result = invert_batch(teacher, torch.arange(CLASSES), settings, batch_generator(0, 0), student=teacher)
-    assert result.history["competition"] == [0.0] * 5
+    assert result.history["competition"] == [1.0] * 5  # 1 − JS, JS = 0
+    logits = torch.randn(3, 5, generator=torch.Generator().manual_seed(4))
+    assert competition(logits, logits).item() == 1.0 and competition(logits, -logits).item() < 1.0
 
 
-def test_competition_term_rewards_disagreement_with_a_different_student(teacher):
+def test_competition_term_raises_student_teacher_disagreement_on_the_images(teacher):
+    """Adaptive DeepInversion: with the competition term the images are ones on which a
+    student disagrees more with the teacher than on images made without it (same start)."""
     student = seeded(3, lambda: nn.Sequential(tiny_bn_features(), nn.Linear(16, CLASSES + 2)))  # extra users ignored
     student.eval()
-    settings = FAST.model_copy(update={"iterations": 20, "competition_weight": 5.0})
-    result = invert_batch(teacher, torch.arange(CLASSES).repeat(2), settings, batch_generator(0, 0), student=student)
-    competition = result.history["competition"]
-    assert all(c < 0 for c in competition) and competition[-1] < competition[0]  # −JS grows in magnitude
+    targets = torch.arange(CLASSES).repeat(2)
+    disagreement = {}
+    for weight in (0.0, 5.0):
+        settings = FAST.model_copy(update={"iterations": 20, "competition_weight": weight})
+        result = invert_batch(teacher, targets, settings, batch_generator(0, 0), student=student)
+        with torch.no_grad():
+            disagreement[weight] = jensen_shannon(teacher(result.images), student(result.images)[:, :CLASSES]).item()
+        if weight:
+            history = result.history["competition"]
+            assert all(0 < c <= 1 for c in history) and history[-1] < history[0]
+    assert disagreement[5.0] > 1.5 * disagreement[0.0]
 
 
 def test_inversion_is_deterministic_for_a_seed_on_cpu(teacher):
@@ -204,7 +245,15 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
     with np.load(out, allow_pickle=False) as raw:  # no pickle needed to read it back
         assert set(raw.files) == {"x", "y", "yforg", "filenames"}
     assert not parts_folder(out).exists()
-    assert json.loads(out.with_suffix(".json").read_text())["options"]["per_user"] == 3
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["options"]["per_user"] == 3
+    assert [b["batch"] for b in record["batches"]] == [0, 1, 2]
+    assert all(0 <= b["agreement"] <= 1 and sum(b["shares"].values()) == pytest.approx(1) for b in record["batches"])
+    assert record["teacher_accuracy"] == pytest.approx(np.mean([b["agreement"] for b in record["batches"]]))
+    assert set(record["term_shares"]) == {"ce", "bn", "tv", "l2", "competition"}
+    assert [row["layer"] for row in record["batch_norm"]] == ["features.1", "features.5", "features.10"]
+    assert all(len(b["batch_norm_distance"]) == 3 for b in record["batches"])
+    assert all(row["mean_distance"] >= 0 and row["std_distance"] >= 0 for row in record["batch_norm"])
     from PIL import Image
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.format == "PNG" and grid.width > INPUT_SIZE[1] * 3
@@ -300,6 +349,6 @@ def test_help_documents_every_option_and_the_defaults(cli):
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
     assert flags_missing_from_help(InvertOptions, text) == []
-    assert "[default: 200]" in text and "[default: (0 and the number of classes)]" in text
+    assert "[default: 100]" in text and "[default: 0.1]" in text and "[default: (0 and the number of classes)]" in text
     options = InvertOptions(t_model_path="t.pth", save_path="o.npz", per_user=3, users=(10, 14), overwrite=True)
     assert parse(InvertOptions, argv(options)) == options

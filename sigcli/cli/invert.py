@@ -7,11 +7,11 @@ result is a signature set (float 150×220, genuine only) that `sig distill --d-d
 takes as it is. Interrupted runs resume: finished batches wait in OUT.parts/ (--overwrite
 discards those made with other options).
 
-Writes OUT.npz and OUT.json (options, versions, how often the teacher agrees). The
-defaults (200 Adam steps per batch of 64) suit small teachers on a CPU: about a minute per
-batch on one core for a net of a few conv layers. SigNet runs about 25 image-steps/s on one
-core: use a GPU for it. If the teacher rarely agrees with the targets, raise --iterations or
-lower --l2-weight / --tv-weight.
+Writes OUT.npz and OUT.json (options, versions; per batch and for the set: how often the
+teacher agrees, each loss term's share, how far the set's batch-norm statistics are from the
+teacher's). The defaults (100 Adam steps per batch of 64) make a trained SigNet agree with
+nearly all images; SigNet runs about 25 image-steps/s on one CPU core, so a GPU helps. If
+the teacher rarely agrees with the targets, raise --iterations or --lr, or lower --bn-weight.
 
 Example: sig invert --t-model-path model_best.pth --save-path inverted.npz --per-user 20 --preview inverted.png
 """
@@ -44,6 +44,12 @@ def run(options: InvertOptions) -> None:
     table.add_row("teacher agrees", f"{100 * report.teacher_accuracy:.1f}% classified as their user")
     terms = {k: v for k, v in report.final_terms.items() if k != "competition" or options.s_model_path}
     table.add_row("final terms", "  ".join(f"{k}={v:.4g}" for k, v in terms.items()))
+    table.add_row("shares of the loss", "  ".join(f"{k}={100 * v:.0f}%" for k, v in report.term_shares.items()
+                                                  if k in terms))
+    if report.batch_norm:
+        table.add_row("batch-norm distance", "  ".join(
+            f"{row['mean_distance'] + row['std_distance']:.2f}" for row in report.batch_norm)
+            + "  (per layer, mean + std distance in running std units)")
     table.add_row("time", f"{report.seconds:.1f} s on {report.device}")
     if report.preview is not None:
         table.add_row("preview", console.literal(report.preview))

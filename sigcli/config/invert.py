@@ -12,21 +12,31 @@ from sigcli.options import Cli, Options
 
 
 class InversionSettings(Options):
-    """How one batch is optimised. Defaults suit small teachers on a CPU; SigNet wants more
-    iterations (2000 in DeepInversion) and a GPU."""
+    """How one batch is optimised. The defaults were measured on SigNet and SigNet-F teachers
+    trained with ``sig train`` (docs/training.md#inversion-loss-terms)."""
 
-    iterations: int = Field(200, gt=0, description="Adam steps per batch.")
-    lr: float = Field(0.05, gt=0, description="Adam learning rate, decayed to 0 over the iterations (cosine).")
+    iterations: int = Field(100, gt=0, description="Adam steps per batch.")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate, decayed to 0 over the iterations (cosine).")
     batch_size: int = Field(64, gt=0, description="Images optimised together (their batch statistics need many).")
-    bn_weight: float = Field(1.0, ge=0, description="Weight of the batch-norm statistics term.")
-    # The priors are means over pixels, hence the large weights: they keep the background at 0
-    # and the strokes smooth, as in real (ink bright on 0) signatures.
-    tv_weight: float = Field(100.0, ge=0, description="Weight of the total-variation prior (mean squared "
-                                                      "difference of neighbouring pixels).")
-    l2_weight: float = Field(1000.0, ge=0, description="Weight of the L2 prior (mean squared intensity).")
-    competition_weight: float = Field(1.0, ge=0, description="Weight of the competition term (needs "
-                                                             "--s-model-path).")
-    jitter: int = Field(8, ge=0, description="Largest random shift, in pixels, applied to the images at each step.")
+    init_scale: float = Field(0.1, gt=0, le=1, description=(
+        "The images start as uniform noise in [0, INIT_SCALE]: preprocessed signatures are mostly 0 "
+        "(background) with sparse bright ink."))
+    bn_weight: float = Field(0.3, ge=0, description=(
+        "Weight of the batch-norm statistics term (per layer, the distance of the batch's mean and standard "
+        "deviation from the running ones, in units of the running standard deviation)."))
+    bn_first_weight: float = Field(10.0, ge=0, description=(
+        "Extra factor on the first batch-norm layer's term: the first layer sees the pixels, and matching its "
+        "statistics shapes the strokes."))
+    # The priors are means over pixels: on real preprocessed signatures each weighted prior is
+    # about 0.04, far below the class term.
+    tv_weight: float = Field(10.0, ge=0, description="Weight of the total-variation prior (mean squared "
+                                                     "difference of neighbouring pixels).")
+    l2_weight: float = Field(10.0, ge=0, description="Weight of the L2 prior (mean squared intensity).")
+    competition_weight: float = Field(1.0, ge=0, description="Weight of the competition term 1 − JS(teacher, "
+                                                             "student) (needs --s-model-path).")
+    jitter: int = Field(0, ge=0, description=(
+        "Largest random shift, in pixels, applied to the images at each step (SigNet's fully connected layers "
+        "depend on position: shifts slow the class term down)."))
 
 
 class InvertOptions(InversionSettings):
