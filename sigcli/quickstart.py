@@ -64,13 +64,12 @@ class Plan:
 PLANS = {
     # The teacher needs many writers (to learn shape rather than one name per class) and
     # enough steps for its batch-norm statistics to settle: 40 writers × 14 is ~100 steps.
-    # A distillation epoch is one pass over the continual set, so the student's steps are
-    # student_epochs × continual users' signatures / 32: it needs hundreds to follow the teacher.
-    "fast": Plan(exp_users=8, dev_users=40, continual_users=12, genuine=14, skilled=6, model="signet-thin",
-                 teacher_epochs=6, student_epochs=8, lr=0.01, invert=False, invert_per_user=0,
+    "fast": Plan(exp_users=8, dev_users=40, continual_users=8, genuine=14, skilled=6, model="signet-thin",
+                 teacher_epochs=6, student_epochs=3, lr=0.01, invert=False, invert_per_user=0,
                  invert_iterations=0, folds=3, gen_for_train=8, gen_for_test=5),
     # 150 writers make the teacher's features generalise to new writers (40 did not); the
-    # thin SigNet is what two CPU cores can train on them in minutes.
+    # thin SigNet is what two CPU cores can train on them in minutes. A distillation epoch is
+    # one pass over the continual set (50 × 16 is ~22 steps): the student needs hundreds of steps.
     "full": Plan(exp_users=12, dev_users=150, continual_users=50, genuine=16, skilled=8, model="signet-thin",
                  teacher_epochs=12, student_epochs=36, lr=0.01, invert=False, invert_per_user=0,
                  invert_iterations=0, folds=5, gen_for_train=10, gen_for_test=5),
