@@ -344,6 +344,11 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     check_outputs([("--save-path", save_path), ("--save-path", save_path.with_suffix(".json")),
                    ("--preview", options.preview)], overwrite=options.overwrite,
                   inputs=(options.t_model_path, options.s_model_path))
+    events_folder = events_beside(save_path)
+    if (options.tensorboard and events_folder.exists() and not options.overwrite
+            and not parts_folder(save_path).exists()):  # a fresh start would replace event files sig did not write
+        raise InputError(f"{events_folder} already exists and this run starts afresh",
+                         "give --overwrite to replace its event files, or another --save-path")
     device = resolve_device(options.device)
     teacher, teacher_checkpoint = load_classifier(options.t_model_path, device, "teacher",
                                                   options.allow_unsafe_checkpoint)
@@ -366,7 +371,7 @@ def invert(options: InvertOptions, reporter: progress.Reporter | None = None) ->
     _check_parts(parts)
     make_folder(parts, "the parts folder")
     with exclusive_lock(parts, "the parts folder", "wait for that run to end, or give another --save-path"), \
-            closing(EventLog(events_beside(save_path), options.tensorboard)) as events:
+            closing(EventLog(events_folder, options.tensorboard)) as events:
         done = _prepare_parts(parts, fingerprint, len(plan), options.overwrite)
         if events.enabled and not done:
             remove_event_files(events.folder)   # a run starting over: its curves start over too

@@ -94,6 +94,21 @@ def test_invert_logs_every_step_of_every_batch_and_distill_its_epochs(tmp_path, 
     assert_same_as_metrics_csv(tmp_path / "student")
 
 
+def test_invert_refuses_an_existing_event_folder_it_would_start_over(tmp_path, cli):
+    teacher = tmp_path / "teacher.pth"
+    save_checkpoint(teacher, create_model(INVERT_TINY_BN).state_dict(), nn.Linear(16, 4).state_dict())
+    out = tmp_path / "inverted.npz"
+    foreign = events_beside(out) / "events.out.tfevents.someone-else"
+    foreign.parent.mkdir()
+    foreign.write_bytes(b"not ours")
+    args = ("invert", "--t-model-path", str(teacher), "--save-path", str(out), "--iterations", "2",
+            "--batch-size", "4", "--per-user", "1", "--device", "cpu", "--tensorboard")
+    refused = cli(*args)
+    assert refused.exit_code == 2 and "already exists" in refused.output and foreign.read_bytes() == b"not ours"
+    assert not out.exists()
+    assert cli(*args, "--overwrite").exit_code == 0 and not foreign.exists()
+
+
 def test_meta_training_logs_its_epochs(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(ARCHITECTURES, "smallcnn", partial(SmallCNN, channels=2, hidden=8, features=4,
                                                            input_size=(70, 90)))
