@@ -26,14 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sigcli.adversarial.attacks import pgd_max_l2
-from sigcli.models import INPUT_SIZE, create_model
+from bench.networks import classifier, sync
+from sigcli.models import INPUT_SIZE
 
 K = 20
 MAX_L2 = 5.0
@@ -70,22 +70,7 @@ def run(quick: bool, device: str = "cpu") -> list[dict]:
 def _network(arch: str) -> nn.Module:
     """Feature extractor + K-way head in eval mode, parameters trainable (as the reference finds them)."""
     torch.manual_seed(0)
-    if arch == "signet":
-        features = create_model("signet")
-    else:
-        features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(1, 16, 7, stride=4, bias=False)), ("bn1", nn.BatchNorm2d(16)), ("relu1", nn.ReLU()),
-            ("pool", nn.MaxPool2d(3, 2)),
-            ("conv2", nn.Conv2d(16, 32, 3, padding=1, bias=False)), ("bn2", nn.BatchNorm2d(32)),
-            ("relu2", nn.ReLU()), ("avg", nn.AdaptiveAvgPool2d((3, 5))), ("flat", nn.Flatten()),
-            ("fc", nn.Linear(480, 64, bias=False)), ("bn3", nn.BatchNorm1d(64)), ("relu3", nn.ReLU())]))
-        features.feature_space_size = 64
-    return nn.Sequential(features, nn.Linear(features.feature_space_size, K)).eval()
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return classifier(arch, K).eval()
 
 
 def _per_step(way, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int,
@@ -93,10 +78,10 @@ def _per_step(way, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     """(time of 1 + ``steps`` steps − time of 1 step) / ``steps``; a first call warms up."""
     seconds = []
     for count in (1, 1, steps + 1):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         way(model, images, labels, count)
-        _sync(device)
+        sync(device)
         seconds.append(time.perf_counter() - start)
     return (seconds[2] - seconds[1]) / steps
 

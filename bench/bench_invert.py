@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,8 @@ from torch import nn
 
 from sigcli.config.invert import InversionSettings
 from sigcli.invert import batch_generator, invert_batch
-from sigcli.models import INPUT_SIZE, create_model
+from bench.networks import classifier, sync
+from sigcli.models import INPUT_SIZE
 
 K = 20
 
@@ -74,17 +74,7 @@ def run(quick: bool, device: str = "cpu", archs: list[str] | None = None) -> lis
 def _network(arch: str, seed: int) -> nn.Module:
     """Feature extractor + K-way head in eval mode: SigNet, or a tiny conv/BN net (a small teacher)."""
     torch.manual_seed(seed)
-    if arch == "signet":
-        features = create_model("signet")
-    else:
-        features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(1, 16, 7, stride=4, bias=False)), ("bn1", nn.BatchNorm2d(16)), ("relu1", nn.ReLU()),
-            ("pool", nn.MaxPool2d(3, 2)),
-            ("conv2", nn.Conv2d(16, 32, 3, padding=1, bias=False)), ("bn2", nn.BatchNorm2d(32)),
-            ("relu2", nn.ReLU()), ("avg", nn.AdaptiveAvgPool2d((3, 5))), ("flat", nn.Flatten()),
-            ("fc", nn.Linear(480, 64, bias=False)), ("bn3", nn.BatchNorm1d(64)), ("relu3", nn.ReLU())]))
-        features.feature_space_size = 64
-    model = nn.Sequential(features, nn.Linear(features.feature_space_size, K))
+    model = classifier(arch, K)
     # running statistics of something image-like rather than the initial 0/1
     model.train()
     with torch.no_grad():
@@ -93,19 +83,14 @@ def _network(arch: str, seed: int) -> nn.Module:
     return model.eval()
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _timed_steps(step, steps: int, device: torch.device) -> list[float]:
     """The mean duration of ``steps`` calls of ``step`` after one warm-up call."""
     step()
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    sync(device)
     return [(time.perf_counter() - start) / steps]
 
 
@@ -135,7 +120,7 @@ def _ours(teacher: nn.Module, student: nn.Module | None, batch: int, steps: int,
         start = time.perf_counter()
         invert_batch(teacher, torch.arange(batch) % K, settings, batch_generator(0, 0), student=student,
                      device=device)
-        _sync(device)
+        sync(device)
         seconds.append(time.perf_counter() - start)
     return [(seconds[2] - seconds[1]) / steps]
 

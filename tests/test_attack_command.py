@@ -20,16 +20,7 @@ from sigcli.models.checkpoint import save_checkpoint
 from sigcli.protocols.svm import fit_precomputed, from_pipeline, reference_pipeline
 from sigcli.training.data import center_crop, to_unit
 from conftest import run_sig
-from training_data import TINY, signature_set, tiny_net
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks: with several threads, synchronisation costs more than the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from training_data import TINY, one_thread, signature_set, tiny_net  # noqa: F401 (one_thread: autouse fixture)
 
 
 @pytest.fixture(scope="module")

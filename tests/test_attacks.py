@@ -10,18 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from sigcli.adversarial.attacks import fgm_l2, l2_norms, learning_rates, pgd_max_l2, project_l2, success
+from training_data import one_thread  # noqa: F401 (an autouse fixture)
 
 SHAPE = (1, 12, 16)
 CLASSES = 5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks: with several threads, synchronisation costs more than the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_classifier(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:

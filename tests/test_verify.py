@@ -440,17 +440,22 @@ def calibrated(writers, tmp_path_factory) -> Path:
     return _save_calibrated(writers, tmp_path_factory.mktemp("calibrated") / "wi.skops")
 
 
-def _save_calibrated(writers: Writers, path: Path, canvas: Canvas | None = None) -> Path:
-    """A WI classifier of the writers' training features, saved as `sig wi --save-model` saves it (calibrated)."""
-    from sigcli.protocols.wi import calibrate
-
+def _wi_run(writers: Writers):
+    """The writers' training features, the WI options these tests use, and the WI run on them."""
     checkpoint = load_checkpoint(writers.model_path)
     train = writers.train_images
     feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
                              source=checkpoint.identity())
     options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
                     folds=1)
-    run = evaluate_wi(feature_set, options)
+    return feature_set, options, evaluate_wi(feature_set, options)
+
+
+def _save_calibrated(writers: Writers, path: Path, canvas: Canvas | None = None) -> Path:
+    """A WI classifier of the writers' training features, saved as `sig wi --save-model` saves it (calibrated)."""
+    from sigcli.protocols.wi import calibrate
+
+    feature_set, options, run = _wi_run(writers)
     calibration = calibrate(feature_set, run, options)
     return save_wi_model(path, run.classifier, options, feature_set.dim, canvas, calibration=calibration,
                          source=feature_set.source)
@@ -512,13 +517,8 @@ def test_a_classifier_of_another_checkpoint_is_refused_unless_allowed(writers, c
 
 
 def test_an_uncalibrated_classifier_has_no_operating_points(writers, tmp_path, cli):
-    checkpoint = load_checkpoint(writers.model_path)
-    train = writers.train_images
-    feature_set = FeatureSet(extract_features(checkpoint.build_model(), train), train.y, train.yforg,
-                             source=checkpoint.identity())
-    options = build(WIOptions, exp_users=(0, 3), dev_users=(3, 6), gen_for_train=4, gen_for_ref=3, gen_for_test=2,
-                    folds=1)
-    path = save_wi_model(tmp_path / "wi.skops", evaluate_wi(feature_set, options).classifier, options,
+    feature_set, options, run = _wi_run(writers)
+    path = save_wi_model(tmp_path / "wi.skops", run.classifier, options,
                          feature_set.dim, source=feature_set.source)
     result = cli("verify", "--model-path", writers.model_path, "--classifier-path", path, "-r",
                  writers.file(0, "genuine", 0), "--canvas", *writers.canvas, "--operating-point", "eer",

@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 import numpy as np
+import pytest
 import torch
 from pydantic import BaseModel
 from torch import nn
@@ -128,3 +129,12 @@ def signature_set(users: int = 4, genuine: int = 5, skilled: int = 0, seed: int 
     n = len(images)
     return SignatureSet(np.stack(images)[:, None], np.asarray(y), np.asarray(yforg),
                         user_mapping=np.arange(100, 100 + users), filenames=np.asarray([f"s{i}.png" for i in range(n)]))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks: with several threads, synchronisation costs more than the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,31 @@
+"""Networks the attack and inversion benchmarks share: SigNet, or a tiny conv/BN net."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from sigcli.models import create_model
+
+
+def classifier(arch: str, classes: int) -> nn.Sequential:
+    """Feature extractor + ``classes``-way head, freshly initialised from torch's current seed."""
+    if arch == "signet":
+        features = create_model("signet")
+    else:
+        features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(1, 16, 7, stride=4, bias=False)), ("bn1", nn.BatchNorm2d(16)), ("relu1", nn.ReLU()),
+            ("pool", nn.MaxPool2d(3, 2)),
+            ("conv2", nn.Conv2d(16, 32, 3, padding=1, bias=False)), ("bn2", nn.BatchNorm2d(32)),
+            ("relu2", nn.ReLU()), ("avg", nn.AdaptiveAvgPool2d((3, 5))), ("flat", nn.Flatten()),
+            ("fc", nn.Linear(480, 64, bias=False)), ("bn3", nn.BatchNorm1d(64)), ("relu3", nn.ReLU())]))
+        features.feature_space_size = 64
+    return nn.Sequential(features, nn.Linear(features.feature_space_size, classes))
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timer measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
