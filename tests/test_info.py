@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from sigcli.invert import invert, parts_folder
 from sigcli.config.invert import InvertOptions
 from sigcli.models import create_model
 from sigcli.models.checkpoint import save_checkpoint
-from training_data import INVERT_TINY_BN, TINY, signature_set
+from training_data import INVERT_TINY_BN, TINY, StopAfter, signature_set
 
 
 def info_json(cli, *paths) -> dict:
@@ -91,25 +90,6 @@ def test_a_run_folder_its_files_and_its_event_file(tmp_path, cli):
         assert "val_score" in info_json(cli, events)[str(events)]["details"]["tags"]
 
 
-class _StopAfter:
-    """A reporter that interrupts 'sig invert' (like Ctrl-C) once ``batches`` batches are written."""
-
-    def __init__(self, batches: int):
-        self.batches = batches
-
-    @contextmanager
-    def task(self, description, total):
-        outer = self
-
-        class _Task:
-            def advance(self, n=1, **fields):
-                outer.batches -= n
-                if n and outer.batches == 0:
-                    raise KeyboardInterrupt
-
-        yield _Task()
-
-
 def test_inversion_outputs_finished_and_unfinished(tmp_path, cli):
     torch.manual_seed(0)
     teacher = tmp_path / "teacher.pth"
@@ -117,7 +97,7 @@ def test_inversion_outputs_finished_and_unfinished(tmp_path, cli):
     options = InvertOptions(t_model_path=teacher, save_path=tmp_path / "inv.npz", per_user=2, iterations=3,
                             batch_size=4, device="cpu")
     with pytest.raises(KeyboardInterrupt):
-        invert(options, _StopAfter(1))
+        invert(options, StopAfter(1))
     parts = info_json(cli, parts_folder(tmp_path / "inv.npz"))[str(parts_folder(tmp_path / "inv.npz"))]
     assert parts["kind"] == "unfinished inversion" and parts["details"]["batches_done"] == 1
     invert(options)

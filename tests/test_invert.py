@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from sigcli.invert import (BatchNormStatistics, batch_generator, batch_plan, com
                            jensen_shannon, layer_weights, parts_folder, total_variation)
 from sigcli.models import INPUT_SIZE
 from sigcli.models.checkpoint import save_checkpoint
-from training_data import INVERT_TINY_BN, flags_missing_from_help, tiny_bn_features
+from training_data import INVERT_TINY_BN, StopAfter, flags_missing_from_help, tiny_bn_features
 
 CLASSES = 4
 def synthetic_signatures(per_class: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,32 +264,12 @@ def test_cli_writes_a_signature_set_that_distill_reads(cli, teacher_path, tmp_pa
     assert (tmp_path / "student" / "model_best.pth").exists()
 
 
-class _StopAfter:
-    """A reporter that interrupts the run (like Ctrl-C) once ``batches`` batches are written."""
-
-    def __init__(self, batches: int):
-        self.batches = batches
-
-    @contextmanager
-    def task(self, description, total):
-        outer = self
-
-        class _Task:
-            def advance(self, n=1, **fields):
-                if n:
-                    outer.batches -= n
-                    if outer.batches == 0:
-                        raise KeyboardInterrupt
-
-        yield _Task()
-
-
 def test_resume_keeps_finished_batches_and_completes_the_same_set(cli, teacher_path, tmp_path):
     out = tmp_path / "inverted.npz"
     options = InvertOptions(t_model_path=teacher_path, save_path=out, per_user=3, iterations=6, batch_size=4,
                             device="cpu")
     with pytest.raises(KeyboardInterrupt):
-        invert(options, _StopAfter(2))
+        invert(options, StopAfter(2))
     assert not out.exists()
     assert sorted(p.name for p in parts_folder(out).glob("batch-*.npz")) == ["batch-00000.npz", "batch-00001.npz"]
     kept = parts_folder(out) / "batch-00001.npz"
@@ -315,7 +294,7 @@ def test_overwrite_discards_batches_made_with_other_options(teacher_path, tmp_pa
     out = tmp_path / "inverted.npz"
     options = InvertOptions(t_model_path=teacher_path, save_path=out, per_user=3, iterations=6, batch_size=4)
     with pytest.raises(KeyboardInterrupt):
-        invert(options, _StopAfter(1))
+        invert(options, StopAfter(1))
     report = invert(options.model_copy(update={"seed": 99, "overwrite": True}))
     assert report.resumed_batches == 0 and report.images == 12
 

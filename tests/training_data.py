@@ -138,3 +138,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class StopAfter:
+    """A reporter that interrupts a run (like Ctrl-C) once ``batches`` batches are written."""
+
+    def __init__(self, batches: int):
+        self.batches = batches
+
+    @contextmanager
+    def task(self, description, total):
+        outer = self
+
+        class _Task:
+            def advance(self, n=1, **fields):
+                if n:
+                    outer.batches -= n
+                    if outer.batches == 0:
+                        raise KeyboardInterrupt
+
+        yield _Task()
