@@ -104,8 +104,9 @@ def test_skilled_forgeries_are_close_to_their_writer_yet_never_a_copy():
 
 def test_simple_forgers_write_the_name_in_another_hand():
     """On average a simple forgery (the name only, in the forger's own hand) is further from the
-    writer's genuine signatures than a skilled one, and further than the writer's own samples."""
-    users = range(1, 7)
+    writer's genuine signatures than a skilled one, and further than the writer's own samples
+    (over 12 writers: the measure is crude, and a few writers' averages are noisy)."""
+    users = range(1, 13)
     found = _descriptors("brazilian", users, {"genuine": 4, "skilled": 3, "simple": 3})
 
     def distance(u: int, kind: str) -> float:

@@ -438,7 +438,7 @@ def _resample(xy: np.ndarray, stroke: np.ndarray, spacing: float) -> tuple[np.nd
 
 @dataclass
 class Motion:
-    """The pen-down part of an executed plan, sampled at equal time steps."""
+    """The pen-down part of an executed plan, sampled about equally far apart along its path."""
 
     xy: np.ndarray  # T×2 positions (plan units, y up, until transformed)
     velocity: np.ndarray  # T×2, per second
@@ -451,14 +451,15 @@ class Motion:
 
 
 _JUMP_MU, _JUMP_SIGMA = np.log(1e-4), 0.01  # a pen-up jump to the next stroke: a near-instant step
+_COARSE = 4  # the first, speed-measuring pass samples time this many times more sparsely
 
 
 def execute(hand: Hand, rng: np.random.Generator, max_step: float) -> Motion:
     """Move through ``hand.plan`` with overlapping lognormal movements, one per pair of targets.
 
     Position at time t is the start plus each movement's displacement times its lognormal
-    CDF; between strokes the pen jumps while lifted. ``max_step``: the largest distance
-    (plan units) between time samples.
+    CDF; between strokes the pen jumps while lifted. ``max_step``: about the largest
+    distance (plan units) between samples.
     """
     points, stroke = hand.plan.points, hand.plan.stroke
     step = np.diff(points, axis=0)
@@ -474,6 +475,7 @@ def execute(hand: Hand, rng: np.random.Generator, max_step: float) -> Motion:
     next_jumps = np.r_[~drawn[1:], False]
     gap = np.where(~drawn, 0.12, np.where(next_jumps, done + 0.02, hand.overlap * median + pause))
     start = np.r_[0.0, np.cumsum(gap[:-1])]
+    movements = _Movements(points, step, start, np.maximum.accumulate(start + done), mu, sigma)
 
     # Ink from when the first movement of a stroke is `flying` done until the last is 1 - flying done.
     first = np.flatnonzero(np.r_[True, ~drawn[:-1]] & drawn)
@@ -482,32 +484,64 @@ def execute(hand: Hand, rng: np.random.Generator, max_step: float) -> Motion:
     down = start[first] + np.exp(mu[first] + sigma[first] * quantile)
     up = start[last] + np.exp(mu[last] - sigma[last] * quantile)
 
+    # Samples about max_step apart: a coarse pass in time measures the speed, and the
+    # samples are placed at equal distances travelled (at least one every few coarse steps,
+    # so that a dot or a resting pen is not skipped).
     peak = length * np.exp(-mu + sigma**2 / 2) / (sigma * np.sqrt(2 * np.pi))
-    dt = max(max_step / (1.5 * float(peak[drawn].max(initial=1e-9))), (up[-1] - down[0]) / 40_000)
-    t = np.arange(down[0], up[-1], dt)
-    which = np.searchsorted(down, t, side="right") - 1
-    t, which = t[t <= up[which]], which[t <= up[which]]
-
-    started = np.searchsorted(start, t, side="right")
-    complete = np.searchsorted(np.maximum.accumulate(start + done), t, side="right")
-    width = int(max((started - complete).max(initial=1), 1))
-    index = complete[:, None] + np.arange(width)
-    active = index < started[:, None]
-    index = np.minimum(index, n - 1)
-    elapsed = np.maximum(t[:, None] - start[index], 1e-12)
-    z = (np.log(elapsed) - mu[index]) / sigma[index]
-    cdf = ndtr(z) * active
-    pdf = np.exp(-0.5 * z**2) / (elapsed * sigma[index] * np.sqrt(2 * np.pi)) * active
-    moves = step[index]
-    xy = points[complete] + np.einsum("tw,twd->td", cdf, moves)
-    velocity = np.einsum("tw,twd->td", pdf, moves)
+    dt = _COARSE * max(max_step / (1.5 * float(peak[drawn].max(initial=1e-9))), (up[-1] - down[0]) / 40_000)
+    coarse, _ = _pen_down(np.arange(down[0], up[-1], dt), down, up)
+    speed = np.hypot(*movements.at(coarse, position=False)[1].T)
+    travelled = np.r_[0.0, np.cumsum(np.maximum(0.5 * (speed[1:] + speed[:-1]) * np.diff(coarse), max_step / _COARSE))]
+    t, which = _pen_down(np.interp(np.arange(0.0, travelled[-1], max_step), travelled, coarse), down, up)
+    xy, velocity = movements.at(t)
     return Motion(xy, velocity, which, t - down[which], up[which] - t)
+
+
+def _pen_down(t: np.ndarray, down: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The times ``t`` at which the pen is on the paper, and the stroke it is drawing then."""
+    which = np.searchsorted(down, t, side="right") - 1
+    on = t <= up[which]
+    return t[on], which[on]
+
+
+@dataclass
+class _Movements:
+    """Overlapping lognormal movements: movement i starts at ``start[i]`` and moves the pen
+    by ``step[i]`` with a lognormal (``mu[i]``, ``sigma[i]``) speed profile in time."""
+
+    points: np.ndarray  # the plan's targets; the pen starts at the first
+    step: np.ndarray
+    start: np.ndarray
+    complete_by: np.ndarray  # every movement up to i is complete at complete_by[i]
+    mu: np.ndarray
+    sigma: np.ndarray
+
+    def at(self, t: np.ndarray, position: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+        """Position (unless not asked for) and velocity at the times ``t``: the movements
+        complete by then, plus those under way (evaluated together, ``width`` at a time)."""
+        started = np.searchsorted(self.start, t, side="right")
+        complete = np.searchsorted(self.complete_by, t, side="right")
+        width = int(max((started - complete).max(initial=1), 1))
+        index = complete[:, None] + np.arange(width)
+        active = index < started[:, None]
+        index = np.minimum(index, len(self.step) - 1)
+        elapsed = np.maximum(t[:, None] - self.start[index], 1e-12)
+        sigma = self.sigma[index]
+        z = (np.log(elapsed) - self.mu[index]) / sigma
+        speed = np.exp(-0.5 * z**2) / (elapsed * sigma * np.sqrt(2 * np.pi)) * active
+        moves = self.step[:, 0][index], self.step[:, 1][index]
+        velocity = np.column_stack([np.einsum("tw,tw->t", speed, move) for move in moves])
+        if not position:
+            return None, velocity
+        share = ndtr(z) * active  # of each movement's step done by time t
+        return self.points[complete] + np.column_stack([np.einsum("tw,tw->t", share, move) for move in moves]), velocity
 
 
 # ---------------------------------------------------------------------------- ink on paper
 
-#: Ink is laid at most at this resolution; finer scans are interpolated from it (as a
-#: scanner's optics blur anyway), which keeps 600 dpi sets as fast as 300 dpi ones.
+#: Ink and paper are laid at most at this resolution; a finer scan is interpolated from
+#: them by a whole factor (as a scanner's optics blur anyway), which keeps 600 dpi sets
+#: nearly as fast as 300 dpi ones.
 INK_DPI = 300
 _ALONG = 0.75  # pixels between ink points along a stroke
 _ACROSS = 0.9  # and across it (bilinear splats fill the gaps)
@@ -521,7 +555,8 @@ def draw(hand: Hand, pen: Pen, rng: np.random.Generator, grain: np.ndarray, dpi:
 
     An image that would reach ``max_shape`` (height, width) is written smaller, so it fits.
     """
-    ink_dpi = min(dpi, INK_DPI)
+    factor = 1 << max(0, int(np.ceil(np.log2(dpi / INK_DPI))))  # the scan is 1, 2, 4… times finer than the ink
+    ink_dpi = dpi / factor
     px_per_mm = ink_dpi / 25.4
     cos, sin = np.cos(hand.rotation), np.sin(hand.rotation)
     # Plan units → mm (slant, stretch, rotate), then image axes (y down).
@@ -543,23 +578,36 @@ def draw(hand: Hand, pen: Pen, rng: np.random.Generator, grain: np.ndarray, dpi:
     low, span = xy.min(axis=0), np.ptp(xy, axis=0)
     shrink = 1.0
     if max_shape is not None:  # the canvas, in ink pixels
-        room = np.asarray(max_shape[::-1]) * ink_dpi / dpi - 2 - 2 * (widest + 2) - margin.sum(axis=0)[::-1]
+        room = np.asarray(max_shape[::-1]) / factor - 2 - 2 * (widest + 2) - margin.sum(axis=0)[::-1]
         shrink = min(1.0, float(np.min(room / np.maximum(span, 1))))
     xy = (xy - low) * shrink + (widest + 2 + margin[0, ::-1])
-    size = np.ceil((span[::-1] * shrink + 2 * (widest + 2) + margin.sum(axis=0)) * dpi / ink_dpi).astype(int)
+    shape = np.ceil(span[::-1] * shrink + 2 * (widest + 2) + margin.sum(axis=0)).astype(int)
 
     deposit = pen.flow * pressure / 0.65 * ((_REFERENCE_SPEED + 10) / (speed + 10)) ** pen.speed_darkening
-    opacity = _ink(xy, motion, halfwidth, deposit, pen, rng, np.ceil(size * ink_dpi / dpi).astype(int))
-    if ink_dpi != dpi:
-        from PIL import Image
-
-        opacity = np.asarray(Image.fromarray(opacity, mode="F").resize((int(size[1]), int(size[0])),
-                                                                         Image.Resampling.BILINEAR))
-    paper, texture = _paper(rng, grain, (int(size[0]), int(size[1])))
+    inked, opacity = _ink(xy, motion, halfwidth, deposit, pen, rng, shape)
+    paper, texture = _paper(rng, grain, (int(shape[0]), int(shape[1])))
     if pen.grain:  # graphite and dry ink catch on the paper's tooth
-        opacity = opacity * np.clip(1 - pen.grain * (0.5 + 0.35 * texture), 0, 1)
-    paper -= opacity * (paper - pen.tone)
-    return np.clip(paper, 0, 255, out=paper).astype(np.uint8)
+        opacity *= np.clip(1 - pen.grain * (0.5 + 0.35 * texture[np.unravel_index(inked, texture.shape)]), 0, 1)
+    flat = paper.reshape(-1)
+    flat[inked] -= opacity * (flat[inked] - pen.tone)
+    image = np.clip(paper, 0, 255, out=paper).astype(np.uint8)
+    for _ in range(factor.bit_length() - 1):
+        image = _double(image)
+    return image
+
+
+def _double(image: np.ndarray) -> np.ndarray:
+    """``image`` (uint8) twice as large along both axes, new pixels the mean of their neighbours."""
+    height, width = image.shape
+    tall = np.empty((2 * height, width), dtype=np.uint8)
+    tall[0::2] = image
+    tall[1:-1:2] = (image[:-1].astype(np.uint16) + image[1:] + 1) >> 1
+    tall[-1] = image[-1]
+    wide = np.empty((2 * height, 2 * width), dtype=np.uint8)
+    wide[:, 0::2] = tall
+    wide[:, 1:-1:2] = (tall[:, :-1].astype(np.uint16) + tall[:, 1:] + 1) >> 1
+    wide[:, -1] = tall[:, -1]
+    return wide
 
 
 def _pressure(hand: Hand, motion: Motion, speed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -581,8 +629,9 @@ def _tremor(motion: Motion, amplitude: float, rng: np.random.Generator) -> np.nd
 
 
 def _ink(xy: np.ndarray, motion: Motion, halfwidth: np.ndarray, deposit: np.ndarray, pen: Pen,
-         rng: np.random.Generator, shape: np.ndarray) -> np.ndarray:
-    """Opacity (0..1, float32, ``shape``) of the ink laid along the trajectory.
+         rng: np.random.Generator, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink laid along the trajectory on a raster of ``shape``: the flat indices of the
+    pixels it reaches, and their opacity (0..1).
 
     The path is resampled so that the outer edge of a stroke, not just its centre line,
     advances at most ~_ALONG per point (no gaps at sharp turns); ink points laid across
@@ -621,9 +670,9 @@ def _ink(xy: np.ndarray, motion: Motion, halfwidth: np.ndarray, deposit: np.ndar
     near, far = weight * (1 - fx), weight * fx
     density = np.bincount(np.concatenate([cell, cell + 1, cell + cols, cell + cols + 1]),
                           np.concatenate([near * (1 - fy), far * (1 - fy), near * fy, far * fy]),
-                          minlength=height * cols)[:height * cols].reshape(height, cols).astype(np.float32)
-    opacity = np.expm1(np.negative(density, out=density), out=density)
-    return np.negative(opacity, out=opacity)
+                          minlength=height * cols)[:height * cols]
+    inked = np.flatnonzero(density)  # most of the page is bare paper
+    return inked, -np.expm1(-density[inked])
 
 
 def paper_grain(rng: np.random.Generator, side: int = 1024) -> np.ndarray:
@@ -639,12 +688,14 @@ def paper_grain(rng: np.random.Generator, side: int = 1024) -> np.ndarray:
 def _paper(rng: np.random.Generator, grain: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Scanned paper (grey level with a tilt in lighting and texture), and the texture itself."""
     height, width = shape
-    reps = (-(-height // grain.shape[0]), -(-width // grain.shape[1]))
-    if reps != (1, 1):
-        grain = np.tile(grain, reps)
-    top = int(rng.integers(0, grain.shape[0] - height + 1))
-    left = int(rng.integers(0, grain.shape[1] - width + 1))
-    texture = grain[top:top + height, left:left + width]
+    if height <= grain.shape[0] and width <= grain.shape[1]:
+        top = int(rng.integers(0, grain.shape[0] - height + 1))
+        left = int(rng.integers(0, grain.shape[1] - width + 1))
+        texture = grain[top:top + height, left:left + width]
+    else:  # a sheet larger than the texture repeats it
+        top, left = rng.integers(0, grain.shape)
+        texture = grain.take(range(top, top + height), axis=0, mode="wrap").take(range(left, left + width), axis=1,
+                                                                                  mode="wrap")
     level = rng.uniform(205, 240)
     tilt_y, tilt_x = rng.uniform(-5, 5, 2)
     paper = texture * np.float32(rng.uniform(1.5, 3.5))
