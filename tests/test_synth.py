@@ -69,6 +69,31 @@ def test_oversized_signatures_are_drawn_smaller_than_the_canvas():
     assert image.shape[0] < 300 and image.shape[1] < 400 and image.min() <= 130
 
 
+def test_a_trajectory_is_sampled_evenly_along_its_path_and_keeps_every_stroke():
+    """Samples sit about ``max_step`` apart along each stroke (not at equal times, which
+    crowds them where the pen is slow), and no stroke (an i's dot) is left unsampled."""
+    rng = np.random.default_rng(3)
+    for hand in (handwriting.make_hand(rng), handwriting.forge(handwriting.make_hand(rng), rng)):
+        sample, _ = handwriting.perform(hand, rng)
+        motion = handwriting.execute(sample, rng, max_step=0.02)
+        same = motion.stroke[1:] == motion.stroke[:-1]
+        steps = np.linalg.norm(np.diff(motion.xy, axis=0), axis=1)[same]
+        assert np.median(steps) == pytest.approx(0.02, rel=0.25)
+        assert steps.max() < 3 * 0.02
+        drawn = np.unique(sample.plan.stroke[1:][sample.plan.stroke[1:] == sample.plan.stroke[:-1]])
+        assert set(np.unique(motion.stroke)) == set(range(len(drawn)))
+
+
+def test_a_finer_scan_doubles_the_image_keeping_its_pixels_and_averaging_between():
+    image = np.array([[10, 20, 40], [30, 255, 0]], dtype=np.uint8)
+    doubled = handwriting._double(image)
+    assert doubled.shape == (4, 6) and doubled.dtype == np.uint8
+    assert (doubled[::2, ::2] == image).all()
+    assert doubled[0, 1] == 15 and doubled[1, 0] == 20 and doubled[1, 2] == (20 + 255 + 1) // 2
+    assert doubled[1, 1] == (doubled[1, 0] + doubled[1, 2] + 1) // 2  # rows first, then columns
+    assert (doubled[-1] == doubled[-2]).all() and (doubled[:, -1] == doubled[:, -2]).all()  # edges held
+
+
 def _descriptor(image: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
     """The preprocessed image (170×242), blurred and shrunk 8×: a crude, honest shape measure."""
     small = ndimage.zoom(ndimage.gaussian_filter(preprocess_signature(image, canvas).astype(float), 4.0), 0.125)
