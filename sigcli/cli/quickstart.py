@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from sigcli.cli import console
 from sigcli.cli.derive import command
 from sigcli.config.quickstart import QuickstartOptions
@@ -34,7 +36,8 @@ def run(options: QuickstartOptions) -> None:
     result = run_quickstart(options, console.RichReporter(), announce)
     if options.as_json:
         console.out.print_json(json.dumps({"logdir": str(result.logdir), "seconds": round(result.seconds, 1),
-                                           "plot": str(result.plot), "reused": result.reused, "runs": result.rows},
+                                           "plot": str(result.plot), "reused": result.reused, "runs": result.rows,
+                                           "against_untrained": result.against_untrained},
                                           default=str))
         return
     console.out.print(comparison_table(result.rows))
@@ -45,8 +48,16 @@ def run(options: QuickstartOptions) -> None:
         console.out.print(f"{row['run']}: skilled EER {m['EER']['mean']:.1f} %, FAR random "
                           f"{m['FAR_random']['mean']:.1f} % ≤ FAR skilled {m['FAR_skilled']['mean']:.1f} % — {verdict}",
                           markup=False, highlight=False)
+    for row in result.against_untrained:
+        console.out.print(f"{row['protocol']}: {row['network']} {_mean_std(row['eer'])} vs untrained "
+                          f"{_mean_std(row['untrained'])} skilled EER — lower in {row['wins']} of {len(row['eer'])} "
+                          "folds", markup=False, highlight=False, soft_wrap=True)
     console.out.print(f"plots: {result.plot}   artefacts: {result.logdir}   ({result.seconds:.0f} s)", markup=False,
                       highlight=False)
 
 
 main = command(QuickstartOptions, run)
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f} %"
