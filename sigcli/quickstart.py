@@ -235,7 +235,7 @@ def plan_stages(options: QuickstartOptions) -> list[Stage]:
         d_data_path, d_transform = gpds, "center-crop"
     # One student pass over D and C together (--joint-bn, not the reference's default): with
     # separate passes batch norm stores running statistics mixed from both sets, which the
-    # extracted features were never trained with (full plan: skilled EER 16.2 % → 10.5 %).
+    # extracted features were never trained with (full plan: skilled EER 16.2 % → 9.8 %).
     add("distill student", "distill", DistillOptions(
         s_model=p.model, t_model_path=teacher, d_data_path=d_data_path, d_users=dev, d_transform=d_transform,
         c_data_path=mcyt, joint_bn=True, epochs=p.student_epochs, lr=p.lr, seed=seed, device=device,
