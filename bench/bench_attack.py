@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sigcli.adversarial.attacks import pgd_max_l2
-from bench.networks import classifier, sync
+from bench.networks import against_reference, best_times, classifier, sync
 from sigcli.models import INPUT_SIZE
 
 K = 20
@@ -48,19 +48,12 @@ def run(quick: bool, device: str = "cpu") -> list[dict]:
         images = torch.rand(batch, 1, *INPUT_SIZE, generator=torch.Generator().manual_seed(0)).pow(8).to(dev)
         labels = (torch.arange(batch) % K).to(dev)
         ways = {"ceiling": _ceiling, "ours": _ours, "reference": _reference}
-        times: dict[str, list[float]] = {name: [] for name in ways}
-        for round_ in range(rounds):
-            names = list(ways)[round_ % 3:] + list(ways)[:round_ % 3]  # rotate: no way always first
-            for name in names:
-                times[name].append(_per_step(ways[name], model, images, labels, steps, dev))
-        best = {name: min(values) for name, values in times.items()}
+        best = best_times({name: lambda way=way: [_per_step(way, model, images, labels, steps, dev)]
+                           for name, way in ways.items()}, rounds)
         rows.append({
             "step": f"PGD step, {arch} network, {dev.type}",
             "work": f"batch {batch}, {K} classes, {rounds}×{steps} steps",
-            "ours_s": round(best["ours"], 5), "baseline_s": round(best["reference"], 5),
-            "ratio": round(best["reference"] / best["ours"], 3),
-            "ceiling": round(best["reference"] / best["ceiling"], 3),
-            "of_ceiling": round(best["ceiling"] / best["ours"], 3),
+            **against_reference(best),
             "image_steps_per_s": {name: round(batch / s, 1) for name, s in best.items()},
             "threads": torch.get_num_threads(),
         })

@@ -33,7 +33,7 @@ from torch import nn
 
 from sigcli.config.invert import InversionSettings
 from sigcli.invert import batch_generator, invert_batch
-from bench.networks import classifier, sync
+from bench.networks import against_reference, best_times, classifier, sync
 from sigcli.models import INPUT_SIZE
 
 K = 20
@@ -48,20 +48,13 @@ def run(quick: bool, device: str = "cpu", archs: list[str] | None = None) -> lis
             teacher = _network(arch, seed=1).to(dev)
             student = _network(arch, seed=2).to(dev) if competition else None
             ways = {"ceiling": _ceiling, "ours": _ours, "reference": _reference}
-            times: dict[str, list[float]] = {name: [] for name in ways}
-            for round_ in range(rounds):
-                names = list(ways)[round_ % 3:] + list(ways)[:round_ % 3]  # rotate: no way always first
-                for name in names:
-                    times[name] += ways[name](teacher, student, batch, steps, dev)
-            best = {name: min(values) for name, values in times.items()}
+            best = best_times({name: lambda way=way: way(teacher, student, batch, steps, dev)
+                               for name, way in ways.items()}, rounds)
             iterations = InversionSettings().iterations
             rows.append({
                 "step": f"inversion step, {arch} teacher{' + student (competition)' if competition else ''}, {dev.type}",
                 "work": f"batch {batch}, {K} classes, {rounds}×{steps} steps",
-                "ours_s": round(best["ours"], 5), "baseline_s": round(best["reference"], 5),
-                "ratio": round(best["reference"] / best["ours"], 3),
-                "ceiling": round(best["reference"] / best["ceiling"], 3),
-                "of_ceiling": round(best["ceiling"] / best["ours"], 3),
+                **against_reference(best),
                 "steps_per_s": {name: round(1 / s, 3) for name, s in best.items()},
                 "images_per_s": {name: round(batch / s, 1) for name, s in best.items()},
                 "finished_images_per_s": round(batch / (best["ours"] * iterations), 3),

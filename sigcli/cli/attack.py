@@ -44,9 +44,7 @@ def run(options: AttackOptions) -> None:
     if options.as_json:
         console.out.print_json(json.dumps(dataclasses.asdict(result), default=str))
         return
-    table = Table(title=f"adversarial images: {console.literal(result.save_path)}", show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("")
+    table = console.facts_table(f"adversarial images: {console.literal(result.save_path)}")
     table.add_row("images", f"{result.images} of {result.users} users")
     table.add_row("accuracy", f"{100 * result.clean_accuracy:.1f}% clean → {100 * result.adversarial_accuracy:.1f}% "
                               "attacked")

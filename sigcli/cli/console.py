@@ -17,6 +17,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
 
 out = Console()
 err = Console(stderr=True)
@@ -56,6 +57,14 @@ def setup_logging(debug: bool) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def facts_table(title: str, justify: str = "left") -> Table:
+    """A headerless two-column table of what a command did: a bold name, its value."""
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify=justify)
+    return table
 
 
 def literal(value: Any) -> str:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from rich.table import Table
-
 from sigcli.cli import console
 from sigcli.cli.derive import command
 from sigcli.config.invert import InvertOptions
@@ -35,9 +33,7 @@ def run(options: InvertOptions) -> None:
     if options.as_json:
         console.out.print_json(json.dumps(dataclasses.asdict(report), default=str))
         return
-    table = Table(title=f"inverted data: {console.literal(report.save_path)}", show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("")
+    table = console.facts_table(f"inverted data: {console.literal(report.save_path)}")
     table.add_row("images", f"{report.images} ({report.users[1] - report.users[0]} users "
                             f"{report.users[0]}..{report.users[1] - 1}, {options.per_user} each)")
     table.add_row("batches", f"{report.batches} ({report.resumed_batches} resumed)")

@@ -44,9 +44,7 @@ def run(options: PreprocessOptions) -> None:
 
 
 def summary_table(result: PreprocessResult) -> Table:
-    table = Table(title=console.literal(f"{result.dataset} → {result.path}"), show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("", justify="right")
+    table = console.facts_table(console.literal(f"{result.dataset} → {result.path}"), justify="right")
     first, last = result.users[0], result.users[-1]
     table.add_row("users", f"{len(result.users)} (ids {first}..{last})")
     for kind, count in result.counts.items():
